@@ -35,9 +35,14 @@ def bench_model(name: str, work: Path, settings, threads: int) -> dict:
     import torch
 
     from maikit.errors import MaikitError
-    from maikit.export import export_model, inspect_tflite
+    from maikit.export import inspect_tflite
+    from maikit.export.calib import random_inputs
+    from maikit.export.inspect import conv_share, read_tflite
     from maikit.export.onnx import export_onnx
-    from maikit.models import create_model, get_model_entry
+    from maikit.export.quantize import quantize_int8
+    from maikit.export.source import resolve_source
+    from maikit.export.tflite import TfliteRunner, convert_to_tflite
+    from maikit.models import get_model_entry
     from maikit.runtime.backends import OnnxBackend, TfliteBackend, TorchBackend, random_input
     from maikit.runtime.loop import measure
     from maikit.tasks import get_task
@@ -46,21 +51,33 @@ def bench_model(name: str, work: Path, settings, threads: int) -> dict:
     spec = get_task(entry.task)
     row: dict = {"model": name, "task": entry.task, "paper": entry.paper.key if entry.paper else None,
                  "paper_runtime_ms": entry.paper.runtime_ms if entry.paper else None}
-    fp32 = export_model(name, work / "fp32", calib_samples=2)
-    export_model(name, work / "int8", precision="int8", calib_samples=2)
-    row["macs"] = inspect_tflite(work / "fp32" / "model.tflite", targets=())["macs"]
+    # model.tflite as `mai export` writes it (TCL's blocks folded by resolve_source, NHWC, latency
+    # shape); the fidelity file and data calibration are not needed for timing
+    model = resolve_source(name).model
     x = random_input(spec.latency_input_shape, np.float32)
-    for label, folder in (("litert_fp32_ms", "fp32"), ("litert_int8_ms", "int8")):
-        row[label] = measure(TfliteBackend(work / folder / "model.tflite", threads=threads, input=x), settings)["avg_ms"]
     x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    row["torch_ms"] = measure(TorchBackend(lambda: create_model(name), x_nchw, threads), settings)["avg_ms"]
+    fp32 = convert_to_tflite(model, torch.from_numpy(x_nchw), work / "fp32.tflite", layout="nhwc")
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x_nchw)).permute(0, 2, 3, 1).numpy()
+    err = float(np.mean((TfliteRunner(fp32, threads=threads).run(x) - ref) ** 2))
+    peak = float(np.abs(ref).max()) or 1.0
+    row["verify_psnr_db"] = 10 * np.log10(peak**2 / err) if err > 0 else float("inf")
+    row["macs"] = inspect_tflite(fp32, targets=())["macs"]
+    row["conv_share"] = conv_share(read_tflite(fp32)["subgraphs"][0])
+    row["litert_fp32_ms"] = measure(TfliteBackend(fp32, threads=threads, input=x), settings)["avg_ms"]
+    try:  # a model that int8 cannot handle keeps its other measurements
+        q = quantize_int8(fp32.read_bytes(), random_inputs(entry.task, spec.latency_input_shape, 2))
+        (work / "int8.tflite").write_bytes(q)
+        row["litert_int8_ms"] = measure(TfliteBackend(work / "int8.tflite", threads=threads, input=x), settings)["avg_ms"]
+    except Exception as e:  # noqa: BLE001 - recorded in the table
+        row["int8_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:100] if str(e).strip() else ''}"
+    row["torch_ms"] = measure(TorchBackend(lambda: model, x_nchw, threads), settings)["avg_ms"]
     onnx_path = work / "model.onnx"
     try:  # a model ONNX cannot export keeps its other measurements
-        export_onnx(create_model(name).eval(), torch.from_numpy(x_nchw), onnx_path, layout="nchw")
+        export_onnx(model, torch.from_numpy(x_nchw), onnx_path, layout="nchw")
         row["onnx_ms"] = measure(OnnxBackend(onnx_path, x_nchw, threads), settings)["avg_ms"]
     except MaikitError as e:
         row["onnx_error"] = str(e).split(": ", 1)[-1].splitlines()[0][:100]
-    row["verify_psnr_db"] = fp32["verify_psnr_db"]
     return row
 
 
@@ -82,20 +99,67 @@ def _fmt(v, digits=1) -> str:
     return "—" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
 
 
-def markdown(rows: list[dict], sgemm: dict, rho: dict) -> str:
-    head = "| model | GMACs | LiteRT FP32 ms | LiteRT INT8 ms | PyTorch ms | ONNX RT ms | compute limit ms | paper ms | note |"
-    lines = [head, "|" + "---|" * 9]
+CONV_DOMINATED = 0.9  # conv share of the arithmetic (maikit.export.inspect.conv_share)
+INT8_TARGET = 1.6
+SMALLNET_BOUND_TARGET = 2.5
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def targets(rows: list[dict]) -> dict:
+    """The issue's three targets, each with the models that miss it."""
+    ok = [r for r in rows if not r.get("error")]
+    slower = [r["model"] for r in ok if r.get("onnx_ms") is not None and r["litert_fp32_ms"] > r["onnx_ms"]]
+    no_onnx = [r["model"] for r in ok if r.get("onnx_ms") is None]
+    conv = [r for r in ok if (r.get("conv_share") or 0) >= CONV_DOMINATED]
+    int8_miss = [r["model"] for r in conv if (_ratio(r["litert_fp32_ms"], r.get("litert_int8_ms")) or 0) < INT8_TARGET]
+    small = next((r for r in ok if r["model"] == "isp/smallnet"), None)
+    small_ratio = _ratio(small["litert_fp32_ms"], small.get("compute_limit_ms")) if small else None
+    return {
+        "fp32_not_slower_than_onnx": {"met": not slower and not no_onnx, "slower": slower, "no_onnx": no_onnx},
+        "int8_speedup_conv_dominated": {"met": not int8_miss, "threshold": INT8_TARGET,
+                                        "models": [r["model"] for r in conv], "missed": int8_miss},
+        "smallnet_within_bound": {"met": small_ratio is not None and small_ratio <= SMALLNET_BOUND_TARGET,
+                                  "ratio": small_ratio},
+        "errors": [r["model"] for r in rows if r.get("error")],
+    }
+
+
+def markdown(rows: list[dict], sgemm: dict, rho: dict, goals: dict) -> str:
+    head = ("| model | GMACs | conv share | LiteRT FP32 ms | LiteRT INT8 ms | INT8 speed-up | PyTorch ms | ONNX RT ms "
+            "| FP32 / ONNX | compute limit ms | FP32 / limit | paper ms | note |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         gmacs = r["macs"] / 1e9 if r.get("macs") else None
         lines.append("| " + " | ".join([
-            r["model"], _fmt(gmacs, 3), _fmt(r.get("litert_fp32_ms")), _fmt(r.get("litert_int8_ms")),
-            _fmt(r.get("torch_ms")), _fmt(r.get("onnx_ms")), _fmt(r.get("compute_limit_ms"), 2),
+            r["model"], _fmt(gmacs, 3), _fmt(r.get("conv_share"), 2), _fmt(r.get("litert_fp32_ms")),
+            _fmt(r.get("litert_int8_ms")), _fmt(_ratio(r.get("litert_fp32_ms"), r.get("litert_int8_ms")), 2),
+            _fmt(r.get("torch_ms")), _fmt(r.get("onnx_ms")), _fmt(_ratio(r.get("litert_fp32_ms"), r.get("onnx_ms")), 2),
+            _fmt(r.get("compute_limit_ms"), 2), _fmt(_ratio(r.get("litert_fp32_ms"), r.get("compute_limit_ms")), 2),
             _fmt(r.get("paper_runtime_ms")),
-            r.get("error") or (f"ONNX: {r['onnx_error']}" if r.get("onnx_error") else ""),
+            r.get("error") or "; ".join(f"{k.split('_')[0].upper()}: {r[k]}" for k in ("int8_error", "onnx_error") if r.get(k)),
         ]) + " |")
     lines.append("")
     lines.append(f"SGEMM {sgemm['n']}x{sgemm['n']}: {sgemm['gflops']:.1f} GFLOP/s ({sgemm['threads']} threads). "
-                 f"Spearman rho (depth, LiteRT FP32 vs published Raspberry Pi 4, {rho['pairs']} models): {_fmt(rho['rho'], 3)}")
+                 f"Spearman rho (depth, LiteRT FP32 vs published Raspberry Pi 4, {rho['pairs']} models): "
+                 f"{_fmt(rho['rho'], 3)} (p = {_fmt(rho['p_value'], 3)})")
+    g = goals
+    yes = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    f32 = g["fp32_not_slower_than_onnx"]
+    lines.append(f"- LiteRT FP32 no slower than ONNX Runtime: {yes(f32['met'])}"
+                 + (f" (slower: {', '.join(f32['slower'])})" if f32["slower"] else "")
+                 + (f" (no ONNX number: {', '.join(f32['no_onnx'])})" if f32["no_onnx"] else ""))
+    i8 = g["int8_speedup_conv_dominated"]
+    lines.append(f"- INT8 ≥ {i8['threshold']}× faster for the {len(i8['models'])} convolution-dominated models "
+                 f"(conv share ≥ {CONV_DOMINATED}): {yes(i8['met'])}"
+                 + (f" (missed: {', '.join(i8['missed'])})" if i8["missed"] else ""))
+    sb = g["smallnet_within_bound"]
+    lines.append(f"- isp/smallnet FP32 within {SMALLNET_BOUND_TARGET}× of its compute-bound limit: {yes(sb['met'])} "
+                 f"({_fmt(sb['ratio'], 2)}×)")
+    if g["errors"]:
+        lines.append(f"- failed: {', '.join(g['errors'])}")
     return "\n".join(lines)
 
 
@@ -122,15 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="mai-deploy-") as tmp:
             try:
                 row = bench_model(name, Path(tmp), settings, args.threads)
-            except MaikitError as e:
-                row = {"model": name, "error": str(e).splitlines()[0][:120]}
+            except Exception as e:  # noqa: BLE001 - one model's failure is a row, not the end of the run
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                row = {"model": name, "error": f"{type(e).__name__}: {first}"[:120]}
         if row.get("macs"):
             row["compute_limit_ms"] = 2.0 * row["macs"] / sgemm["flops"] * 1000.0
         rows.append(row)
+        # partial results survive an interrupted run
+        write_json(args.out, {"machine": machine_info(), "threads": args.threads, "quick": args.quick,
+                              "sgemm": sgemm, "partial": True, "models": rows})
     rho = spearman_depth(rows)
-    print(markdown(rows, sgemm, rho))
+    goals = targets(rows)
+    print(markdown(rows, sgemm, rho, goals))
     write_json(args.out, {"machine": machine_info(), "threads": args.threads, "quick": args.quick,
-                          "sgemm": sgemm, "spearman_depth": rho, "models": rows})
+                          "sgemm": sgemm, "spearman_depth": rho, "targets": goals, "models": rows})
     print(f"results: {args.out}", file=sys.stderr)
     return 0
 

@@ -2,7 +2,7 @@
 
 Data: ``maikit.data.synth_depth`` ray-casts procedural rooms and yards with exact depth
 (``--count`` scenes, default 340: 300 for training, the last 40 held out). Each model trains
-with its ``fast`` recipe for ``--minutes`` of wall-clock time (the recipe's step count sets
+with its ``fast`` recipe for ``--minutes`` of its own CPU time (``--budget-clock``; the recipe's step count sets
 the learning-rate schedule; the run stops when the budget is spent), then is scored on the
 held-out scenes and on the real Middlebury 2014 "Motorcycle" frame bundled with
 scikit-image (``maikit.data.real.motorcycle_rgbd``) with the official si-RMSE / RMSE /

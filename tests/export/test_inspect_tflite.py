@@ -103,6 +103,38 @@ def test_gpu_friendly_export_removes_the_pixel_shuffle_finding(isp_export, isp_e
     assert isp_export_gpu[2]["verify_psnr_db"] >= 60
 
 
+class ClampedIsp(nn.Module):
+    """conv -> PixelShuffle -> clamp01: the output end of the zoo's ISP models."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.c = nn.Conv2d(4, 12, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        from maikit.models.blocks import clamp01
+
+        return clamp01(2.0 * self.shuffle(self.c(x)) + 0.5)
+
+
+def test_gpu_friendly_export_removes_the_output_clamp_finding(tmp_path):
+    from maikit.export import export_model
+
+    def gpu_errors(path):
+        return [f for f in inspect_tflite(path, targets=("gpu",))["findings"] if f["severity"] == "error"]
+
+    plain = export_model(ClampedIsp().eval(), tmp_path / "plain", task="isp", input_hw=SMALL_HW)
+    assert "RELU_0_TO_1" in inspect_tflite(tmp_path / "plain" / "model.tflite")["ops"]
+    assert any(f["op"] == "RELU_0_TO_1" for f in gpu_errors(tmp_path / "plain" / "model.tflite"))
+    gpu = export_model(ClampedIsp().eval(), tmp_path / "gpu", task="isp", input_hw=SMALL_HW, gpu_friendly=True)
+    for name in ("model.tflite", "model_none.tflite"):
+        assert gpu_errors(tmp_path / "gpu" / name) == []
+        assert gpu["rewrites"][name]["clamp01_as_relu6"] == 1
+    assert "RELU_0_TO_1" not in inspect_tflite(tmp_path / "gpu" / "model.tflite")["ops"]
+    assert gpu["verify_psnr_db"] >= 60 and plain["verify_psnr_db"] >= 60
+
+
 @pytest.mark.parametrize("content", [b"\x00\x01garbage" * 10, "truncate"])
 def test_bad_files_are_one_line_errors(tmp_path, isp_export, content):
     path = tmp_path / "bad.tflite"

@@ -1,4 +1,10 @@
-"""Every registered zoo model exports (fp32, verified >= 60 dB) and quantises to int8, at small sizes."""
+"""Every registered zoo model through ``export_model`` end to end (both files, fp32 verified
+>= 60 dB, int8), at small sizes — opt-in (``-m slow`` / ``MAI_SLOW=1``, about 13 minutes).
+
+The default test run already converts every zoo model to fp32 and int8 and checks both against
+PyTorch (tests/models/test_isp_zoo.py at 64×64, tests/models/test_depth_zoo.py at the
+challenge shape); this file adds the exporter's dynamic-shape and staging paths per model.
+"""
 
 from __future__ import annotations
 

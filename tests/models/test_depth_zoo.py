@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _int8_check import int8_matches_float
+
 from maikit.models import create_model, get_model_entry, list_models
 from maikit.models.depth._base import DepthRange
 from maikit.tasks import DEPTH
@@ -153,6 +155,28 @@ def test_depth_range_formulas():
     assert math.isclose(float(r(torch.tensor(r.logit(5.0)))), 5.0, rel_tol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["clamp", "relu"])
+def test_clamped_outputs_keep_a_gradient_in_training_only(kind):
+    r = DepthRange(1e-3, 40.0, kind)
+    z = torch.tensor([-2.0, 0.5, 99.0], requires_grad=True)
+    out = r.train()(z)
+    assert torch.equal(out.detach(), torch.tensor([1e-3, 0.5, 40.0]))  # same values as in eval
+    torch.log(out).sum().backward()
+    assert (z.grad != 0).all()  # a pixel below the floor is pushed back up, not left dead
+    assert float(z.grad[0]) > 0
+    z2 = torch.tensor([-2.0, 0.5, 99.0], requires_grad=True)
+    torch.log(r.eval()(z2)).sum().backward()
+    assert float(z2.grad[0]) == 0.0 and float(z2.grad[2]) == 0.0  # eval: the plain clamp
+
+
+def test_linear_output_gain_scales_the_unit_and_the_start_value():
+    r = DepthRange(1e-3, 50.0, "relu", gain=10.0).eval()
+    assert torch.equal(r(torch.tensor([-1.0, 0.25, 9.0])), torch.tensor([1e-3, 2.5, 50.0]))
+    assert math.isclose(float(r(torch.tensor(r.logit(5.0)))), 5.0, rel_tol=1e-6)
+    with pytest.raises(ValueError, match="gain"):
+        DepthRange(0.4, 50.0, "sigmoid", gain=2.0)
+
+
 def test_tcl_collapse_keeps_the_output_and_folds_every_block():
     from maikit.models.depth.tcl import CollapsibleLinearBlock
 
@@ -194,7 +218,7 @@ def test_collapsible_block_equals_two_convolutions_plus_identity():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_converts_to_tflite_at_the_challenge_shape(name, tmp_path):
+def test_converts_to_tflite_fp32_and_int8_at_the_challenge_shape(name, tmp_path):
     from maikit.export.tflite import TfliteRunner, convert_to_tflite
 
     model = _build(name).eval()
@@ -209,3 +233,4 @@ def test_converts_to_tflite_at_the_challenge_shape(name, tmp_path):
     with torch.no_grad():
         ref = model(x).permute(0, 2, 3, 1).numpy()
     assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()
+    int8_matches_float(path, "depth", DEPTH.latency_input_shape)

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from _int8_check import int8_matches_float
+
 from maikit.models import create_model, get_model_entry, list_models
 from maikit.models.blocks import param_count
 from maikit.tasks import MAI21, RawConvention, get_raw_convention
@@ -179,7 +181,7 @@ def test_enerzai_heads():
 # ----------------------------------------------------------------------------- TFLite
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ISP_MODELS)
-def test_converts_to_tflite(name, tmp_path):
+def test_converts_to_tflite_fp32_and_int8(name, tmp_path):
     from maikit.export.tflite import TfliteRunner, convert_to_tflite
 
     torch.manual_seed(0)
@@ -192,6 +194,7 @@ def test_converts_to_tflite(name, tmp_path):
     assert got.shape == (1, 128, 128, 3)
     assert ref.std() > 1e-5
     assert np.abs(got - ref).max() < 1e-4
+    int8_matches_float(path, "isp", (1, 64, 64, 4))
 
 
 @pytest.mark.slow

@@ -38,7 +38,7 @@ import torch.nn as nn
 from maikit.errors import MaikitError
 from maikit.export.calib import DEFAULT_CALIBRATION_SAMPLES, data_inputs, random_inputs, verification_inputs
 from maikit.export.quantize import PRECISIONS, quantize_fp16, quantize_int8
-from maikit.export.rewrite import check_same_outputs, rewrite_pixel_shuffles
+from maikit.export.rewrite import check_same_outputs, lower_clamps_for_gpu, rewrite_pixel_shuffles
 from maikit.export.source import ModelSource, resolve_source
 from maikit.export.tflite import TfliteRunner, convert_to_tflite
 from maikit.io import write_bytes, write_json
@@ -261,7 +261,10 @@ def _quantise_file(
     if precision == "fp16":
         q = quantize_fp16(data)
     else:
-        q = quantize_int8(data, [to_layout(x, layout) for x in calib_inputs(shape_nhwc)])
+        try:
+            q = quantize_int8(data, [to_layout(x, layout) for x in calib_inputs(shape_nhwc)])
+        except MaikitError as e:  # name the file being written, not the staging copy
+            raise MaikitError(e.reason, path.name) from None
     path.write_bytes(q)  # inside the private staging folder
 
 
@@ -352,10 +355,12 @@ def export_model(
     if gpu_friendly:
         probe = torch.rand(1, spec.input_channels, *probe_hw(spec, multiple))
         model, rewrites = rewrite_pixel_shuffles(reference, probe)
+        model, clamps = lower_clamps_for_gpu(model, probe)
+        rewrites = {**rewrites, **clamps}
         if rewrites:
             check_same_outputs(reference, model, probe)
         else:
-            warnings.append("--gpu-friendly: no nn.PixelShuffle/PixelUnshuffle module to rewrite")
+            warnings.append("--gpu-friendly: nothing to rewrite (no nn.PixelShuffle/PixelUnshuffle module, no [0, 1] clamp)")
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -200,6 +200,28 @@ def estimate_macs(sg: dict, shapes: dict[int, list[int]] | None = None) -> int:
     return int(sum(_op_macs(op, shape) for op in sg["ops"]))
 
 
+def conv_share(sg: dict) -> float:
+    """Share of a subgraph's arithmetic in conv / FC / matmul ops: their MACs over those MACs plus
+    one operation per output element of every other op (elementwise, resize, memory moves).
+
+    A model is *convolution-dominated* when this is ≥ 0.9 (``benchmarks/deploy.py``): that is
+    where int8 kernels can pay off, while element-wise chains and data movement stay as slow.
+    """
+    tensors = sg["tensors"]
+
+    def shape(i: int) -> list[int]:
+        return tensors[i]["shape"]
+
+    conv, other = 0, 0
+    for op in sg["ops"]:
+        m = _op_macs(op, shape)
+        if m:
+            conv += m
+        else:
+            other += sum(int(np.prod(shape(o), dtype=np.int64)) if shape(o) else 1 for o in op["outputs"])
+    return conv / (conv + other) if conv + other else 0.0
+
+
 def _resized_shapes(path: Path, input_shape: Iterable[int]) -> dict[int, list[int]]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 

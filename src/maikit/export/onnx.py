@@ -1,15 +1,21 @@
 """PyTorch -> ONNX, for comparison runs with ONNX Runtime (not a challenge format).
 
-The TorchScript-based exporter is used: the torch.export-based one needs ``onnxscript``,
-which is not installed. Files are written atomically; the NHWC layout wraps the model in
-:class:`ChannelLastIO` so the ONNX file takes the same input tensor as the TFLite file.
+Two exporters are tried in turn: PyTorch's TorchScript-based one (fast, and the one most
+graphs here were checked with), then the ``torch.export``-based one (``onnxscript``), which
+handles what the first cannot trace into ONNX: a kernel built in ``forward`` (the exact
+transposed convolution of :class:`maikit.models.blocks.UpConv`), Python arithmetic on
+shapes (TCL's 1/10 grid) and half-pixel nearest resizing (``nearest-exact``). Files are
+written atomically; the NHWC layout wraps the model in :class:`ChannelLastIO` so the ONNX
+file takes the same input tensor as the TFLite file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -49,23 +55,65 @@ def export_onnx(
     axes = {1: "height", 2: "width"} if layout == "nhwc" else {2: "height", 3: "width"}
     out_axes = {1: "out_height", 2: "out_width"} if layout == "nhwc" else {2: "out_height", 3: "out_width"}
     path = Path(path)
-    with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(
-                wrapped,
-                (sample,),
-                str(tmp),
-                dynamo=False,
-                opset_version=ONNX_OPSET,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": axes, "output": out_axes} if dynamic_hw else None,
-            )
+    errors = []
+    for exporter in (_export_torchscript, _export_dynamo):
+        try:  # an exception leaves atomic_path's block: the temporary file goes, `path` stays
+            with atomic_path(path, suffix=".onnx") as tmp, warnings.catch_warnings(), _quiet():
+                warnings.simplefilter("ignore")
+                exporter(wrapped, sample, tmp, axes, out_axes, dynamic_hw)
+            return path
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise MaikitError(f"ONNX export failed ({first})", path) from None
-    return path
+            errors.append(f"{exporter.__doc__}: {first[:160]}")
+    raise MaikitError(f"ONNX export failed ({'; '.join(errors)})", path)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporters: Python prints, logger warnings (e.g. torchvision ops skipped) and
+    the TorchScript graph dump that PyTorch's C++ side writes straight to file descriptor 1/2."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    saved = []
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        with open(os.devnull, "w") as devnull:
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):
+                    saved.append((fd, os.dup(fd)))
+                    os.dup2(devnull.fileno(), fd)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        logger.setLevel(level)
+
+
+def _export_torchscript(model, sample, tmp, axes, out_axes, dynamic_hw) -> None:
+    """torchscript exporter"""
+    torch.onnx.export(
+        model, (sample,), str(tmp), dynamo=False, opset_version=ONNX_OPSET,
+        input_names=["input"], output_names=["output"],
+        dynamic_axes={"input": axes, "output": out_axes} if dynamic_hw else None,
+    )
+
+
+def _export_dynamo(model, sample, tmp, axes, out_axes, dynamic_hw) -> None:
+    """torch.export exporter"""
+    dims = {i: torch.export.Dim.AUTO for i in axes} if dynamic_hw else None
+    program = torch.onnx.export(
+        model, (sample,), dynamo=True, opset_version=max(ONNX_OPSET, 18),
+        input_names=["input"], output_names=["output"],
+        dynamic_shapes=(dims,) if dims else None, verbose=False,
+    )
+    if program is None:
+        raise RuntimeError("the exporter returned no program")
+    program.save(str(tmp))
 
 
 class OnnxRunner:

@@ -64,11 +64,18 @@ def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads
     if not samples:
         raise MaikitError("int8 quantisation needs at least one calibration input")
     key, name = _signature_input_name(float_model)
-    with _quiet():
-        rcp = recipe.static_wi8_ai8()
-        q = quantizer.Quantizer(bytearray(float_model), rcp)
-        result = _calibrate_min_max(float_model, rcp, {key: [{name: x} for x in samples]}, threads)
-        out = q.quantize(result, enable_progress_report=False)
+    try:
+        with _quiet():
+            rcp = recipe.static_wi8_ai8()
+            q = quantizer.Quantizer(bytearray(float_model), rcp)
+            result = _calibrate_min_max(float_model, rcp, {key: [{name: x} for x in samples]}, threads)
+            out = q.quantize(result, enable_progress_report=False)
+    except MaikitError:
+        raise
+    except Exception as e:  # interpreter / delegate failures inside the quantiser
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        shape = list(samples[0].shape)
+        raise MaikitError(f"int8 quantisation failed at input shape {shape} ({first})") from None
     return bytes(out.quantized_model)
 
 

@@ -9,7 +9,9 @@ lowers to a single TRANSPOSE_CONV that the GPU delegate and NNAPI support and th
 with dynamic shapes. Pixel unshuffle is, likewise, a stride-r convolution.
 
 :func:`rewrite_pixel_shuffles` swaps these modules in a copy of a model;
-:func:`check_same_outputs` verifies that a rewrite changed nothing.
+:func:`lower_clamps_for_gpu` traces the ISP output clamp as RELU6 instead of the recent
+RELU_0_TO_1 builtin (:func:`maikit.models.blocks.clamp01`); :func:`check_same_outputs`
+verifies that a rewrite changed nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from maikit.errors import MaikitError
+from maikit.models.blocks import gpu_friendly_lowering
 
 
 def _one_hot_shuffle_weight(channels: int, r: int) -> torch.Tensor:
@@ -111,6 +114,26 @@ def rewrite_pixel_shuffles(model: nn.Module, sample_nchw: torch.Tensor) -> tuple
             key = "pixel_unshuffle_as_conv"
         counts[key] = counts.get(key, 0) + 1
     return new, counts
+
+
+class GpuFriendlyLowering(nn.Module):
+    """Runs the wrapped model inside :func:`maikit.models.blocks.gpu_friendly_lowering`."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with gpu_friendly_lowering():
+            return self.model(x)
+
+
+def lower_clamps_for_gpu(model: nn.Module, sample_nchw: torch.Tensor) -> tuple[nn.Module, dict[str, int]]:
+    """``model`` wrapped so that its [0, 1] clamps trace as RELU6 (see ``clamp01``), with a count;
+    the model itself when one forward pass on ``sample_nchw`` meets no such clamp."""
+    with torch.no_grad(), gpu_friendly_lowering() as counts:
+        model(sample_nchw)
+    return (GpuFriendlyLowering(model).eval(), dict(counts)) if counts else (model, {})
 
 
 def check_same_outputs(a: nn.Module, b: nn.Module, sample_nchw: torch.Tensor, atol: float = 1e-5) -> float:

@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from maikit.errors import MaikitError
 from maikit.io import atomic_path
+from maikit.models.blocks import tflite_lowering
 
 # The largest height/width a dynamic-shape export accepts (full-resolution ISP RAW is
 # 2976x3968, packed 1488x1984; depth frames are 480x640).
@@ -94,7 +95,7 @@ def convert_to_tflite(
             axes = _dynamic_spec(tuple(sample.shape), layout, size_multiple)
             # the channel-last wrapper takes *args, a plain module one positional tensor
             kwargs["dynamic_shapes"] = ((axes,),) if layout == "nhwc" else (axes,)
-        with torch.no_grad():
+        with torch.no_grad(), tflite_lowering():
             edge_model = litert_torch.convert(wrapped, (sample,), **kwargs)
         path = Path(path)
         with atomic_path(path, suffix=".tflite") as tmp:

@@ -16,11 +16,41 @@ Signatures here are append-only: other modules depend on them.
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import contextvars
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+_TFLITE_LOWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("maikit_tflite_lowering", default=False)
+
+
+@contextlib.contextmanager
+def tflite_lowering() -> Iterator[None]:
+    """Trace the zoo's blocks the way they should lower to TFLite (see :func:`resize_nearest`)."""
+    token = _TFLITE_LOWERING.set(True)
+    try:
+        yield
+    finally:
+        _TFLITE_LOWERING.reset(token)
+
+
+def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour resize that samples at half-pixel centres, in PyTorch and in TFLite.
+
+    PyTorch's ``nearest-exact`` and TFLite's RESIZE_NEAREST_NEIGHBOR (half_pixel_centers) pick
+    the same source pixels; PyTorch's legacy ``nearest`` picks others at non-integer factors
+    (e.g. ×7.5 for 64×80 → 480×640). litert-torch 0.10, however, lowers ``nearest-exact`` to
+    GATHER_ND + BROADCAST_TO (slow on CPUs, rejected by the GPU delegate) and legacy
+    ``nearest`` to RESIZE_NEAREST_NEIGHBOR with half-pixel centres (measured on every factor
+    the zoo uses, tests/models/test_blocks_lowering.py). So eager PyTorch runs ``nearest-exact``
+    and a trace inside :func:`tflite_lowering` asks for ``nearest``: one op, same numbers.
+    """
+    mode = "nearest" if _TFLITE_LOWERING.get() else "nearest-exact"
+    return F.interpolate(x, size=size, mode=mode)
+
 
 ACTIVATIONS = ("relu", "lrelu", "prelu", "tanh", "sigmoid", "hardswish", "relu6", "none")
 
@@ -172,9 +202,37 @@ class ResidualDenseBlock(nn.Module):
 # --------------------------------------------------------------------------------------
 # zoo-wide helpers
 # --------------------------------------------------------------------------------------
+_GPU_LOWERING: contextvars.ContextVar[dict | None] = contextvars.ContextVar("maikit_gpu_lowering", default=None)
+
+
+@contextlib.contextmanager
+def gpu_friendly_lowering(counts: dict | None = None) -> Iterator[dict]:
+    """Trace the zoo's blocks in forms that older mobile GPU delegates accept (see :func:`clamp01`).
+
+    Yields a dict that counts the substitutions made while the context is active.
+    """
+    counts = {} if counts is None else counts
+    token = _GPU_LOWERING.set(counts)
+    try:
+        yield counts
+    finally:
+        _GPU_LOWERING.reset(token)
+
+
 def clamp01(x: torch.Tensor) -> torch.Tensor:
-    """Clip to the [0, 1] output range of ISP models (official scoring clips predictions too)."""
-    return torch.clamp(x, 0.0, 1.0)
+    """Clip to the [0, 1] output range of ISP models (official scoring clips predictions too).
+
+    ``clamp(x, 0, 1)`` (and every min/max spelling of it) lowers to the RELU_0_TO_1 builtin,
+    which the challenges' TFLite 2.5-era delegates do not know. Inside
+    :func:`gpu_friendly_lowering` it is written ``relu6(6x) / 6`` instead: the ×6 folds into the
+    preceding convolution, RELU6 becomes its fused activation, and one MUL remains — ops every
+    delegate runs, within one float32 rounding of the clamp.
+    """
+    counts = _GPU_LOWERING.get()
+    if counts is None:
+        return torch.clamp(x, 0.0, 1.0)
+    counts["clamp01_as_relu6"] = counts.get("clamp01_as_relu6", 0) + 1
+    return F.relu6(x * 6.0) * (1.0 / 6.0)
 
 
 def xavier_init(module: nn.Module) -> nn.Module:

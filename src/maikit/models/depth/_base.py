@@ -1,7 +1,7 @@
 """What every depth solution shares: the I/O contract, decoder joints and recipe helpers.
 
 :class:`DepthNet` implements the depth contract of ``maikit.models._registry`` once:
-RGB N×3×H×W in 0–255 → ImageNet normalisation → resize to the model's working resolution →
+RGB N×3×H×W in 0–255 → resize to the model's working resolution → ImageNet normalisation →
 ``encoder.features`` → decoder → head → metres via :class:`DepthRange` → resize back to H×W.
 A solution module supplies the encoder, its decoder, the head and the range; everything a
 team describes (resolution, fusion blocks, resize mode) stays in its own module.
@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from maikit.models.blocks import conv
+from maikit.models.blocks import conv, resize_nearest
 from maikit.models.recipe import LossTerm, Recipe
 
 # ImageNet statistics: every encoder here is an ImageNet architecture
@@ -36,14 +36,13 @@ REPORT_PAIRS = 8300
 def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
     """Resize to ``size`` (H, W). Bilinear never uses ``align_corners=True`` (FACTS §8).
 
-    ``"nearest"`` samples at half-pixel centres (PyTorch's ``nearest-exact``): that is what the
-    TFLite RESIZE_NEAREST_NEIGHBOR produced by litert-torch computes, while PyTorch's legacy
-    ``nearest`` picks other source pixels at non-integer factors (e.g. ×7.5 for 64×80 → 480×640).
+    ``"nearest"`` samples at half-pixel centres, in PyTorch and in the TFLite file
+    (:func:`maikit.models.blocks.resize_nearest`).
     """
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     if mode == "nearest":
-        return F.interpolate(x, size=size, mode="nearest-exact")
+        return resize_nearest(x, size)
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
@@ -68,34 +67,51 @@ class DepthRange(nn.Module):
     ``"clamp"`` — ``clamp(z, min, max)`` (the linear output with a clamp AIIA HIT describes);
     ``"relu"`` — ``clamp(relu(z), min, max)``, the organisers' U-Net's ReLU output kept
     strictly positive so that log-depth losses and metrics stay finite.
+
+    For ``"clamp"`` and ``"relu"``, ``gain`` metres per unit of ``z`` (default 1) sets the
+    linear output's unit: a ReLU head in metres moves by ~lr metres per Adam step, so a
+    BatchNorm-free net (the U-Net baseline) needs hundreds of steps just to reach the spread
+    of a scene's depths; ``gain=10`` is the same map with 10× faster head dynamics, and the
+    constant folds into the last convolution on export.
+
+    In training, ``"clamp"`` and ``"relu"`` pass the gradient straight through the clamp: a
+    pixel pushed below the floor (ReLU 0 → ``min_m``) would otherwise get no gradient from a
+    log-depth loss and stay dead at ``log(min_m)``. The forward values (and the exported
+    graph) are unchanged.
     """
 
     KINDS = ("sigmoid", "clamp", "relu")
 
-    def __init__(self, min_m: float, max_m: float, kind: str = "sigmoid"):
+    def __init__(self, min_m: float, max_m: float, kind: str = "sigmoid", gain: float = 1.0):
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"`kind` must be one of {', '.join(self.KINDS)}, got {kind!r}")
         if not 0 < min_m < max_m:
             raise ValueError(f"need 0 < `min_m` < `max_m`, got {min_m}, {max_m}")
-        self.min_m, self.max_m, self.kind = float(min_m), float(max_m), kind
+        if not gain > 0 or (kind == "sigmoid" and gain != 1.0):
+            raise ValueError(f"`gain` must be > 0 (and 1 for the sigmoid kind), got {gain}")
+        self.min_m, self.max_m, self.kind, self.gain = float(min_m), float(max_m), kind, float(gain)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.kind == "sigmoid":
             return self.min_m + (self.max_m - self.min_m) * torch.sigmoid(z)
-        if self.kind == "relu":
-            z = F.relu(z)
-        return torch.clamp(z, self.min_m, self.max_m)
+        if self.gain != 1.0:
+            z = z * self.gain
+        out = torch.clamp(F.relu(z) if self.kind == "relu" else z, self.min_m, self.max_m)
+        if self.training and z.requires_grad:
+            return out.detach() + (z - z.detach())  # exactly `out` (z − z = 0), gradient of the identity
+        return out
 
     def logit(self, depth_m: float) -> float:
         """The head output that maps to ``depth_m`` (to start training at a plausible depth)."""
         if self.kind == "sigmoid":
             p = (depth_m - self.min_m) / (self.max_m - self.min_m)
             return math.log(p / (1.0 - p))
-        return depth_m
+        return depth_m / self.gain
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind}, range=[{self.min_m}, {self.max_m}] m"
+        gain = f", gain={self.gain:g} m/unit" if self.gain != 1.0 else ""
+        return f"kind={self.kind}, range=[{self.min_m}, {self.max_m}] m{gain}"
 
 
 class DepthNet(nn.Module):
@@ -123,7 +139,9 @@ class DepthNet(nn.Module):
 
     def forward_train(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out_hw = tuple(x.shape[-2:])
-        z = resize(self.normalize(x), self.work_hw, "bilinear")
+        # normalising after the resize is the same map (a per-channel affine commutes with
+        # bilinear weights that sum to 1) on 1/15 of the pixels at 480×640 → 128×160
+        z = self.normalize(resize(x, self.work_hw, "bilinear"))
         f = self.decode(self.encoder.features(z), out_hw)
         depth = resize(self.depth_range(self.head(f)), out_hw, self.out_mode)
         return {"out": depth, "features": f}

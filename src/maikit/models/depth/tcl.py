@@ -68,6 +68,12 @@ class CollapsibleLinearBlock(nn.Module):
         del self.wide, self.narrow
 
 
+def _tenth(n):
+    """``n / 10`` rounded half up, in integer arithmetic so that exporters can trace a symbolic ``n``."""
+    tenth = (n + 5) // 10
+    return max(1, tenth) if isinstance(tenth, int) else tenth
+
+
 def _clb_relu(cin: int, cout: int) -> nn.Module:
     return nn.Sequential(CollapsibleLinearBlock(cin, cout), nn.ReLU())
 
@@ -85,7 +91,7 @@ class TCL(DepthNet):
         self.grid_fuse = _clb_relu(widths[1] + ch[0], widths[2])
 
     def decode(self, feats, out_hw):
-        grid = (max(1, round(out_hw[0] / 10)), max(1, round(out_hw[1] / 10)))
+        grid = (_tenth(out_hw[0]), _tenth(out_hw[1]))
         x = resize(self.decoder(feats), grid)
         return self.grid_fuse(torch.cat([x, resize(feats[0], grid)], dim=1))
 
