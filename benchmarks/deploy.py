@@ -34,8 +34,9 @@ def _settings(quick: bool):
 def bench_model(name: str, work: Path, settings, threads: int) -> dict:
     import torch
 
-    from maikit.errors import MaikitError
+    from maikit.errors import MaikitError, first_line
     from maikit.export import inspect_tflite
+    from maikit.export.exporter import verify_psnr
     from maikit.export.calib import random_inputs
     from maikit.export.inspect import conv_share, read_tflite
     from maikit.export.onnx import export_onnx
@@ -59,9 +60,7 @@ def bench_model(name: str, work: Path, settings, threads: int) -> dict:
     fp32 = convert_to_tflite(model, torch.from_numpy(x_nchw), work / "fp32.tflite", layout="nhwc")
     with torch.no_grad():
         ref = model(torch.from_numpy(x_nchw)).permute(0, 2, 3, 1).numpy()
-    err = float(np.mean((TfliteRunner(fp32, threads=threads).run(x) - ref) ** 2))
-    peak = float(np.abs(ref).max()) or 1.0
-    row["verify_psnr_db"] = 10 * np.log10(peak**2 / err) if err > 0 else float("inf")
+    row["verify_psnr_db"] = verify_psnr(ref, TfliteRunner(fp32, threads=threads).run(x), entry.task)
     row["macs"] = inspect_tflite(fp32, targets=())["macs"]
     row["conv_share"] = conv_share(read_tflite(fp32)["subgraphs"][0])
     row["litert_fp32_ms"] = measure(TfliteBackend(fp32, threads=threads, input=x), settings)["avg_ms"]
@@ -70,14 +69,14 @@ def bench_model(name: str, work: Path, settings, threads: int) -> dict:
         (work / "int8.tflite").write_bytes(q)
         row["litert_int8_ms"] = measure(TfliteBackend(work / "int8.tflite", threads=threads, input=x), settings)["avg_ms"]
     except Exception as e:  # noqa: BLE001 - recorded in the table
-        row["int8_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:100] if str(e).strip() else ''}"
+        row["int8_error"] = f"{type(e).__name__}: {first_line(e, default='')[:100]}"
     row["torch_ms"] = measure(TorchBackend(lambda: model, x_nchw, threads), settings)["avg_ms"]
     onnx_path = work / "model.onnx"
     try:  # a model ONNX cannot export keeps its other measurements
         export_onnx(model, torch.from_numpy(x_nchw), onnx_path, layout="nchw")
         row["onnx_ms"] = measure(OnnxBackend(onnx_path, x_nchw, threads), settings)["avg_ms"]
     except MaikitError as e:
-        row["onnx_error"] = str(e).split(": ", 1)[-1].splitlines()[0][:100]
+        row["onnx_error"] = e.reason.splitlines()[0][:100]  # without the file name
     return row
 
 
@@ -164,7 +163,7 @@ def markdown(rows: list[dict], sgemm: dict, rho: dict, goals: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from maikit.errors import MaikitError
+    from maikit.errors import first_line
     from maikit.io import write_json
     from maikit.models import list_models
     from maikit.runtime import measure_sgemm_flops
@@ -187,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 row = bench_model(name, Path(tmp), settings, args.threads)
             except Exception as e:  # noqa: BLE001 - one model's failure is a row, not the end of the run
-                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                row = {"model": name, "error": f"{type(e).__name__}: {first}"[:120]}
+                row = {"model": name, "error": f"{type(e).__name__}: {first_line(e, default='')}"[:120]}
         if row.get("macs"):
             row["compute_limit_ms"] = 2.0 * row["macs"] / sgemm["flops"] * 1000.0
         rows.append(row)

@@ -21,3 +21,14 @@ class MaikitError(Exception):
 
     def __str__(self) -> str:
         return f"{self.file}: {self.reason}" if self.file else self.reason
+
+
+def first_line(e: BaseException, default: str | None = None) -> str:
+    """The first line of an exception's text, for one-line messages that wrap a library failure.
+
+    An exception without text gives ``default``, or its type name when ``default`` is None.
+    """
+    text = str(e).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(e).__name__ if default is None else default

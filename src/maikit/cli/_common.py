@@ -16,7 +16,7 @@ from typing import Any, Callable
 import typer
 from rich.console import Console
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, first_line
 
 # Piped or redirected output gets a wide fixed width so tables stay readable in files and CI logs.
 console = Console(width=None if sys.stdout.isatty() else 160)  # results
@@ -79,7 +79,7 @@ def handle_errors(fn: Callable) -> Callable:
         except Exception as e:  # pragma: no cover - last line of defence
             if os.environ.get("MAI_DEBUG"):
                 raise
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            msg = first_line(e, default="")
             raise fail(f"{type(e).__name__}: {msg} (set MAI_DEBUG=1 for a traceback)") from None
 
     return wrapper

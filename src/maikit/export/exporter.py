@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, first_line
 from maikit.export.calib import DEFAULT_CALIBRATION_SAMPLES, data_inputs, random_inputs, verification_inputs
 from maikit.export.quantize import PRECISIONS, quantize_fp16, quantize_int8
 from maikit.export.rewrite import check_same_outputs, lower_clamps_for_gpu, rewrite_pixel_shuffles
@@ -127,7 +127,7 @@ def _check_torch_contract(model: nn.Module, spec: TaskSpec, multiple: int) -> No
         with torch.no_grad():
             y = model(x)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise MaikitError(f"the model does not run on a {spec.name} input {list(x.shape)} ({type(e).__name__}: {first[:160]})") from None
     want = list(_nchw(_expected_output(spec, (1, h, w, spec.input_channels))))
     if not isinstance(y, torch.Tensor) or list(y.shape) != want:
@@ -228,7 +228,7 @@ def _convert_flexible(
                 _check_runs_dynamically(out, spec, layout, (1, ph, pw, spec.input_channels), multiple)
                 return True, None, counts
             except Exception as e:  # torch.export, lowering or runtime failures: try the next form
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                first = first_line(e)
                 errors.append(f"{label}: {type(e).__name__}: {first[:160]}")
     shape = spec.full_res_input_shape
     _say(progress, f"converting {FLEX_FILE} at the full-resolution shape {list(shape)}")

@@ -21,7 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, first_line
 from maikit.io import read_bytes
 from maikit.export.targets import KNOWN_OP_REASONS, MAX_RANK, SUPPORTED_OPS, TARGET_TITLES, TARGETS
 
@@ -42,8 +42,7 @@ def _enum_names(cls) -> dict[int, str]:
 
 
 def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:120] if text else type(e).__name__
+    return first_line(e)[:120]
 
 
 # --------------------------------------------------------------------------------------

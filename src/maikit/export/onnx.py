@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, first_line
 from maikit.io import atomic_path
 
 ONNX_OPSET = 17
@@ -63,7 +63,7 @@ def export_onnx(
                 exporter(wrapped, sample, tmp, axes, out_axes, dynamic_hw)
             return path
         except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             errors.append(f"{exporter.__doc__}: {first[:160]}")
     raise MaikitError(f"ONNX export failed ({'; '.join(errors)})", path)
 
@@ -132,7 +132,7 @@ class OnnxRunner:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise MaikitError(f"not a loadable ONNX model ({first})", self.path) from None
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = tuple(self.session.get_inputs()[0].shape)

@@ -24,7 +24,7 @@ from typing import Iterable
 
 import numpy as np
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, first_line
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -73,7 +73,7 @@ def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads
     except MaikitError:
         raise
     except Exception as e:  # interpreter / delegate failures inside the quantiser
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         shape = list(samples[0].shape)
         raise MaikitError(f"int8 quantisation failed at input shape {shape} ({first})") from None
     return bytes(out.quantized_model)

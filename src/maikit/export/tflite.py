@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, first_line
 from maikit.io import atomic_path
 from maikit.models.blocks import tflite_lowering
 
@@ -123,7 +123,7 @@ class TfliteRunner:
         try:
             self.interpreter = Interpreter(model_path=str(self.path), **kwargs)
         except (ValueError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise MaikitError(f"not a loadable TFLite model ({first})", self.path) from None
         self._refresh()
         self._allocated = False
@@ -134,7 +134,7 @@ class TfliteRunner:
             # A dynamic file is stored at 1x1 height/width, which some graphs cannot prepare
             # (traced constants); it is allocated again at the real size in `resize`.
             if not self.dynamic:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                first = first_line(e)
                 raise MaikitError(f"not a loadable TFLite model ({first})", self.path) from None
 
     def _refresh(self) -> None:
@@ -178,7 +178,7 @@ class TfliteRunner:
             self.interpreter.allocate_tensors()
             self._allocated = True
         except (ValueError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise MaikitError(f"cannot run at input shape {list(shape)} ({first})", self.path) from None
         self._refresh()
 
