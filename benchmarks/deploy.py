@@ -8,9 +8,13 @@ runtimes of the seven depth solutions and their published Raspberry Pi 4 runtime
 (seed 004 Table 1; the duplicate ``tencent_star`` row is left out).
 
 All timing goes through ``maikit.runtime``. Models use random weights (runtime does not
-depend on them). Usage::
+depend on them). The four backends of a model are timed in ``--rounds`` interleaved rounds
+(FP32, INT8, PyTorch, ONNX, then again), each round with its share of the runs and minimum
+time; a backend's figure is the median of its round averages, so that a burst of load from
+outside the process (this is a shared virtual machine) hits one round, not one backend.
+Usage::
 
-    python benchmarks/deploy.py [--models isp/smallnet,depth/tcl] [--quick] [--out deploy.json]
+    python benchmarks/deploy.py [--models isp/smallnet,depth/tcl] [--quick] [--rounds 3] [--out deploy.json]
 """
 
 from __future__ import annotations
@@ -23,15 +27,27 @@ from pathlib import Path
 import numpy as np
 
 
-def _settings(quick: bool):
+def _settings(quick: bool, rounds: int = 1):
+    """One round's loop settings: ≥ 20 runs and ≥ 2 s per backend over all rounds."""
     from maikit.runtime import LoopSettings
 
     if quick:
         return LoopSettings(runs=3, min_seconds=0.0, max_seconds=30.0, warmup_runs=1, warmup_seconds=0.0)
-    return LoopSettings(runs=20, min_seconds=2.0, max_seconds=120.0)
+    return LoopSettings(runs=max(1, -(-20 // rounds)), min_seconds=2.0 / rounds, max_seconds=120.0 / rounds)
 
 
-def bench_model(name: str, work: Path, settings, threads: int) -> dict:
+def measure_rounds(backends: dict, settings, rounds: int) -> dict[str, dict]:
+    """Time every backend once per round, in turn; ``{key: {"avg_ms": median of rounds, "rounds_ms": [...]}}``."""
+    from maikit.runtime.loop import measure
+
+    per: dict[str, list[float]] = {key: [] for key in backends}
+    for _ in range(rounds):
+        for key, backend in backends.items():
+            per[key].append(measure(backend, settings)["avg_ms"])
+    return {key: {"avg_ms": float(np.median(v)), "rounds_ms": v} for key, v in per.items()}
+
+
+def bench_model(name: str, work: Path, settings, threads: int, rounds: int = 1) -> dict:
     import torch
 
     from maikit.errors import MaikitError, first_line
@@ -45,7 +61,6 @@ def bench_model(name: str, work: Path, settings, threads: int) -> dict:
     from maikit.export.tflite import TfliteRunner, convert_to_tflite
     from maikit.models import get_model_entry
     from maikit.runtime.backends import OnnxBackend, TfliteBackend, TorchBackend, random_input
-    from maikit.runtime.loop import measure
     from maikit.tasks import get_task
 
     entry = get_model_entry(name)
@@ -63,20 +78,24 @@ def bench_model(name: str, work: Path, settings, threads: int) -> dict:
     row["verify_psnr_db"] = verify_psnr(ref, TfliteRunner(fp32, threads=threads).run(x), entry.task)
     row["macs"] = inspect_tflite(fp32, targets=())["macs"]
     row["conv_share"] = conv_share(read_tflite(fp32)["subgraphs"][0])
-    row["litert_fp32_ms"] = measure(TfliteBackend(fp32, threads=threads, input=x), settings)["avg_ms"]
+    backends = {"litert_fp32": TfliteBackend(fp32, threads=threads, input=x)}
     try:  # a model that int8 cannot handle keeps its other measurements
         q = quantize_int8(fp32.read_bytes(), random_inputs(entry.task, spec.latency_input_shape, 2))
         (work / "int8.tflite").write_bytes(q)
-        row["litert_int8_ms"] = measure(TfliteBackend(work / "int8.tflite", threads=threads, input=x), settings)["avg_ms"]
+        TfliteRunner(work / "int8.tflite", threads=threads)  # loads, or a one-line error
+        backends["litert_int8"] = TfliteBackend(work / "int8.tflite", threads=threads, input=x)
     except Exception as e:  # noqa: BLE001 - recorded in the table
         row["int8_error"] = f"{type(e).__name__}: {first_line(e, default='')[:100]}"
-    row["torch_ms"] = measure(TorchBackend(lambda: model, x_nchw, threads), settings)["avg_ms"]
+    backends["torch"] = TorchBackend(lambda: model, x_nchw, threads)
     onnx_path = work / "model.onnx"
     try:  # a model ONNX cannot export keeps its other measurements
         export_onnx(model, torch.from_numpy(x_nchw), onnx_path, layout="nchw")
-        row["onnx_ms"] = measure(OnnxBackend(onnx_path, x_nchw, threads), settings)["avg_ms"]
+        backends["onnx"] = OnnxBackend(onnx_path, x_nchw, threads)
     except MaikitError as e:
         row["onnx_error"] = e.reason.splitlines()[0][:100]  # without the file name
+    for key, r in measure_rounds(backends, settings, rounds).items():
+        row[f"{key}_ms"] = r["avg_ms"]
+        row[f"{key}_rounds_ms"] = r["rounds_ms"]
     return row
 
 
@@ -173,18 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=None, help="comma-separated model names (default: the whole zoo)")
     ap.add_argument("--quick", action="store_true", help="few timed runs (a smoke run)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per model (default 3)")
     ap.add_argument("--out", type=Path, default=Path("deploy_results.json"), help="JSON results file")
     args = ap.parse_args(argv)
 
     names = list_models() if not args.models else [n.strip() for n in args.models.split(",") if n.strip()]
-    settings = _settings(args.quick)
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    settings = _settings(args.quick, args.rounds)
     sgemm = measure_sgemm_flops(4096, threads=args.threads)
     rows = []
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name}", file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory(prefix="mai-deploy-") as tmp:
             try:
-                row = bench_model(name, Path(tmp), settings, args.threads)
+                row = bench_model(name, Path(tmp), settings, args.threads, args.rounds)
             except Exception as e:  # noqa: BLE001 - one model's failure is a row, not the end of the run
                 row = {"model": name, "error": f"{type(e).__name__}: {first_line(e, default='')}"[:120]}
         if row.get("macs"):
@@ -192,12 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         # partial results survive an interrupted run
         write_json(args.out, {"machine": machine_info(), "threads": args.threads, "quick": args.quick,
-                              "sgemm": sgemm, "partial": True, "models": rows})
+                              "rounds": args.rounds, "sgemm": sgemm, "partial": True, "models": rows})
     rho = spearman_depth(rows)
     goals = targets(rows)
     print(markdown(rows, sgemm, rho, goals))
     write_json(args.out, {"machine": machine_info(), "threads": args.threads, "quick": args.quick,
-                          "sgemm": sgemm, "spearman_depth": rho, "targets": goals, "models": rows})
+                          "rounds": args.rounds, "sgemm": sgemm, "spearman_depth": rho, "targets": goals, "models": rows})
     print(f"results: {args.out}", file=sys.stderr)
     return 0
 

@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--batch", type=int, default=None, help="override the recipes' batch size")
+    p.add_argument("--steps", type=int, default=None, help="override the recipes' step count (sets the schedule)")
+    p.add_argument("--lr", type=float, default=None, help="override the recipes' initial learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", type=Path, default=None)
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         passthrough = ["--minutes", str(args.minutes), "--work", str(args.work), "--count", str(args.count),
                        "--val", str(args.val), "--width", str(args.width), "--height", str(args.height),
                        "--seed", str(args.seed), "--budget-clock", args.budget_clock] \
-            + (["--batch", str(args.batch)] if args.batch else []) + (["--smoke"] if args.smoke else [])
+            + (["--batch", str(args.batch)] if args.batch else []) + (["--steps", str(args.steps)] if args.steps else []) \
+            + (["--lr", str(args.lr)] if args.lr else []) + (["--smoke"] if args.smoke else [])
         trainable = [n for n in names if get_model_entry(n).trainable]
         rows += [r for r in run_parallel(__file__, trainable, args.jobs, passthrough) if r.get("trained")
                  or "error" in r]
@@ -160,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         params = param_count(create_model(name))
         run = args.work / "runs" / f"{entry.short_name}_seed{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
         cfg = TrainConfig(task="depth", model=name, data=str(data), out=str(run), recipe="fast", seed=args.seed,
-                          batch=args.batch, device="cpu", max_minutes=args.minutes, budget_clock=args.budget_clock,
-                          val_every=entry.recipes.fast.steps, val_images=val_limit)  # validate once, at the end
+                          batch=args.batch, steps=args.steps, lr=args.lr, device="cpu", max_minutes=args.minutes,
+                          budget_clock=args.budget_clock, val_images=val_limit,
+                          val_every=args.steps or entry.recipes.fast.steps)  # validate once, at the end
         print(f"training {name} for {args.minutes:g} min ...", file=sys.stderr)
         cpu0 = time.process_time()
         try:

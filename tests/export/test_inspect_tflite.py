@@ -135,6 +135,39 @@ def test_gpu_friendly_export_removes_the_output_clamp_finding(tmp_path):
     assert gpu["verify_psnr_db"] >= 60 and plain["verify_psnr_db"] >= 60
 
 
+class NearestDepth(nn.Module):
+    """pool -> conv -> positive depth -> nearest resize back: the output end of aiia_hit/tencent/miaigo."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.c = nn.Conv2d(3, 1, 3, padding=1)
+
+    def forward(self, x):
+        from maikit.models.blocks import resize_nearest
+
+        z = self.c(torch.nn.functional.avg_pool2d(x / 255.0, 4))
+        return resize_nearest(torch.relu(z) + 0.5, tuple(x.shape[-2:]))
+
+
+def test_nearest_resize_gathers_by_default_and_is_one_resize_op_for_gpus(tmp_path):
+    from maikit.export import export_model
+
+    def gpu_errors(path):
+        return [f for f in inspect_tflite(path, targets=("gpu",))["findings"] if f["severity"] == "error"]
+
+    plain = export_model(NearestDepth().eval(), tmp_path / "plain", task="depth", input_hw=(48, 64))
+    ops = inspect_tflite(tmp_path / "plain" / "model.tflite")["ops"]
+    assert "GATHER_ND" in ops and "RESIZE_NEAREST_NEIGHBOR" not in ops
+    assert any(f["op"] == "GATHER_ND" for f in gpu_errors(tmp_path / "plain" / "model.tflite"))
+    gpu = export_model(NearestDepth().eval(), tmp_path / "gpu", task="depth", input_hw=(48, 64), gpu_friendly=True)
+    ops = inspect_tflite(tmp_path / "gpu" / "model.tflite")["ops"]
+    assert ops.get("RESIZE_NEAREST_NEIGHBOR") == 1 and "GATHER_ND" not in ops
+    assert gpu_errors(tmp_path / "gpu" / "model.tflite") == []
+    assert gpu["rewrites"]["model.tflite"]["resize_nearest_op"] == 1
+    assert gpu["verify_psnr_db"] >= 60 and plain["verify_psnr_db"] >= 60
+
+
 @pytest.mark.parametrize("content", [b"\x00\x01garbage" * 10, "truncate"])
 def test_bad_files_are_one_line_errors(tmp_path, isp_export, content):
     path = tmp_path / "bad.tflite"

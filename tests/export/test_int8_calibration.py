@@ -69,3 +69,42 @@ def test_fp32_export_verifies_on_random_inputs(depth_data, tmp_path):
     root, _ = depth_data
     record = export_model(TinyDepth().eval(), tmp_path, task="depth", calib=root, input_hw=HW)
     assert record["verify_inputs"] == "random" and record["verify_psnr_db"] >= 60.0
+
+
+class SlowInt8Ops(torch.nn.Module):
+    """conv → hardswish → conv → PReLU → avg-pool: ops whose int8 kernels are slower than float."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        self.a, self.b = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 1)
+        self.act = torch.nn.PReLU(8)
+
+    def forward(self, x):
+        return torch.nn.functional.avg_pool2d(self.act(self.b(torch.nn.functional.hardswish(self.a(x)))), 2)
+
+
+def test_int8_keeps_the_slow_int8_ops_in_float(tmp_path):
+    from maikit.export import inspect_tflite
+    from maikit.export.inspect import read_tflite
+    from maikit.export.quantize import quantize_int8
+    from maikit.export.tflite import convert_to_tflite
+
+    x = torch.rand(1, 3, 16, 16) * 4 - 2
+    fp32 = convert_to_tflite(SlowInt8Ops().eval(), x, tmp_path / "m.tflite")
+    rng = np.random.default_rng(0)
+    calib = [rng.uniform(-2, 2, (1, 16, 16, 3)).astype(np.float32) for _ in range(4)]
+    path = tmp_path / "q.tflite"
+    path.write_bytes(quantize_int8(fp32.read_bytes(), calib))
+    info = inspect_tflite(path, targets=())
+    assert info["ops"]["CONV_2D"] == 2 and info["inputs"][0]["dtype"] == "int8"
+    # every float-kept op sits between a DEQUANTIZE and a QUANTIZE: three islands
+    sg = read_tflite(path)["subgraphs"][0]
+    out_dtype = {op["op"]: sg["tensors"][op["outputs"][0]]["dtype"] for op in sg["ops"]}
+    assert out_dtype["CONV_2D"] == "int8"
+    for op in ("HARD_SWISH", "AVERAGE_POOL_2D", "RELU", "SUB"):  # RELU/SUB: PReLU's lowering
+        assert out_dtype[op] == "float32", op
+    with torch.no_grad():
+        ref = SlowInt8Ops().eval()(torch.from_numpy(calib[0]).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    got = TfliteRunner(path).run(calib[0])
+    assert np.abs(got - ref).mean() < 0.05 * np.abs(ref).mean() + 1e-3

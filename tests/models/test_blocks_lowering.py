@@ -1,4 +1,5 @@
-"""Nearest-neighbour resizing: the same pixels in eager PyTorch, TFLite and ONNX, as one op in TFLite."""
+"""Nearest-neighbour resizing: the same pixels in eager PyTorch, TFLite (gathers, or one resize op
+for GPU delegates) and ONNX."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import pytest
 import torch
 import torch.nn as nn
 
-from maikit.models.blocks import resize_nearest
+from maikit.models.blocks import gpu_friendly_lowering, resize_nearest
 
 
 class Resize(nn.Module):
-    def __init__(self, size):
+    def __init__(self, size, gpu=False):
         super().__init__()
-        self.size = size
+        self.size, self.gpu = size, gpu
 
     def forward(self, x):
+        if self.gpu:
+            with gpu_friendly_lowering():
+                return resize_nearest(x, self.size)
         return resize_nearest(x, self.size)
 
 
@@ -37,16 +41,37 @@ def test_eager_matches_half_pixel_reference(hw, size):
     np.testing.assert_array_equal(resize_nearest(x, size).numpy(), _reference(x.numpy(), size))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("hw,size", CASES[:2] + CASES[3:])
-def test_tflite_is_one_resize_op_with_the_same_pixels(hw, size, tmp_path):
+def test_scale_factor_is_the_integer_size():
+    x = torch.rand(1, 4, 6, 10)
+    np.testing.assert_array_equal(resize_nearest(x, scale_factor=4).numpy(), _reference(x.numpy(), (24, 40)))
+    with pytest.raises(ValueError):
+        resize_nearest(x, (24, 40), scale_factor=4)
+
+
+def _tflite_pixels(model, x, path):
     from maikit.export import inspect_tflite
     from maikit.export.tflite import TfliteRunner, convert_to_tflite
 
+    convert_to_tflite(model, x, path)
+    return inspect_tflite(path, targets=())["ops"], TfliteRunner(path).run(x.permute(0, 2, 3, 1).numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hw,size", CASES[:2] + CASES[3:])
+def test_tflite_gathers_the_same_pixels(hw, size, tmp_path):
     x = torch.rand(1, 2, *hw)
-    path = convert_to_tflite(Resize(size), x, tmp_path / "r.tflite")
-    assert inspect_tflite(path, targets=())["ops"] == {"RESIZE_NEAREST_NEIGHBOR": 1}
-    got = TfliteRunner(path).run(x.permute(0, 2, 3, 1).numpy())
+    ops, got = _tflite_pixels(Resize(size), x, tmp_path / "r.tflite")
+    assert "GATHER_ND" in ops and "RESIZE_NEAREST_NEIGHBOR" not in ops and "BROADCAST_TO" not in ops
+    assert set(ops) <= {"GATHER_ND", "RESHAPE", "TRANSPOSE"}
+    np.testing.assert_array_equal(got, _reference(x.numpy(), size).transpose(0, 2, 3, 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hw,size", CASES[:2] + CASES[3:])
+def test_gpu_friendly_tflite_is_one_resize_op_with_the_same_pixels(hw, size, tmp_path):
+    x = torch.rand(1, 2, *hw)
+    ops, got = _tflite_pixels(Resize(size, gpu=True), x, tmp_path / "r.tflite")
+    assert ops == {"RESIZE_NEAREST_NEIGHBOR": 1}
     np.testing.assert_array_equal(got, _reference(x.numpy(), size).transpose(0, 2, 3, 1))
 
 

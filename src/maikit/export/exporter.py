@@ -38,7 +38,7 @@ import torch.nn as nn
 from maikit.errors import MaikitError, first_line
 from maikit.export.calib import DEFAULT_CALIBRATION_SAMPLES, data_inputs, random_inputs, verification_inputs
 from maikit.export.quantize import PRECISIONS, quantize_fp16, quantize_int8
-from maikit.export.rewrite import check_same_outputs, lower_clamps_for_gpu, rewrite_pixel_shuffles
+from maikit.export.rewrite import check_same_outputs, lower_for_gpu, rewrite_pixel_shuffles
 from maikit.export.source import ModelSource, resolve_source
 from maikit.export.tflite import TfliteRunner, convert_to_tflite
 from maikit.io import write_bytes, write_json
@@ -355,12 +355,12 @@ def export_model(
     if gpu_friendly:
         probe = torch.rand(1, spec.input_channels, *probe_hw(spec, multiple))
         model, rewrites = rewrite_pixel_shuffles(reference, probe)
-        model, clamps = lower_clamps_for_gpu(model, probe)
+        model, clamps = lower_for_gpu(model, probe)
         rewrites = {**rewrites, **clamps}
         if rewrites:
             check_same_outputs(reference, model, probe)
         else:
-            warnings.append("--gpu-friendly: nothing to rewrite (no nn.PixelShuffle/PixelUnshuffle module, no [0, 1] clamp)")
+            warnings.append("--gpu-friendly: nothing to rewrite (no nn.PixelShuffle/PixelUnshuffle module, no [0, 1] clamp, no nearest resize)")
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

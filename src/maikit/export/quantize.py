@@ -8,6 +8,11 @@
   running value), which with the handful of samples used here keeps mostly the first
   sample's range and clips every brighter or darker image (a trained depth/aiia_hit lost
   7 dB PSNR on validation images that way, si-RMSE 0.415 instead of 0.395; FP32 0.390).
+  A few ops stay float inside the int8 graph (DEQUANTIZE → float op → QUANTIZE), because
+  LiteRT 2.3's int8 kernels for them are slower than float on CPU (1×120×160×16 after a
+  1×1 conv, one thread, ``benchmarks/RESULTS.md`` "Deployment"): HARD_SWISH (MobileNetV3's
+  activation; int8 1.17 ms vs float 0.12 ms), AVERAGE_POOL_2D (0.35 vs 0.12 ms) and the
+  RELU/MUL/SUB ops PReLU lowers to (1.77 vs 0.21 ms). :data:`FLOAT_OPS` lists them.
 * ``fp16``: float16 weights (weight-only "float casting" to 16 bits), float32 I/O and
   compute; halves the file size, the form GPU delegates run natively.
 
@@ -27,6 +32,20 @@ import numpy as np
 from maikit.errors import MaikitError, first_line
 
 PRECISIONS = ("fp32", "fp16", "int8")
+
+# ops (by TFLite op name) and tensors (by name pattern) that int8 leaves in float: see the module docstring
+FLOAT_OPS = ("HARD_SWISH", "AVERAGE_POOL_2D")
+FLOAT_TENSOR_PATTERNS = (".*PReLU.*",)
+
+
+def int8_recipe() -> list[dict]:
+    """ai-edge-quantizer's ``static_wi8_ai8`` recipe with :data:`FLOAT_OPS` and
+    :data:`FLOAT_TENSOR_PATTERNS` left unquantised (later entries override earlier ones)."""
+    from ai_edge_quantizer import recipe
+
+    keep = [{"regex": ".*", "operation": op, "algorithm_key": "no_quantize", "op_config": {}} for op in FLOAT_OPS]
+    keep += [{"regex": rx, "operation": "*", "algorithm_key": "no_quantize", "op_config": {}} for rx in FLOAT_TENSOR_PATTERNS]
+    return recipe.static_wi8_ai8() + keep
 
 
 @contextlib.contextmanager
@@ -58,7 +77,7 @@ def _signature_input_name(float_model: bytes) -> tuple[str, str]:
 
 def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads: int = 2) -> bytes:
     """Static int8 quantisation; ``calibration`` yields float inputs in the model's layout and shape."""
-    from ai_edge_quantizer import quantizer, recipe
+    from ai_edge_quantizer import quantizer
 
     samples = [np.ascontiguousarray(x, np.float32) for x in calibration]
     if not samples:
@@ -66,7 +85,7 @@ def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads
     key, name = _signature_input_name(float_model)
     try:
         with _quiet():
-            rcp = recipe.static_wi8_ai8()
+            rcp = int8_recipe()
             q = quantizer.Quantizer(bytearray(float_model), rcp)
             result = _calibrate_min_max(float_model, rcp, {key: [{name: x} for x in samples]}, threads)
             out = q.quantize(result, enable_progress_report=False)

@@ -9,8 +9,10 @@ lowers to a single TRANSPOSE_CONV that the GPU delegate and NNAPI support and th
 with dynamic shapes. Pixel unshuffle is, likewise, a stride-r convolution.
 
 :func:`rewrite_pixel_shuffles` swaps these modules in a copy of a model;
-:func:`lower_clamps_for_gpu` traces the ISP output clamp as RELU6 instead of the recent
-RELU_0_TO_1 builtin (:func:`maikit.models.blocks.clamp01`); :func:`check_same_outputs`
+:func:`lower_for_gpu` traces the ISP output clamp as RELU6 instead of the recent
+RELU_0_TO_1 builtin (:func:`maikit.models.blocks.clamp01`) and nearest resizes as
+RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND (:func:`maikit.models.blocks.resize_nearest`);
+:func:`check_same_outputs`
 verifies that a rewrite changed nothing.
 """
 
@@ -128,9 +130,10 @@ class GpuFriendlyLowering(nn.Module):
             return self.model(x)
 
 
-def lower_clamps_for_gpu(model: nn.Module, sample_nchw: torch.Tensor) -> tuple[nn.Module, dict[str, int]]:
-    """``model`` wrapped so that its [0, 1] clamps trace as RELU6 (see ``clamp01``), with a count;
-    the model itself when one forward pass on ``sample_nchw`` meets no such clamp."""
+def lower_for_gpu(model: nn.Module, sample_nchw: torch.Tensor) -> tuple[nn.Module, dict[str, int]]:
+    """``model`` wrapped so that its [0, 1] clamps trace as RELU6 (see ``clamp01``) and its nearest
+    resizes as RESIZE_NEAREST_NEIGHBOR (see ``resize_nearest``), with counts; the model itself
+    when one forward pass on ``sample_nchw`` meets neither."""
     with torch.no_grad(), gpu_friendly_lowering() as counts:
         model(sample_nchw)
     return (GpuFriendlyLowering(model).eval(), dict(counts)) if counts else (model, {})

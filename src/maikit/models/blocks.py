@@ -37,19 +37,44 @@ def tflite_lowering() -> Iterator[None]:
         _TFLITE_LOWERING.reset(token)
 
 
-def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _nearest_index(n_in: int, n_out: int) -> torch.Tensor:
+    """Source index of each output position at half-pixel centres: floor((i + 0.5) · n_in / n_out)."""
+    return torch.tensor([min(((2 * i + 1) * n_in) // (2 * n_out), n_in - 1) for i in range(n_out)], dtype=torch.long)
+
+
+def resize_nearest(x: torch.Tensor, size: tuple[int, int] | None = None, *,
+                   scale_factor: int | None = None) -> torch.Tensor:
     """Nearest-neighbour resize that samples at half-pixel centres, in PyTorch and in TFLite.
 
-    PyTorch's ``nearest-exact`` and TFLite's RESIZE_NEAREST_NEIGHBOR (half_pixel_centers) pick
-    the same source pixels; PyTorch's legacy ``nearest`` picks others at non-integer factors
-    (e.g. ×7.5 for 64×80 → 480×640). litert-torch 0.10, however, lowers ``nearest-exact`` to
-    GATHER_ND + BROADCAST_TO (slow on CPUs, rejected by the GPU delegate) and legacy
-    ``nearest`` to RESIZE_NEAREST_NEIGHBOR with half-pixel centres (measured on every factor
-    the zoo uses, tests/models/test_blocks_lowering.py). So eager PyTorch runs ``nearest-exact``
-    and a trace inside :func:`tflite_lowering` asks for ``nearest``: one op, same numbers.
+    ``size`` (H, W) or an integer ``scale_factor``. Eager PyTorch runs ``nearest-exact``. Inside
+    :func:`tflite_lowering` the resize is traced as two constant-index gathers (along W, then
+    along H), which litert-torch lowers to GATHER_ND row copies: 0.05 ms for 64×80 → 480×640
+    on one core, where its RESIZE_NEAREST_NEIGHBOR kernel (not run by XNNPACK) takes 3.7 ms
+    and a stride-10 TRANSPOSE_CONV 3.2 ms (benchmarks/RESULTS.md, "Deployment"). Mobile GPU
+    delegates reject GATHER_ND, so inside :func:`gpu_friendly_lowering` (and whenever a size
+    is symbolic, as in a dynamic-shape export) it is traced as legacy ``nearest``, which
+    litert-torch 0.10 lowers to one RESIZE_NEAREST_NEIGHBOR with half-pixel centres — PyTorch's
+    legacy ``nearest`` itself picks other pixels at non-integer factors, and ``nearest-exact``
+    would lower to GATHER_ND + BROADCAST_TO. All three give the same pixels
+    (tests/models/test_blocks_lowering.py, every factor the zoo uses).
     """
-    mode = "nearest" if _TFLITE_LOWERING.get() else "nearest-exact"
-    return F.interpolate(x, size=size, mode=mode)
+    if (size is None) == (scale_factor is None):
+        raise ValueError("give exactly one of `size` and `scale_factor`")
+    counts = _GPU_LOWERING.get()
+    if counts is not None:
+        counts["resize_nearest_op"] = counts.get("resize_nearest_op", 0) + 1
+    if not _TFLITE_LOWERING.get():
+        return F.interpolate(x, size=size, scale_factor=scale_factor, mode="nearest-exact")
+    h, w = x.shape[-2:]
+    if counts is not None or not all(isinstance(n, int) for n in (h, w, *(size or ()))):
+        return F.interpolate(x, size=size, scale_factor=scale_factor, mode="nearest")
+    if size is None:
+        size = (h * scale_factor, w * scale_factor)
+    if size[1] != w:
+        x = torch.index_select(x, 3, _nearest_index(w, size[1]))
+    if size[0] != h:
+        x = torch.index_select(x, 2, _nearest_index(h, size[0]))
+    return x
 
 
 ACTIVATIONS = ("relu", "lrelu", "prelu", "tanh", "sigmoid", "hardswish", "relu6", "none")

@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from maikit.models._registry import register_model
-from maikit.models.blocks import ConvAct, ResidualBlock, conv, xavier_init
+from maikit.models.blocks import ConvAct, ResidualBlock, conv, resize_nearest, xavier_init
 from maikit.models.isp._recipes import fast_recipe
 from maikit.models.recipe import Recipe, Recipes, terms
 
@@ -67,7 +67,7 @@ class DecompositionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         low = F.avg_pool2d(x, PATCH)
-        texture = x - F.interpolate(low, scale_factor=PATCH, mode="nearest")
+        texture = x - resize_nearest(low, scale_factor=PATCH)
         c = F.interpolate(self.chroma(low), scale_factor=PATCH, mode="bilinear", align_corners=False)
         t = self.texture(texture)
         return torch.sigmoid(self.d2s(self.fuse(torch.cat([c, t], dim=1))))
