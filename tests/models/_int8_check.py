@@ -8,8 +8,12 @@ import numpy as np
 
 from maikit.export import inspect_tflite
 from maikit.export.calib import random_inputs
+from maikit.export.inspect import read_tflite
 from maikit.export.quantize import quantize_int8
 from maikit.export.tflite import TfliteRunner
+
+
+_WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
 
 
 def int8_matches_float(float_path: Path, task: str, shape_nhwc: tuple[int, ...]) -> None:
@@ -25,4 +29,10 @@ def int8_matches_float(float_path: Path, task: str, shape_nhwc: tuple[int, ...])
     assert got.shape == ref.shape and np.isfinite(got).all()
     assert np.abs(got - ref).mean() <= 0.05 * np.abs(ref).max()
     if inspect_tflite(float_path, targets=())["params"] >= 2000:  # not for isp/classic's few fixed taps
-        assert len(q) < float_path.stat().st_size  # int8 weights
+        sg = read_tflite(q_path)["subgraphs"][0]
+        convs = [op for op in sg["ops"] if op["op"] in _WEIGHTED]
+        assert convs
+        for op in convs:  # int8 weights and activations in every convolution
+            # the weights are input 1 of all four (TRANSPOSE_CONV: output shape, weights, input, bias)
+            assert sg["tensors"][op["inputs"][1]]["dtype"] == "int8", op["op"]
+            assert sg["tensors"][op["outputs"][0]]["dtype"] == "int8", op["op"]

@@ -33,9 +33,11 @@ from maikit.errors import MaikitError, first_line
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
-# ops (by TFLite op name) and tensors (by name pattern) that int8 leaves in float: see the module docstring
+# ops (by TFLite op name) and (pattern, ops) by tensor name that int8 leaves in float: see the module docstring
 FLOAT_OPS = ("HARD_SWISH", "AVERAGE_POOL_2D")
-FLOAT_TENSOR_PATTERNS = (".*PReLU.*",)
+# PReLU's element-wise ops by their tensor names; not its convolution, whose output name also
+# carries "PReLU" once the converter fuses the ReLU into it
+FLOAT_TENSOR_PATTERNS = ((".*PReLU.*", ("RELU", "MUL", "SUB")),)
 
 
 def int8_recipe() -> list[dict]:
@@ -44,7 +46,8 @@ def int8_recipe() -> list[dict]:
     from ai_edge_quantizer import recipe
 
     keep = [{"regex": ".*", "operation": op, "algorithm_key": "no_quantize", "op_config": {}} for op in FLOAT_OPS]
-    keep += [{"regex": rx, "operation": "*", "algorithm_key": "no_quantize", "op_config": {}} for rx in FLOAT_TENSOR_PATTERNS]
+    keep += [{"regex": rx, "operation": op, "algorithm_key": "no_quantize", "op_config": {}}
+             for rx, ops in FLOAT_TENSOR_PATTERNS for op in ops]
     return recipe.static_wi8_ai8() + keep
 
 

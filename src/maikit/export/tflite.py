@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from maikit.errors import MaikitError, first_line
+from maikit.export.fold import fold_constant_ops
 from maikit.io import atomic_path
 from maikit.models.blocks import tflite_lowering
 
@@ -78,6 +79,8 @@ def convert_to_tflite(
     ``layout="nhwc"`` gives NHWC input and output tensors; ``"nchw"`` keeps PyTorch's. With
     ``dynamic_hw`` the input's height and width are dynamic (-1 in the file's shape
     signature; multiples of ``size_multiple``); otherwise the file has the sample's shape.
+    Weight transforms left to run at inference time are folded
+    (:func:`maikit.export.fold.fold_constant_ops`).
     """
     if layout not in ("nhwc", "nchw"):
         raise MaikitError(f"`layout` must be nhwc or nchw, got {layout!r}")
@@ -100,6 +103,10 @@ def convert_to_tflite(
         path = Path(path)
         with atomic_path(path, suffix=".tflite") as tmp:
             edge_model.export(str(tmp))
+            # weight transforms the converter did not fold (large transposed convolutions)
+            folded, n = fold_constant_ops(tmp.read_bytes())
+            if n:
+                tmp.write_bytes(folded)
     return path
 
 
