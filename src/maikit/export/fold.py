@@ -16,10 +16,20 @@ from __future__ import annotations
 import numpy as np
 
 from maikit.errors import MaikitError
+from maikit.export.inspect import _enum_names
 
 _FOLDABLE = ("TRANSPOSE", "REVERSE_V2", "RESHAPE", "PAD")
-_NP_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_, 7: np.int16,
-             9: np.int8, 10: np.float64}
+
+
+def _numpy_types(fb) -> dict[int, np.dtype]:
+    """TFLite tensor type code → NumPy dtype, for the types NumPy names the same way (FLOAT32, INT8, ...)."""
+    out = {}
+    for code, name in _enum_names(fb.TensorType).items():
+        try:
+            out[code] = np.dtype(name.lower())
+        except TypeError:  # STRING, RESOURCE, VARIANT, ...: never folded
+            continue
+    return out
 
 
 def _evaluate(op_name: str, values: list[np.ndarray], out_shape: list[int]) -> np.ndarray:
@@ -43,7 +53,7 @@ def fold_constant_ops(model_bytes: bytes) -> tuple[bytes, int]:
 
     data = bytes(model_bytes)
     model = fu.convert_bytearray_to_object(bytearray(data))
-    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    names, np_types = _enum_names(fb.BuiltinOperator), _numpy_types(fb)
     codes = [names.get(max(int(c.builtinCode), int(c.deprecatedBuiltinCode)), "") for c in model.operatorCodes]
 
     def buffer_bytes(index: int) -> bytes | None:
@@ -55,34 +65,30 @@ def fold_constant_ops(model_bytes: bytes) -> tuple[bytes, int]:
     def constant(sg, t: int) -> np.ndarray | None:
         tensor = sg.tensors[t]
         raw = buffer_bytes(tensor.buffer) if tensor.buffer else None
-        if raw is None or tensor.type not in _NP_TYPES:
+        if raw is None or tensor.type not in np_types:
             return None
-        shape = [] if tensor.shape is None else [int(v) for v in tensor.shape]
-        return np.frombuffer(raw, dtype=_NP_TYPES[tensor.type]).reshape(shape)
+        return np.frombuffer(raw, dtype=np_types[tensor.type]).reshape(_ints(tensor.shape))
 
     folded = 0
     for sg in model.subgraphs:
-        outputs = set(int(v) for v in (sg.outputs if sg.outputs is not None else []))
+        outputs = set(_ints(sg.outputs))
         keep = []
         for op in sg.operators:
-            name = codes[op.opcodeIndex]
-            ins = [int(v) for v in op.inputs] if op.inputs is not None else []
-            outs = [int(v) for v in op.outputs] if op.outputs is not None else []
-            values = [constant(sg, t) for t in ins if t >= 0] if name in _FOLDABLE else [None]
-            if name in _FOLDABLE and values and all(v is not None for v in values) and len(outs) == 1 \
-                    and outs[0] not in outputs:
-                out = sg.tensors[outs[0]]
-                result = _evaluate(name, values, [int(v) for v in out.shape])
-                if list(result.shape) != [int(v) for v in out.shape] or result.dtype != _NP_TYPES.get(out.type):
-                    raise MaikitError(f"folding {name} gave {result.dtype}{list(result.shape)}, "
-                                      f"the graph expects {list(out.shape)}")
-                buf = fb.BufferT()
-                buf.data = np.frombuffer(result.tobytes(), dtype=np.uint8)
-                model.buffers.append(buf)
-                out.buffer = len(model.buffers) - 1
-                folded += 1
+            name, outs = codes[op.opcodeIndex], _ints(op.outputs)
+            values = [constant(sg, t) for t in _ints(op.inputs) if t >= 0] if name in _FOLDABLE else []
+            if not values or any(v is None for v in values) or len(outs) != 1 or outs[0] in outputs:
+                keep.append(op)
                 continue
-            keep.append(op)
+            out = sg.tensors[outs[0]]
+            result = _evaluate(name, values, _ints(out.shape))
+            if list(result.shape) != _ints(out.shape) or result.dtype != np_types.get(out.type):
+                raise MaikitError(f"folding {name} gave {result.dtype}{list(result.shape)}, "
+                                  f"the graph expects {_ints(out.shape)}")
+            buf = fb.BufferT()
+            buf.data = np.frombuffer(result.tobytes(), dtype=np.uint8)
+            model.buffers.append(buf)
+            out.buffer = len(model.buffers) - 1
+            folded += 1
         sg.operators = keep
     if not folded:
         return model_bytes, 0

@@ -12,8 +12,7 @@ with dynamic shapes. Pixel unshuffle is, likewise, a stride-r convolution.
 :func:`lower_for_gpu` traces the ISP output clamp as RELU6 instead of the recent
 RELU_0_TO_1 builtin (:func:`maikit.models.blocks.clamp01`) and nearest resizes as
 RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND (:func:`maikit.models.blocks.resize_nearest`);
-:func:`check_same_outputs`
-verifies that a rewrite changed nothing.
+:func:`check_same_outputs` verifies that a rewrite changed nothing.
 """
 
 from __future__ import annotations
