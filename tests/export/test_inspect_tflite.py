@@ -92,15 +92,22 @@ def test_rank6_shuffle_and_select_findings(odd_file):
     assert not any(f["target"] == "cpu" for f in report["findings"])
 
 
-def test_gpu_friendly_export_removes_the_pixel_shuffle_finding(isp_export, isp_export_gpu):
+def test_pixel_shuffle_findings_default_and_gpu_friendly(isp_export, isp_export_gpu, odd_file):
     def shuffle_findings(path):
         return [f for f in inspect_tflite(path, targets=("gpu",))["findings"] if "pixel shuffle" in f["reason"]]
 
-    assert shuffle_findings(isp_export[1] / "model.tflite")
-    assert not shuffle_findings(isp_export_gpu[1] / "model.tflite")
+    # a shuffle the exporter cannot turn into DEPTH_TO_SPACE (a SELECT between it and its conv)
+    assert shuffle_findings(odd_file)
+    # the default export: one DEPTH_TO_SPACE, which GPU delegates run
+    ops = inspect_tflite(isp_export[1] / "model.tflite")["ops"]
+    assert ops.get("DEPTH_TO_SPACE") == 1 and not {"RESHAPE", "TRANSPOSE"} & set(ops), ops
+    assert not shuffle_findings(isp_export[1] / "model.tflite")
+    # --gpu-friendly: a TRANSPOSE_CONV, in both files
+    for name in ("model.tflite", "model_none.tflite"):
+        assert not shuffle_findings(isp_export_gpu[1] / name)
     ops = inspect_tflite(isp_export_gpu[1] / "model.tflite")["ops"]
     assert "TRANSPOSE_CONV" in ops and "RESHAPE" not in ops
-    assert isp_export_gpu[2]["verify_psnr_db"] >= 60
+    assert isp_export[2]["verify_psnr_db"] >= 60 and isp_export_gpu[2]["verify_psnr_db"] >= 60
 
 
 class ClampedIsp(nn.Module):

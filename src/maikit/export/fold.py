@@ -1,14 +1,20 @@
-"""Fold weight transforms that the converter leaves to run at inference time.
+"""Graph clean-ups on converted .tflite files: what the converter leaves slow, done once here.
 
-litert-torch lowers a transposed convolution to TRANSPOSE_CONV fed by its weights after a
-TRANSPOSE and a REVERSE_V2 (the kernel flip). For small kernels the converter folds these into
-a constant; above its folding size limit it does not (seen on PUNET's 256→128 and 128→64
-up-convolutions, 4×4 kernels, 0.5 M weights), and then every inference re-transposes and
-re-flips the weights, and XNNPACK, which needs static filters, leaves the TRANSPOSE_CONV to
-LiteRT's builtin kernel (``benchmarks/RESULTS.md``, "Deployment"). :func:`fold_constant_ops`
-evaluates every PAD / TRANSPOSE / REVERSE_V2 / RESHAPE whose inputs are all constants with
-NumPy (exact: these ops only move values or add zeros) and stores the result as a constant
-tensor; the chain const → PAD (3×3 → 4×4) → REVERSE_V2 → TRANSPOSE → REVERSE_V2 folds op by op.
+* :func:`fold_constant_ops` — weight transforms left to run at inference time.
+  litert-torch lowers a transposed convolution to TRANSPOSE_CONV fed by its weights after a
+  TRANSPOSE and a REVERSE_V2 (the kernel flip). For small kernels the converter folds these
+  into a constant; above its folding size limit it does not (seen on PUNET's 256→128 and
+  128→64 up-convolutions, 4×4 kernels, 0.5 M weights), and then every inference re-transposes
+  and re-flips the weights, and XNNPACK, which needs static filters, leaves the TRANSPOSE_CONV
+  to LiteRT's builtin kernel (``benchmarks/RESULTS.md``, "Deployment"). Every PAD / TRANSPOSE /
+  REVERSE_V2 / RESHAPE whose inputs are all constants is evaluated with NumPy (exact: these
+  ops only move values or add zeros) and stored as a constant tensor; the chain const → PAD
+  (3×3 → 4×4) → REVERSE_V2 → TRANSPOSE → REVERSE_V2 folds op by op.
+* :func:`shuffles_to_depth_to_space` — PyTorch's pixel shuffle becomes a chain of RESHAPE and
+  TRANSPOSE ops over the full-resolution output (five full passes over memory, rank-6 tensors
+  that mobile GPU delegates reject); one DEPTH_TO_SPACE does the same move in one pass, with
+  the producing convolution's output channels stored in DEPTH_TO_SPACE's order.
+  :func:`depth_to_space_as_moves` undoes it for int8 quantisation.
 """
 
 from __future__ import annotations
@@ -43,66 +49,95 @@ def _evaluate(op_name: str, values: list[np.ndarray], out_shape: list[int]) -> n
     return x.reshape(out_shape)  # RESHAPE: the output tensor carries the static shape
 
 
+class _Graph:
+    """A parsed .tflite being edited: op names, constants in and out, and a clean re-serialisation."""
+
+    def __init__(self, model_bytes: bytes):
+        from ai_edge_litert import schema_py_generated as fb
+        from ai_edge_litert.tools import flatbuffer_utils as fu
+
+        self.fb, self.fu, self.data = fb, fu, bytes(model_bytes)
+        self.model = fu.convert_bytearray_to_object(bytearray(self.data))
+        self.np_types = _numpy_types(fb)
+        self.opcodes = _enum_names(fb.BuiltinOperator)
+
+    def op_name(self, op) -> str:
+        c = self.model.operatorCodes[op.opcodeIndex]
+        return self.opcodes.get(max(int(c.builtinCode), int(c.deprecatedBuiltinCode)), "")
+
+    def opcode_index(self, name: str) -> int:
+        """Index of builtin ``name`` in the model's operator codes, added when missing."""
+        code = getattr(self.fb.BuiltinOperator, name)
+        for i, c in enumerate(self.model.operatorCodes):
+            if max(int(c.builtinCode), int(c.deprecatedBuiltinCode)) == code:
+                return i
+        c = self.fb.OperatorCodeT()
+        c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), 1
+        self.model.operatorCodes.append(c)
+        return len(self.model.operatorCodes) - 1
+
+    def _buffer_bytes(self, index: int) -> bytes | None:
+        b = self.model.buffers[index]
+        if b.offset and b.offset > 1:
+            return self.data[b.offset:b.offset + b.size]
+        return None if b.data is None or len(b.data) == 0 else bytes(bytearray(b.data))
+
+    def constant(self, sg, t: int) -> np.ndarray | None:
+        """Tensor ``t``'s constant value, or None when it is computed at run time."""
+        tensor = sg.tensors[t]
+        raw = self._buffer_bytes(tensor.buffer) if tensor.buffer else None
+        if raw is None or tensor.type not in self.np_types:
+            return None
+        return np.frombuffer(raw, dtype=self.np_types[tensor.type]).reshape(_ints(tensor.shape))
+
+    def set_constant(self, tensor, value: np.ndarray) -> None:
+        """Store ``value`` in a new buffer of ``tensor`` (the old one is emptied at the end if unused)."""
+        buf = self.fb.BufferT()
+        buf.data = np.frombuffer(np.ascontiguousarray(value).tobytes(), dtype=np.uint8)
+        self.model.buffers.append(buf)
+        tensor.buffer = len(self.model.buffers) - 1
+
+    def to_bytes(self) -> bytes:
+        _drop_dead_tensors(self.model)
+        # buffers no tensor uses any more (replaced weights, intermediate results) are emptied;
+        # offsets into the old file would point elsewhere once the flatbuffer is rebuilt: inline them
+        used = {int(t.buffer) for sg in self.model.subgraphs for t in sg.tensors}
+        for i, b in enumerate(self.model.buffers):
+            if i not in used:
+                b.data, b.offset, b.size = None, 0, 0
+            elif b.offset and b.offset > 1:
+                b.data = np.frombuffer(self.data[b.offset:b.offset + b.size], dtype=np.uint8)
+                b.offset, b.size = 0, 0
+        return bytes(self.fu.convert_object_to_bytearray(self.model))
+
+
 def fold_constant_ops(model_bytes: bytes) -> tuple[bytes, int]:
     """``model_bytes`` with constant-input PAD/TRANSPOSE/REVERSE_V2/RESHAPE ops evaluated; and their count.
 
     Returns the input unchanged (count 0) when there is nothing to fold.
     """
-    from ai_edge_litert import schema_py_generated as fb
-    from ai_edge_litert.tools import flatbuffer_utils as fu
-
-    data = bytes(model_bytes)
-    model = fu.convert_bytearray_to_object(bytearray(data))
-    names, np_types = _enum_names(fb.BuiltinOperator), _numpy_types(fb)
-    codes = [names.get(max(int(c.builtinCode), int(c.deprecatedBuiltinCode)), "") for c in model.operatorCodes]
-
-    def buffer_bytes(index: int) -> bytes | None:
-        b = model.buffers[index]
-        if b.offset and b.offset > 1:
-            return data[b.offset:b.offset + b.size]
-        return None if b.data is None or len(b.data) == 0 else bytes(bytearray(b.data))
-
-    def constant(sg, t: int) -> np.ndarray | None:
-        tensor = sg.tensors[t]
-        raw = buffer_bytes(tensor.buffer) if tensor.buffer else None
-        if raw is None or tensor.type not in np_types:
-            return None
-        return np.frombuffer(raw, dtype=np_types[tensor.type]).reshape(_ints(tensor.shape))
-
+    g = _Graph(model_bytes)
     folded = 0
-    for sg in model.subgraphs:
+    for sg in g.model.subgraphs:
         outputs = set(_ints(sg.outputs))
         keep = []
         for op in sg.operators:
-            name, outs = codes[op.opcodeIndex], _ints(op.outputs)
-            values = [constant(sg, t) for t in _ints(op.inputs) if t >= 0] if name in _FOLDABLE else []
+            name, outs = g.op_name(op), _ints(op.outputs)
+            values = [g.constant(sg, t) for t in _ints(op.inputs) if t >= 0] if name in _FOLDABLE else []
             if not values or any(v is None for v in values) or len(outs) != 1 or outs[0] in outputs:
                 keep.append(op)
                 continue
             out = sg.tensors[outs[0]]
             result = _evaluate(name, values, _ints(out.shape))
-            if list(result.shape) != _ints(out.shape) or result.dtype != np_types.get(out.type):
+            if list(result.shape) != _ints(out.shape) or result.dtype != g.np_types.get(out.type):
                 raise MaikitError(f"folding {name} gave {result.dtype}{list(result.shape)}, "
                                   f"the graph expects {_ints(out.shape)}")
-            buf = fb.BufferT()
-            buf.data = np.frombuffer(result.tobytes(), dtype=np.uint8)
-            model.buffers.append(buf)
-            out.buffer = len(model.buffers) - 1
+            g.set_constant(out, result)
             folded += 1
         sg.operators = keep
     if not folded:
         return model_bytes, 0
-    _drop_dead_tensors(model)
-    # buffers no tensor uses any more (the unfolded weights, intermediate results) are emptied;
-    # offsets into the old file would point elsewhere once the flatbuffer is rebuilt: inline them
-    used = {int(t.buffer) for sg in model.subgraphs for t in sg.tensors}
-    for i, b in enumerate(model.buffers):
-        if i not in used:
-            b.data, b.offset, b.size = None, 0, 0
-        elif b.offset and b.offset > 1:
-            b.data = np.frombuffer(data[b.offset:b.offset + b.size], dtype=np.uint8)
-            b.offset, b.size = 0, 0
-    return bytes(fu.convert_object_to_bytearray(model)), folded
+    return g.to_bytes(), folded
 
 
 def _ints(v) -> list[int]:
@@ -128,3 +163,231 @@ def _drop_dead_tensors(model) -> None:
         for t in sigs:
             t.tensorIndex = new[int(t.tensorIndex)]
         sg.tensors = [sg.tensors[i] for i in order]
+
+
+# ops that act on every element alike, so that a channel permutation passes through them
+_ELEMENTWISE = frozenset({
+    "LOGISTIC", "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "TANH", "HARD_SWISH", "ELU", "LEAKY_RELU",
+    "GELU", "ABS", "NEG", "EXP", "LOG", "SQRT", "RSQRT", "SQUARE", "SIN", "COS", "FLOOR",
+    "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW",
+})
+_MOVES = frozenset({"RESHAPE", "TRANSPOSE"})
+# ops whose output channels are the first axis of a constant filter: (filter input, bias input)
+_PRODUCERS = {"CONV_2D": (1, 2), "TRANSPOSE_CONV": (1, 3)}
+
+
+def _depth_to_space(x: np.ndarray, r: int) -> np.ndarray:
+    """TFLite DEPTH_TO_SPACE on NHWC: out[h·r + i, w·r + j, c] = in[h, w, (i·r + j)·C + c]."""
+    n, h, w, c = x.shape
+    return x.reshape(n, h, w, r, r, c // (r * r)).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * r, w * r, c // (r * r))
+
+
+def _shuffle_permutation(g: _Graph, sg, chain: list, x_shape: list[int], y_shape: list[int]) -> tuple[int, np.ndarray] | None:
+    """(r, P) when the ops of ``chain`` move the elements of their input as DEPTH_TO_SPACE(r) of its
+    channels taken in the order P; None otherwise. Decided by running the moves on element indices
+    (the element-wise ops of the chain leave positions alone)."""
+    if len(x_shape) != 4 or len(y_shape) != 4 or x_shape[0] != y_shape[0] or min(x_shape + y_shape) < 1:
+        return None
+    n, h, w, cin = x_shape
+    r = y_shape[1] // h
+    if r < 2 or y_shape[1] != h * r or y_shape[2] != w * r or cin != y_shape[3] * r * r:
+        return None
+    idx = np.arange(int(np.prod(x_shape)), dtype=np.int64).reshape(x_shape)
+    values = idx
+    for op in chain:
+        name = g.op_name(op)
+        if name not in _MOVES:
+            continue
+        extra = [g.constant(sg, t) for t in _ints(op.inputs)[1:] if t >= 0]
+        if name == "TRANSPOSE" and (not extra or extra[0] is None):
+            return None
+        values = _evaluate(name, [values, *extra], _ints(sg.tensors[_ints(op.outputs)[0]].shape))
+    if list(values.shape) != y_shape:
+        return None
+    perm = values[0, :r, :r, :].reshape(-1)  # position (i·r + j)·C + c holds its source channel
+    if perm.min() < 0 or perm.max() >= cin or len(np.unique(perm)) != cin:
+        return None
+    if not np.array_equal(values, _depth_to_space(idx[..., perm], r)):
+        return None
+    return r, perm
+
+
+def _scalar_elementwise(g: _Graph, sg, op) -> int | None:
+    """The one computed input of an element-wise op whose other operands are single values; else None."""
+    if g.op_name(op) not in _ELEMENTWISE:
+        return None
+    ins = [v for v in _ints(op.inputs) if v >= 0]
+    moving = [v for v in ins if g.constant(sg, v) is None]
+    others = [g.constant(sg, v) for v in ins if v != moving[0]] if len(moving) == 1 else None
+    if others is None or any(c.size != 1 or c.ndim > 4 for c in others):
+        return None
+    return moving[0]
+
+
+def shuffles_to_depth_to_space(model_bytes: bytes) -> tuple[bytes, int]:
+    """Replace pixel-shuffle RESHAPE/TRANSPOSE chains by one DEPTH_TO_SPACE op; and their count.
+
+    PyTorch's pixel shuffle takes channels in ``c·r² + i·r + j`` order, DEPTH_TO_SPACE in
+    ``(i·r + j)·C + c`` order; the difference is a channel permutation, which is folded into
+    the filter and bias of the (transposed) convolution that produces the shuffled map (through any
+    element-wise ops between them). Element-wise ops inside the chain (an output clamp the
+    converter left between the moves) are kept and run after DEPTH_TO_SPACE. A chain is
+    replaced only when running it on element indices shows that it is exactly such a shuffle
+    and the producing convolution feeds nothing else; otherwise it stays as it is. Static
+    shapes only; returns the input unchanged (count 0) when nothing is replaced.
+    """
+    g = _Graph(model_bytes)
+    replaced = 0
+    for sg in g.model.subgraphs:
+        ops = list(sg.operators)
+        outputs = set(_ints(sg.outputs))
+        producer = {t: i for i, op in enumerate(ops) for t in _ints(op.outputs)}
+        consumers: dict[int, list[int]] = {}
+        for i, op in enumerate(ops):
+            for t in _ints(op.inputs):
+                consumers.setdefault(t, []).append(i)
+        static = lambda t: sg.tensors[t].shapeSignature is None or min(_ints(sg.tensors[t].shapeSignature), default=0) >= 0  # noqa: E731
+        only_to = lambda t, i: t not in outputs and consumers.get(t) == [i]  # noqa: E731
+        in_chain = lambda op: g.op_name(op) in _MOVES or _scalar_elementwise(g, sg, op) is not None  # noqa: E731
+        dropped: set[int] = set()
+        new_ops: dict[int, list] = {}
+        for start, op in enumerate(ops):
+            if start in dropped or g.op_name(op) not in _MOVES:
+                continue
+            x = _ints(op.inputs)[0]
+            p = producer.get(x)
+            if p is not None and g.op_name(ops[p]) in _MOVES and only_to(x, start):
+                continue  # not the start of a chain
+            chain = [start]
+            while True:
+                out = _ints(ops[chain[-1]].outputs)[0]
+                nxt = consumers.get(out, [])
+                if out in outputs or len(nxt) != 1 or not in_chain(ops[nxt[0]]):
+                    break
+                chain.append(nxt[0])
+            while g.op_name(ops[chain[-1]]) not in _MOVES:
+                chain.pop()  # element-wise ops after the last move stay where they are
+            y = _ints(ops[chain[-1]].outputs)[0]
+            if len(chain) < 2 or not (static(x) and static(y)):
+                continue
+            found = _shuffle_permutation(g, sg, [ops[i] for i in chain], _ints(sg.tensors[x].shape), _ints(sg.tensors[y].shape))
+            if found is None:
+                continue
+            r, perm = found
+            if not np.array_equal(perm, np.arange(len(perm))) and not _permute_producer(g, sg, ops, producer, x, start, only_to, perm):
+                continue
+            new_ops[chain[-1]] = _depth_to_space_ops(g, sg, [ops[i] for i in chain], x, y, r)
+            dropped.update(chain[:-1])
+            replaced += 1
+        sg.operators = [o for i, op in enumerate(ops) if i not in dropped for o in new_ops.get(i, [op])]
+    if not replaced:
+        return model_bytes, 0
+    return g.to_bytes(), replaced
+
+
+def _depth_to_space_ops(g: _Graph, sg, chain: list, x: int, y: int, r: int) -> list:
+    """DEPTH_TO_SPACE(x) followed by the chain's element-wise ops, ending in tensor ``y``."""
+    d2s = g.fb.OperatorT()
+    d2s.opcodeIndex = g.opcode_index("DEPTH_TO_SPACE")
+    d2s.builtinOptionsType = g.fb.BuiltinOptions.DepthToSpaceOptions
+    d2s.builtinOptions = g.fb.DepthToSpaceOptionsT()
+    d2s.builtinOptions.blockSize = r
+    elementwise = [op for op in chain if g.op_name(op) not in _MOVES]
+    out_shape = _ints(sg.tensors[y].shape)
+    cur = _scalar_elementwise(g, sg, elementwise[0]) if elementwise else y
+    d2s.inputs, d2s.outputs = [x], [cur]
+    result = [d2s]
+    for k, op in enumerate(elementwise):
+        moving = _scalar_elementwise(g, sg, op)
+        sg.tensors[cur].shape, sg.tensors[cur].shapeSignature = list(out_shape), None
+        op.inputs = [cur if v == moving else v for v in _ints(op.inputs)]
+        if k == len(elementwise) - 1:
+            op.outputs = [y]
+        cur = _ints(op.outputs)[0]
+        result.append(op)
+    return result
+
+
+def _permute_producer(g: _Graph, sg, ops: list, producer: dict, x: int, user: int, only_to, perm: np.ndarray) -> bool:
+    """Reorder the output channels of the (transposed) convolution behind tensor ``x`` by ``perm``;
+    False if there is none.
+
+    Element-wise ops between the convolution and ``x`` are passed when their other operands
+    are single values (a per-channel operand would need permuting too) and every tensor on the
+    way feeds only the next op.
+    """
+    t = x
+    while True:
+        p = producer.get(t)
+        if p is None or not only_to(t, user):
+            return False
+        op = ops[p]
+        if g.op_name(op) in _PRODUCERS:
+            break
+        moving = _scalar_elementwise(g, sg, op)
+        if moving is None:
+            return False
+        t, user = moving, p
+    f_at, b_at = _PRODUCERS[g.op_name(op)]
+    filt, bias = _ints(op.inputs)[f_at], (_ints(op.inputs) + [-1] * 4)[b_at]
+    weights = g.constant(sg, filt)
+    if weights is None or any(i != p for i, o in enumerate(ops) for v in _ints(o.inputs) if v == filt):
+        return False
+    quant = sg.tensors[filt].quantization
+    if quant is not None and quant.scale is not None and len(quant.scale) > 1:
+        return False  # per-channel quantised: its scales would need the same order
+    if bias >= 0:
+        b = g.constant(sg, bias)
+        if b is None or any(i != p for i, o in enumerate(ops) for v in _ints(o.inputs) if v == bias):
+            return False
+        g.set_constant(sg.tensors[bias], b[perm])
+    g.set_constant(sg.tensors[filt], weights[perm])
+    return True
+
+
+def depth_to_space_as_moves(model_bytes: bytes) -> tuple[bytes, int]:
+    """Write every DEPTH_TO_SPACE as RESHAPE → TRANSPOSE → RESHAPE (rank 6); and their count.
+
+    The inverse of :func:`shuffles_to_depth_to_space` for tools that know the moves but not
+    DEPTH_TO_SPACE: ai-edge-quantizer leaves DEPTH_TO_SPACE in float (and everything after
+    it), so int8 quantisation runs on the moves and the quantised file gets its
+    DEPTH_TO_SPACE back (same channel order: nothing to permute).
+    """
+    g = _Graph(model_bytes)
+    fb = g.fb
+    count = 0
+    for sg in g.model.subgraphs:
+        new_ops = []
+        for op in sg.operators:
+            if g.op_name(op) != "DEPTH_TO_SPACE":
+                new_ops.append(op)
+                continue
+            x, y = _ints(op.inputs)[0], _ints(op.outputs)[0]
+            n, h, w, c = _ints(sg.tensors[x].shape)
+            r = int(op.builtinOptions.blockSize)
+            src = sg.tensors[x]
+            base = src.name.decode() if isinstance(src.name, bytes) else str(src.name)
+
+            def tensor(shape, dtype, name, value=None):
+                t = fb.TensorT()
+                t.shape, t.type, t.name, t.buffer = list(shape), dtype, f"{base}/{name}", 0
+                if value is not None:
+                    g.set_constant(t, value)
+                sg.tensors.append(t)
+                return len(sg.tensors) - 1
+
+            split = (n, h, w, r, r, c // (r * r))
+            a = tensor(split, src.type, "d2s_split")
+            b = tensor((n, h, r, w, r, c // (r * r)), src.type, "d2s_moved")
+            s1 = tensor((6,), fb.TensorType.INT32, "d2s_split_shape", np.asarray(split, np.int32))
+            pm = tensor((6,), fb.TensorType.INT32, "d2s_perm", np.asarray((0, 1, 3, 2, 4, 5), np.int32))
+            s2 = tensor((4,), fb.TensorType.INT32, "d2s_shape", np.asarray(_ints(sg.tensors[y].shape), np.int32))
+            for name, ins, out in (("RESHAPE", [x, s1], a), ("TRANSPOSE", [a, pm], b), ("RESHAPE", [b, s2], y)):
+                o = fb.OperatorT()
+                o.opcodeIndex, o.inputs, o.outputs = g.opcode_index(name), ins, [out]
+                new_ops.append(o)
+            count += 1
+        sg.operators = new_ops
+    if not count:
+        return model_bytes, 0
+    return g.to_bytes(), count

@@ -82,9 +82,14 @@ def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads
     """Static int8 quantisation; ``calibration`` yields float inputs in the model's layout and shape."""
     from ai_edge_quantizer import quantizer
 
+    from maikit.export.fold import depth_to_space_as_moves, shuffles_to_depth_to_space
+
     samples = [np.ascontiguousarray(x, np.float32) for x in calibration]
     if not samples:
         raise MaikitError("int8 quantisation needs at least one calibration input")
+    # the quantiser leaves DEPTH_TO_SPACE (and all after it) in float: it quantises the same
+    # data movement written as RESHAPE/TRANSPOSE, which then becomes DEPTH_TO_SPACE again
+    float_model, shuffles = depth_to_space_as_moves(float_model)
     key, name = _signature_input_name(float_model)
     try:
         with _quiet():
@@ -98,7 +103,8 @@ def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads
         first = first_line(e)
         shape = list(samples[0].shape)
         raise MaikitError(f"int8 quantisation failed at input shape {shape} ({first})") from None
-    return bytes(out.quantized_model)
+    quantized = bytes(out.quantized_model)
+    return shuffles_to_depth_to_space(quantized)[0] if shuffles else quantized
 
 
 def _calibrate_min_max(float_model: bytes, rcp, data: dict, threads: int) -> dict:

@@ -20,9 +20,9 @@ import torch
 import torch.nn as nn
 
 from maikit.errors import MaikitError, first_line
-from maikit.export.fold import fold_constant_ops
+from maikit.export.fold import fold_constant_ops, shuffles_to_depth_to_space
 from maikit.io import atomic_path
-from maikit.models.blocks import tflite_lowering
+from maikit.models.blocks import frozen_for_export, tflite_lowering
 
 # The largest height/width a dynamic-shape export accepts (full-resolution ISP RAW is
 # 2976x3968, packed 1488x1984; depth frames are 480x640).
@@ -80,7 +80,8 @@ def convert_to_tflite(
     ``dynamic_hw`` the input's height and width are dynamic (-1 in the file's shape
     signature; multiples of ``size_multiple``); otherwise the file has the sample's shape.
     Weight transforms left to run at inference time are folded
-    (:func:`maikit.export.fold.fold_constant_ops`).
+    (:func:`maikit.export.fold.fold_constant_ops`), and pixel shuffles become DEPTH_TO_SPACE
+    where the file's shapes are static (:func:`maikit.export.fold.shuffles_to_depth_to_space`).
     """
     if layout not in ("nhwc", "nchw"):
         raise MaikitError(f"`layout` must be nhwc or nchw, got {layout!r}")
@@ -98,15 +99,17 @@ def convert_to_tflite(
             axes = _dynamic_spec(tuple(sample.shape), layout, size_multiple)
             # the channel-last wrapper takes *args, a plain module one positional tensor
             kwargs["dynamic_shapes"] = ((axes,),) if layout == "nhwc" else (axes,)
-        with torch.no_grad(), tflite_lowering():
+        with torch.no_grad(), tflite_lowering(), frozen_for_export(model):
             edge_model = litert_torch.convert(wrapped, (sample,), **kwargs)
         path = Path(path)
         with atomic_path(path, suffix=".tflite") as tmp:
             edge_model.export(str(tmp))
-            # weight transforms the converter did not fold (large transposed convolutions)
-            folded, n = fold_constant_ops(tmp.read_bytes())
-            if n:
-                tmp.write_bytes(folded)
+            # weight transforms the converter did not fold (large transposed convolutions), and
+            # pixel shuffles as one DEPTH_TO_SPACE instead of a RESHAPE/TRANSPOSE chain
+            data, folded = fold_constant_ops(tmp.read_bytes())
+            data, shuffles = shuffles_to_depth_to_space(data)
+            if folded or shuffles:
+                tmp.write_bytes(data)
     return path
 
 

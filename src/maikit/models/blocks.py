@@ -77,6 +77,31 @@ def resize_nearest(x: torch.Tensor, size: tuple[int, int] | None = None, *,
     return x
 
 
+def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize with half-pixel centres (``align_corners=False``), fast in TFLite for one channel.
+
+    LiteRT's RESIZE_BILINEAR works pixel by pixel over the channels, so a one-channel map is its
+    worst case: 1.0–1.5 ms for a depth map's 128×160 → 480×640 (one op, more than the rest
+    of depth/jmu's decoder). Inside :func:`tflite_lowering`, a one-channel map with static
+    sizes is resized one axis at a time with the other axis as channels — reshape, resize along
+    W with H as channels, transpose, resize along H with W as channels — which is the same
+    arithmetic, 3–4× faster (benchmarks/RESULTS.md, "Deployment"). Maps with several channels,
+    symbolic sizes and :func:`gpu_friendly_lowering` keep the single op.
+    """
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x
+    plain = (not _TFLITE_LOWERING.get() or _GPU_LOWERING.get() is not None or x.shape[1] != 1
+             or not all(isinstance(n, int) for n in (x.shape[0], h, w, *size)))
+    if plain:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    n, (H, W) = x.shape[0], size
+    y = F.interpolate(x.reshape(n, h, w, 1), size=(W, 1), mode="bilinear", align_corners=False)  # rows as channels
+    y = y.reshape(n, h, W).permute(0, 2, 1).unsqueeze(-1)  # (n, W, h, 1): columns as channels
+    y = F.interpolate(y, size=(H, 1), mode="bilinear", align_corners=False)
+    return y.reshape(n, W, H).permute(0, 2, 1).unsqueeze(1)
+
+
 ACTIVATIONS = ("relu", "lrelu", "prelu", "tanh", "sigmoid", "hardswish", "relu6", "none")
 
 
@@ -117,6 +142,8 @@ class UpConv(nn.Module):
     mhlo.convolution") and a crop does not convert with dynamic H, W, so the k×k kernel is
     zero-padded at its start to (k+1)×(k+1) and run with symmetric padding — the same
     output as TF's conv2d_transpose (smaller half of the padding first), k×k parameters.
+    With few output channels the CPU export writes it in the sub-pixel form
+    (:func:`subpixel_conv_transpose`).
     """
 
     def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 2):
@@ -128,11 +155,99 @@ class UpConv(nn.Module):
         self.odd = bool(total % 2)
         self.conv = nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=self.padding)
 
+    # up to this many output channels the CPU export uses the sub-pixel form (`subpixel_conv_transpose`)
+    SUBPIXEL_MAX_COUT = 15
+
+    def _kernel(self) -> tuple[torch.Tensor, int]:
+        if self.odd:
+            return F.pad(self.conv.weight, (1, 0, 1, 0)), self.padding + 1
+        return self.conv.weight, self.padding
+
+    def freeze_for_export(self) -> None:
+        """Precompute the sub-pixel weights (constants in the traced graph; see :func:`frozen_for_export`)."""
+        self._subpixel = None
+        if self.conv.out_channels <= self.SUBPIXEL_MAX_COUT:
+            with torch.no_grad():
+                w, pad = self._kernel()
+                weight, before, after = _subpixel_weight(w.detach().clone(), self.stride, pad)
+                bias = None if self.conv.bias is None else self.conv.bias.detach().repeat_interleave(self.stride ** 2)
+            self._subpixel = (weight, bias, before, after)
+
+    def thaw(self) -> None:
+        self._subpixel = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.odd:
-            return self.conv(x)
-        w = F.pad(self.conv.weight, (1, 0, 1, 0))
-        return F.conv_transpose2d(x, w, self.conv.bias, stride=self.stride, padding=self.padding + 1)
+        frozen = getattr(self, "_subpixel", None)
+        if (frozen is not None and _TFLITE_LOWERING.get() and _GPU_LOWERING.get() is None
+                and all(isinstance(n, int) for n in x.shape)):
+            return _subpixel_forward(x, *frozen, self.stride)
+        w, pad = self._kernel()
+        return F.conv_transpose2d(x, w, self.conv.bias, stride=self.stride, padding=pad)
+
+
+@contextlib.contextmanager
+def frozen_for_export(model: nn.Module) -> Iterator[nn.Module]:
+    """Let the model's blocks precompute export-only constants (``freeze_for_export``) while tracing.
+
+    :class:`UpConv` traces as a sub-pixel convolution inside :func:`tflite_lowering` only from
+    such precomputed weights: computed from its parameters during tracing, the weight
+    rearrangement would become dozens of ops in the graph.
+    """
+    blocks = [m for m in model.modules() if hasattr(m, "freeze_for_export")]
+    for m in blocks:
+        m.freeze_for_export()
+    try:
+        yield model
+    finally:
+        for m in blocks:
+            m.thaw()
+
+
+def _subpixel_weight(w: torch.Tensor, s: int, p: int) -> tuple[torch.Tensor, int, int]:
+    """A transposed conv's ``[Cin, Cout, k, k]`` weight (stride ``s``, padding ``p``, output ``s`` × input)
+    as a stride-1 conv weight ``[Cout·s², Cin, K, K]`` in pixel-shuffle channel order, and the
+    (before, after) zero padding of its input.
+
+    Output ``y[s·m + a] = Σ_j x[m + q − j] · w[r + s·j]`` with ``q, r = divmod(a + p, s)``: each
+    phase ``a`` is a correlation over input offsets ``q − j``; all phases share one kernel over
+    the union of their offsets, zero where a phase has no tap.
+    """
+    cin, cout, k = w.shape[0], w.shape[1], w.shape[2]
+    taps = {a: [((a + p) // s - j, (a + p) % s + s * j) for j in range(-(-(k - (a + p) % s) // s))] for a in range(s)}
+    offsets = [d for a in taps for d, _ in taps[a]]
+    lo, hi = min(offsets), max(offsets)
+    out = w.new_zeros(cout, s, s, cin, hi - lo + 1, hi - lo + 1)
+    for ah in range(s):
+        for dh, th in taps[ah]:
+            for aw in range(s):
+                for dw, tw in taps[aw]:
+                    out[:, ah, aw, :, dh - lo, dw - lo] = w[:, :, th, tw].t()
+    return out.reshape(cout * s * s, cin, hi - lo + 1, hi - lo + 1), -lo, hi
+
+
+def subpixel_conv_transpose(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: int,
+                            padding: int) -> torch.Tensor:
+    """``F.conv_transpose2d(x, w, bias, stride, padding)`` for an output exactly ``stride`` × the input,
+    computed as one stride-1 convolution with ``stride²`` times the output channels followed by
+    a pixel shuffle (the "sub-pixel" form). In TFLite that is CONV_2D + DEPTH_TO_SPACE
+    (:func:`maikit.export.fold.shuffles_to_depth_to_space`), which XNNPACK runs 3–4× faster than
+    its TRANSPOSE_CONV when the output has few channels (PUNET's last 16 → 4 up-convolution to
+    1088×1920: 167 → 44 ms on one core), for 16/9 of the multiply-adds of a 3×3 kernel; with
+    many output channels the deconvolution kernel is as fast or faster, so :class:`UpConv`
+    uses this form (from weights precomputed by :func:`frozen_for_export`) only below 16 output
+    channels, and not for GPU delegates or dynamic shapes.
+    """
+    if w.shape[2] - stride != 2 * padding:
+        raise ValueError(f"a {w.shape[2]}x{w.shape[2]} kernel with stride {stride} and padding {padding} "
+                         f"does not upsample exactly x{stride}")
+    weight, before, after = _subpixel_weight(w, stride, padding)
+    b = None if bias is None else bias.repeat_interleave(stride * stride)
+    return _subpixel_forward(x, weight, b, before, after, stride)
+
+
+def _subpixel_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, before: int, after: int,
+                      stride: int) -> torch.Tensor:
+    return F.pixel_shuffle(F.conv2d(F.pad(x, (before, after, before, after)), weight, bias), stride)
 
 
 def up_conv(cin: int, cout: int, k: int = 3, *, stride: int = 2) -> nn.Module:

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from maikit.models.blocks import conv, resize_nearest
+from maikit.models.blocks import conv, resize_bilinear, resize_nearest
 from maikit.models.recipe import LossTerm, Recipe
 
 # ImageNet statistics: every encoder here is an ImageNet architecture
@@ -43,7 +43,7 @@ def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> to
         return x
     if mode == "nearest":
         return resize_nearest(x, size)
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return resize_bilinear(x, size)
 
 
 class Normalize(nn.Module):
