@@ -31,6 +31,8 @@ def bench(
     input: Optional[Path] = typer.Option(None, "--input", help="A .npy input (default: fixed random values)."),
     shape: Optional[str] = typer.Option(None, "--shape", help="Input shape for a dynamic model, e.g. 1x544x960x4 (default: the task's latency shape from export.json)."),
     compare: Optional[str] = typer.Option(None, "--compare", help="Also measure torch and/or onnx (comma-separated), same loop and threads."),
+    per_op: bool = typer.Option(False, "--per-op", help="Also time every op alone (as its own one-op model) and rank ops and op types."),
+    top: int = typer.Option(10, "--top", help="With --per-op: how many of the slowest ops to list."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Measure init time, first inference and steady-state latency of a .tflite.
@@ -40,6 +42,8 @@ def bench(
     """
     from maikit.runtime import benchmark_compare, benchmark_tflite, settings_for
 
+    if per_op and (compare or shape):
+        raise typer.BadParameter("--per-op times the file as stored: use it without --compare and --shape")
     settings = settings_for(profile, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                             warmup_runs=warmup, warmup_seconds=warmup_seconds)
     input_shape = parse_shape(shape)
@@ -51,6 +55,13 @@ def bench(
         else:
             result = benchmark_tflite(file, threads=threads, xnnpack=not no_xnnpack, input=input, profile=profile,
                                       settings=settings, shape=input_shape)
+    if per_op:
+        from maikit.runtime.opprofile import profile_ops
+
+        with err_console.status("timing each op alone") as status:
+            result["op_profile"] = profile_ops(
+                file, threads=threads, xnnpack=not no_xnnpack,
+                progress=lambda done, total: status.update(f"timing each op alone: {done}/{total}"))
     if as_json:
         print_json(result)
         return
@@ -65,3 +76,28 @@ def bench(
         table.add_row(k, *[f"{r[k]:.2f}" if isinstance(r[k], float) else str(r[k]) for r in rows.values()])
     console.print(table)
     console.print(f"{result['cpu']}, ai-edge-litert {result['runtime_version']}", highlight=False)
+    if per_op:
+        _print_op_profile(result["op_profile"], top)
+
+
+def _print_op_profile(prof: dict, top: int) -> None:
+    from rich.table import Table
+
+    kinds = Table(title=f"op types (each op timed alone; sum {prof['sum_ms']:.2f} ms)", show_header=True)
+    for col in ("op", "count", "ms", "share"):
+        kinds.add_column(col, justify="left" if col == "op" else "right")
+    for name, t in prof["by_type"].items():
+        kinds.add_row(name, str(t["count"]), f"{t['ms']:.3f}", f"{100 * (t['share'] or 0):.1f} %")
+    console.print(kinds)
+    slow = sorted((r for r in prof["ops"] if r["ms"] is not None), key=lambda r: -r["ms"])[:max(top, 0)]
+    nodes = Table(title=f"slowest {len(slow)} ops", show_header=True)
+    for col in ("node", "op", "output shape", "ms", "share", "XNNPACK"):
+        nodes.add_column(col, justify="left" if col in ("op", "output shape") else "right")
+    for r in slow:
+        nodes.add_row(str(r["node"]), r["op"], "x".join(map(str, r["shape"])), f"{r['ms']:.3f}",
+                      f"{100 * r['share']:.1f} %", "yes" if r["delegated"] else "no")
+    console.print(nodes)
+    failed = [r for r in prof["ops"] if r["ms"] is None]
+    if failed:
+        console.print(f"{len(failed)} op(s) could not run alone: " + "; ".join(f"#{r['node']} {r['op']}: {r['error']}" for r in failed[:3]), highlight=False)
+    console.print("Ops timed alone lose cross-op fusion and each includes one invoke's fixed cost: rank them, do not sum them.", highlight=False)
