@@ -125,15 +125,26 @@ class ClampedIsp(nn.Module):
         return clamp01(2.0 * self.shuffle(self.c(x)) + 0.5)
 
 
-def test_gpu_friendly_export_removes_the_output_clamp_finding(tmp_path):
+class RawClamp(nn.Module):
+    def forward(self, x):
+        return torch.clamp(2.0 * x - 0.5, 0.0, 1.0)
+
+
+def test_output_clamp_finding_and_its_relu6_form(tmp_path):
     from maikit.export import export_model
 
     def gpu_errors(path):
         return [f for f in inspect_tflite(path, targets=("gpu",))["findings"] if f["severity"] == "error"]
 
+    # a clamp written with torch: RELU_0_TO_1, which GPU delegates of the challenges' era reject
+    raw = convert_to_tflite(RawClamp().eval(), torch.rand(1, 3, 8, 8), tmp_path / "raw.tflite")
+    assert "RELU_0_TO_1" in inspect_tflite(raw)["ops"]
+    assert any(f["op"] == "RELU_0_TO_1" for f in gpu_errors(raw))
+    # the zoo's clamp01 exports as relu6(6x)/6 by default, and also under --gpu-friendly
     plain = export_model(ClampedIsp().eval(), tmp_path / "plain", task="isp", input_hw=SMALL_HW)
-    assert "RELU_0_TO_1" in inspect_tflite(tmp_path / "plain" / "model.tflite")["ops"]
-    assert any(f["op"] == "RELU_0_TO_1" for f in gpu_errors(tmp_path / "plain" / "model.tflite"))
+    for name in ("model.tflite", "model_none.tflite"):
+        assert gpu_errors(tmp_path / "plain" / name) == []
+        assert "RELU_0_TO_1" not in inspect_tflite(tmp_path / "plain" / name)["ops"]
     gpu = export_model(ClampedIsp().eval(), tmp_path / "gpu", task="isp", input_hw=SMALL_HW, gpu_friendly=True)
     for name in ("model.tflite", "model_none.tflite"):
         assert gpu_errors(tmp_path / "gpu" / name) == []

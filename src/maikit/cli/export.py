@@ -25,7 +25,7 @@ def export(
     calib_samples: int = typer.Option(8, "--calib-samples", help="Number of calibration inputs."),
     layout: str = typer.Option("nhwc", "--layout", help="Tensor layout of the files: nhwc (TFLite's) or nchw."),
     fmt: str = typer.Option("tflite", "--format", help="tflite (the challenge's) or onnx (for comparison runs)."),
-    gpu_friendly: bool = typer.Option(False, "--gpu-friendly", help="Lower for older mobile GPU delegates: pixel (un)shuffle modules as (transposed) convolutions, the [0, 1] output clamp as RELU6 instead of RELU_0_TO_1, nearest resizes as RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND."),
+    gpu_friendly: bool = typer.Option(False, "--gpu-friendly", help="Lower for older mobile GPU delegates: pixel (un)shuffle modules as (transposed) convolutions also in the dynamic-shape file, nearest resizes as RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND, single-op bilinear resizes and transposed convolutions."),
     convention: Optional[str] = typer.Option(None, "--convention", help="ISP RAW convention recorded for eval (default: the run's, else mai21)."),
     as_json: bool = typer.Option(False, "--json", help="Print the export record as JSON."),
 ) -> None:

@@ -9,9 +9,10 @@ lowers to a single TRANSPOSE_CONV that the GPU delegate and NNAPI support and th
 with dynamic shapes. Pixel unshuffle is, likewise, a stride-r convolution.
 
 :func:`rewrite_pixel_shuffles` swaps these modules in a copy of a model;
-:func:`lower_for_gpu` traces the ISP output clamp as RELU6 instead of the recent
-RELU_0_TO_1 builtin (:func:`maikit.models.blocks.clamp01`) and nearest resizes as
-RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND (:func:`maikit.models.blocks.resize_nearest`);
+:func:`lower_for_gpu` traces nearest resizes as RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND
+(:func:`maikit.models.blocks.resize_nearest`), one-channel bilinear resizes and small transposed
+convolutions as single ops, and counts the ISP output clamp's RELU6 form
+(:func:`maikit.models.blocks.clamp01`, the default of every export);
 :func:`check_same_outputs` verifies that a rewrite changed nothing.
 """
 
@@ -130,9 +131,10 @@ class GpuFriendlyLowering(nn.Module):
 
 
 def lower_for_gpu(model: nn.Module, sample_nchw: torch.Tensor) -> tuple[nn.Module, dict[str, int]]:
-    """``model`` wrapped so that its [0, 1] clamps trace as RELU6 (see ``clamp01``) and its nearest
-    resizes as RESIZE_NEAREST_NEIGHBOR (see ``resize_nearest``), with counts; the model itself
-    when one forward pass on ``sample_nchw`` meets neither."""
+    """``model`` wrapped so that it traces inside ``gpu_friendly_lowering``: nearest resizes as
+    RESIZE_NEAREST_NEIGHBOR (see ``resize_nearest``), one-channel bilinear resizes and small
+    ``UpConv`` s as single ops, [0, 1] clamps as RELU6 (see ``clamp01``), with counts; the model
+    itself when one forward pass on ``sample_nchw`` meets none of them."""
     with torch.no_grad(), gpu_friendly_lowering() as counts:
         model(sample_nchw)
     return (GpuFriendlyLowering(model).eval(), dict(counts)) if counts else (model, {})

@@ -91,7 +91,10 @@ def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = x.shape[-2:]
     if (h, w) == tuple(size):
         return x
-    plain = (not _TFLITE_LOWERING.get() or _GPU_LOWERING.get() is not None or x.shape[1] != 1
+    counts = _GPU_LOWERING.get()
+    if counts is not None and x.shape[1] == 1:
+        counts["resize_bilinear_op"] = counts.get("resize_bilinear_op", 0) + 1
+    plain = (not _TFLITE_LOWERING.get() or counts is not None or x.shape[1] != 1
              or not all(isinstance(n, int) for n in (x.shape[0], h, w, *size)))
     if plain:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
@@ -177,8 +180,11 @@ class UpConv(nn.Module):
         self._subpixel = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        counts = _GPU_LOWERING.get()
+        if counts is not None and self.conv.out_channels <= self.SUBPIXEL_MAX_COUT:
+            counts["up_conv_as_transpose_conv"] = counts.get("up_conv_as_transpose_conv", 0) + 1
         frozen = getattr(self, "_subpixel", None)
-        if (frozen is not None and _TFLITE_LOWERING.get() and _GPU_LOWERING.get() is None
+        if (frozen is not None and _TFLITE_LOWERING.get() and counts is None
                 and all(isinstance(n, int) for n in x.shape)):
             return _subpixel_forward(x, *frozen, self.stride)
         w, pad = self._kernel()
@@ -363,15 +369,21 @@ def clamp01(x: torch.Tensor) -> torch.Tensor:
     """Clip to the [0, 1] output range of ISP models (official scoring clips predictions too).
 
     ``clamp(x, 0, 1)`` (and every min/max spelling of it) lowers to the RELU_0_TO_1 builtin,
-    which the challenges' TFLite 2.5-era delegates do not know. Inside
-    :func:`gpu_friendly_lowering` it is written ``relu6(6x) / 6`` instead: the ×6 folds into the
-    preceding convolution, RELU6 becomes its fused activation, and one MUL remains — ops every
-    delegate runs, within one float32 rounding of the clamp.
+    which the challenges' TFLite 2.5-era delegates do not know, XNNPACK does not run, and
+    ai-edge-quantizer does not quantise: an int8 file got a full-resolution DEQUANTIZE → float
+    RELU_0_TO_1 → QUANTIZE island (isp/smallnet int8 at 1×544×960×4, 2 threads: 18.2 ms with
+    it, 13.2 ms without; FP32 37.2 vs 37.8 ms, the same within noise). Inside
+    :func:`tflite_lowering` (every export) it is therefore written ``relu6(6x) / 6``: the ×6
+    folds into the preceding op where it can, RELU6 becomes a fused activation, one MUL remains
+    — ops every delegate runs and int8 quantises, within one float32 rounding of the clamp.
+    PyTorch itself (training, evaluation) runs the clamp. Under :func:`gpu_friendly_lowering`
+    the substitution is also counted (``clamp01_as_relu6``).
     """
     counts = _GPU_LOWERING.get()
-    if counts is None:
+    if counts is not None:
+        counts["clamp01_as_relu6"] = counts.get("clamp01_as_relu6", 0) + 1
+    elif not _TFLITE_LOWERING.get():
         return torch.clamp(x, 0.0, 1.0)
-    counts["clamp01_as_relu6"] = counts.get("clamp01_as_relu6", 0) + 1
     return F.relu6(x * 6.0) * (1.0 / 6.0)
 
 
