@@ -90,12 +90,16 @@ class _Graph:
             return None
         return np.frombuffer(raw, dtype=self.np_types[tensor.type]).reshape(_ints(tensor.shape))
 
-    def set_constant(self, tensor, value: np.ndarray) -> None:
-        """Store ``value`` in a new buffer of ``tensor`` (the old one is emptied at the end if unused)."""
+    def set_constant(self, tensor, value: np.ndarray, model=None) -> None:
+        """Store ``value`` in a new buffer of ``tensor`` (the old one is emptied at the end if unused).
+
+        ``model``: another ModelT to put the buffer in (default: the one being edited).
+        """
+        model = self.model if model is None else model
         buf = self.fb.BufferT()
         buf.data = np.frombuffer(np.ascontiguousarray(value).tobytes(), dtype=np.uint8)
-        self.model.buffers.append(buf)
-        tensor.buffer = len(self.model.buffers) - 1
+        model.buffers.append(buf)
+        tensor.buffer = len(model.buffers) - 1
 
     def to_bytes(self) -> bytes:
         _drop_dead_tensors(self.model)
@@ -331,14 +335,14 @@ def _permute_producer(g: _Graph, sg, ops: list, producer: dict, x: int, user: in
     f_at, b_at = _PRODUCERS[g.op_name(op)]
     filt, bias = _ints(op.inputs)[f_at], (_ints(op.inputs) + [-1] * 4)[b_at]
     weights = g.constant(sg, filt)
-    if weights is None or any(i != p for i, o in enumerate(ops) for v in _ints(o.inputs) if v == filt):
+    if weights is None or not only_to(filt, p):
         return False
     quant = sg.tensors[filt].quantization
     if quant is not None and quant.scale is not None and len(quant.scale) > 1:
         return False  # per-channel quantised: its scales would need the same order
     if bias >= 0:
         b = g.constant(sg, bias)
-        if b is None or any(i != p for i, o in enumerate(ops) for v in _ints(o.inputs) if v == bias):
+        if b is None or not only_to(bias, p):
             return False
         g.set_constant(sg.tensors[bias], b[perm])
     g.set_constant(sg.tensors[filt], weights[perm])

@@ -47,10 +47,7 @@ def single_op_models(path: str | os.PathLike) -> Iterator[tuple[int, str, list[i
             value = g.constant(sg, t)
             tensor.buffer = 0
             if value is not None:  # constants travel with the op
-                buf = fb.BufferT()
-                buf.data = np.frombuffer(np.ascontiguousarray(value).tobytes(), dtype=np.uint8)
-                m.buffers.append(buf)
-                tensor.buffer = len(m.buffers) - 1
+                g.set_constant(tensor, value, model=m)
             elif t in _ints(op.inputs):  # computed inputs become model inputs
                 one.inputs.append(len(one.tensors))
             remap[t] = len(one.tensors)
