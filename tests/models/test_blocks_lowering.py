@@ -172,3 +172,56 @@ def test_up_conv_with_few_output_channels_lowers_to_conv_and_depth_to_space(tmp_
 
     ops, _ = _tflite_pixels(Gpu().eval(), x, tmp_path / "g.tflite")
     assert set(ops) == {"TRANSPOSE_CONV"}, ops
+
+
+def _written_out_prelu(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """PReLU by its definition: x where x ≥ 0, a·x elsewhere (NHWC, per-channel slopes)."""
+    return np.where(x >= 0, x, a * x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slopes,n_ops", [
+    ((0.25, -0.5, 1.0, 0.0), 2),  # all ≤ 1, a negative slope included: MUL + MAXIMUM only
+    ((1.5, 3.0, 1.0, 2.0), 6),  # all ≥ 1 (the converter may drop the multiplication by 1)
+    ((0.25, 2.0, -1.0, 1.5), 6),  # both sides of 1
+])
+def test_prelu_exports_as_maximum_with_the_definitions_values(slopes, n_ops, tmp_path):
+    from maikit.export.quantize import quantize_int8
+    from maikit.export.tflite import TfliteRunner
+    from maikit.models.blocks import PReLU
+
+    prelu = PReLU(4).eval()
+    prelu.weight.data = torch.tensor(slopes)
+    assert set(prelu.state_dict()) == set(nn.PReLU(4).state_dict())  # checkpoints stay interchangeable
+    x = torch.randn(1, 4, 6, 10)
+    ops, got = _tflite_pixels(prelu, x, tmp_path / "p.tflite")
+    body = {op: n for op, n in ops.items() if op != "TRANSPOSE"}  # NCHW model: layout transposes
+    assert "MAXIMUM" in body and sum(body.values()) <= n_ops and not {"RELU", "MINIMUM"} & set(body), ops
+    want = _written_out_prelu(x.permute(0, 2, 3, 1).numpy(), np.array(slopes, np.float32))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        np.testing.assert_allclose(prelu(x).permute(0, 2, 3, 1).numpy(), want, rtol=1e-6, atol=1e-6)
+    # int8: the max/min form is quantised end to end, no float island between DEQUANTIZE/QUANTIZE
+    calib = [np.random.default_rng(i).standard_normal((1, 6, 10, 4)).astype(np.float32) for i in range(3)]
+    q = tmp_path / "q.tflite"
+    q.write_bytes(quantize_int8((tmp_path / "p.tflite").read_bytes(), calib))
+    from maikit.export import inspect_tflite
+
+    assert "DEQUANTIZE" not in inspect_tflite(q, targets=())["ops"]
+    got8 = TfliteRunner(q).run(x.permute(0, 2, 3, 1).numpy())
+    assert np.abs(got8 - want).max() < 0.05 * np.abs(want).max()
+
+
+@pytest.mark.slow
+def test_torch_prelu_keeps_its_element_wise_ops_in_float_in_int8(tmp_path):
+    from maikit.export import inspect_tflite
+    from maikit.export.quantize import quantize_int8
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.PReLU(4), nn.Conv2d(4, 4, 3, padding=1)).eval()
+    x = torch.randn(1, 3, 6, 10)
+    ops, _ = _tflite_pixels(model, x, tmp_path / "p.tflite")
+    assert "RELU" in ops and "MAXIMUM" not in ops
+    calib = [np.random.default_rng(i).standard_normal((1, 6, 10, 3)).astype(np.float32) for i in range(2)]
+    q = tmp_path / "q.tflite"
+    q.write_bytes(quantize_int8((tmp_path / "p.tflite").read_bytes(), calib))
+    assert "DEQUANTIZE" in inspect_tflite(q, targets=())["ops"]

@@ -234,3 +234,46 @@ def test_converts_to_tflite_fp32_and_int8_at_the_challenge_shape(name, tmp_path)
         ref = model(x).permute(0, 2, 3, 1).numpy()
     assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()
     int8_matches_float(path, "depth", DEPTH.latency_input_shape)
+
+
+@pytest.mark.parametrize("stride,k", [(2, 3), (1, 3), (2, 5)])
+def test_normalising_first_conv_is_normalise_then_pad_with_normalised_black(stride, k):
+    from maikit.models.depth._base import IMAGENET_MEAN, IMAGENET_STD, NormalizingConv2d, Normalize
+
+    torch.manual_seed(stride * 10 + k)
+    plain = torch.nn.Conv2d(3, 8, k, stride=stride, padding=k // 2)
+    conv = NormalizingConv2d.replacing(plain, Normalize())
+    assert set(conv.state_dict()) == set(plain.state_dict())
+    x = _image((2, 3, 12, 16), seed=1)
+    # written out: ImageNet statistics on 0..1, the border filled with what black (0) normalises to
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    z = (x / 255.0 - mean) / std
+    black = (0.0 - mean) / std
+    p = k // 2
+    padded = black.expand(2, 3, 12 + 2 * p, 16 + 2 * p).clone()
+    padded[..., p:p + 12, p:p + 16] = z
+    want = F.conv2d(padded, plain.weight, plain.bias, stride=stride)
+    torch.testing.assert_close(conv(x), want, rtol=1e-5, atol=1e-4)
+    # away from the border it is the plain convolution of the normalised image
+    inner = slice(1, -1)
+    torch.testing.assert_close(conv(x)[..., inner, inner], plain(z)[..., inner, inner], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_exported_depth_net_starts_resize_then_convolution(tmp_path):
+    """The normalisation is folded into the first convolution: no MUL/ADD on the input image."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from maikit.export.tflite import TfliteRunner, convert_to_tflite
+
+    model = _build("depth/aiia_hit").eval()
+    x = _image(CHALLENGE_NCHW, seed=5)
+    path = convert_to_tflite(model, x, tmp_path / "model.tflite", layout="nhwc")
+    ops = [o["op_name"] for o in sorted(Interpreter(model_path=str(path))._get_ops_details(), key=lambda o: o["index"])]
+    first_conv = ops.index("CONV_2D")
+    assert ops[:first_conv] in (["RESIZE_BILINEAR"], ["RESIZE_BILINEAR", "PAD"]), ops[:first_conv + 1]
+    got = TfliteRunner(path).run(x.permute(0, 2, 3, 1).numpy())
+    with torch.no_grad():
+        ref = model(x).permute(0, 2, 3, 1).numpy()
+    assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()

@@ -12,7 +12,8 @@
   LiteRT 2.3's int8 kernels for them are slower than float on CPU (1×120×160×16 after a
   1×1 conv, one thread, ``benchmarks/RESULTS.md`` "Deployment"): HARD_SWISH (MobileNetV3's
   activation; int8 1.17 ms vs float 0.12 ms), AVERAGE_POOL_2D (0.35 vs 0.12 ms) and the
-  RELU/MUL/SUB ops PReLU lowers to (1.77 vs 0.21 ms). :data:`FLOAT_OPS` lists them.
+  RELU/MUL/SUB ops ``torch.nn.PReLU`` lowers to (1.77 vs 0.21 ms; the zoo's PReLU exports as
+  MUL + MAXIMUM, which int8 speeds up). :data:`FLOAT_OPS` lists them.
 * ``fp16``: float16 weights (weight-only "float casting" to 16 bits), float32 I/O and
   compute; halves the file size, the form GPU delegates run natively.
 
@@ -35,9 +36,11 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 # ops (by TFLite op name) and (pattern, ops) by tensor name that int8 leaves in float: see the module docstring
 FLOAT_OPS = ("HARD_SWISH", "AVERAGE_POOL_2D")
-# PReLU's element-wise ops by their tensor names; not its convolution, whose output name also
-# carries "PReLU" once the converter fuses the ReLU into it
-FLOAT_TENSOR_PATTERNS = ((".*PReLU.*", ("RELU", "MUL", "SUB")),)
+# torch's own PReLU module's element-wise ops by their tensor names (litert-torch names tensors
+# after the module path); not its convolution, whose output name also carries "PReLU" once the
+# converter fuses the ReLU into it. The zoo's `maikit.models.blocks.PReLU` exports as MUL +
+# MAXIMUM instead, which int8 runs faster than float.
+FLOAT_TENSOR_PATTERNS = ((r".*torch\.nn\.modules\.activation\.PReLU.*", ("RELU", "MUL", "SUB")),)
 
 
 def int8_recipe() -> list[dict]:

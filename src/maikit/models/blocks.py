@@ -37,6 +37,11 @@ def tflite_lowering() -> Iterator[None]:
         _TFLITE_LOWERING.reset(token)
 
 
+def tflite_lowering_active() -> bool:
+    """Whether a model is being traced for TFLite (inside :func:`tflite_lowering`)."""
+    return _TFLITE_LOWERING.get()
+
+
 def _nearest_index(n_in: int, n_out: int) -> torch.Tensor:
     """Source index of each output position at half-pixel centres: floor((i + 0.5) · n_in / n_out)."""
     return torch.tensor([min(((2 * i + 1) * n_in) // (2 * n_out), n_in - 1) for i in range(n_out)], dtype=torch.long)
@@ -105,6 +110,39 @@ def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return y.reshape(n, W, H).permute(0, 2, 1).unsqueeze(1)
 
 
+class PReLU(nn.PReLU):
+    """``nn.PReLU`` (same parameters and state dict) that exports as element-wise max/min.
+
+    For slopes ``a ≤ 1``, PReLU(x) = max(x, a·x) (x ≥ 0: x ≥ a·x; x < 0: a·x ≥ x). Other
+    slopes use max(x, c·x) + d·x − max(x, d·x) with c = min(a, 1), d = max(a, 1) (the last two
+    terms are min(x, d·x) − x; ai-edge-quantizer quantises MAXIMUM but not MINIMUM).
+    litert-torch writes ``nn.PReLU`` as RELU/MUL/SUB/MUL, whose int8 kernels in LiteRT run
+    slower than float (so int8 keeps them in float, between DEQUANTIZE and QUANTIZE:
+    :data:`maikit.export.quantize.FLOAT_TENSOR_PATTERNS`); MUL + MAXIMUM runs in int8 end to
+    end, and in float it is two passes instead of four (``benchmarks/RESULTS.md``
+    "Deployment"). The slopes are read when the export freezes the model
+    (:func:`frozen_for_export`).
+    """
+
+    def freeze_for_export(self) -> None:
+        with torch.no_grad():
+            a = self.weight.detach().clone().reshape(1, -1, 1, 1)
+        self._frozen = (a.clamp(max=1.0), a.clamp(min=1.0), bool((a <= 1).all()))
+
+    def thaw(self) -> None:
+        self._frozen = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frozen = getattr(self, "_frozen", None)
+        if frozen is None or not _TFLITE_LOWERING.get() or x.dim() != 4:
+            return super().forward(x)
+        below, above, all_below = frozen
+        if all_below:
+            return torch.maximum(x, x * below)
+        ax = x * above
+        return torch.maximum(x, x * below) + ax - torch.maximum(x, ax)
+
+
 ACTIVATIONS = ("relu", "lrelu", "prelu", "tanh", "sigmoid", "hardswish", "relu6", "none")
 
 
@@ -115,7 +153,7 @@ def make_act(name: str, channels: int = 1) -> nn.Module:
     if name == "lrelu":
         return nn.LeakyReLU(0.2)
     if name == "prelu":
-        return nn.PReLU(channels)  # lowers to GREATER+SELECT (CPU/NNAPI fine, GPU delegate not)
+        return PReLU(channels)
     if name == "tanh":
         return nn.Tanh()
     if name == "sigmoid":

@@ -8,6 +8,7 @@ convolution, hard-swish / hard-sigmoid / sigmoid convert, the squeeze is a ``mea
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -97,6 +98,11 @@ class StagedBackbone(nn.Module):
         self.stages = nn.ModuleList(nn.Sequential(*s) for s in stages)
         self.feature_channels: tuple[int, ...] = tuple(channels)
         self.feature_strides: tuple[int, ...] = tuple(2 ** (i + 1) for i in range(len(stages)))
+
+    def replace_input_conv(self, make: Callable[[nn.Conv2d], nn.Conv2d]) -> None:
+        """Swap the stem's convolution (the first op on the input) for ``make(conv)``."""
+        stem = self.stages[0][0]
+        stem[0] = make(stem[0])
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps at ``feature_strides`` (2, 4, ... up to ``max_stride``) of the input."""

@@ -36,6 +36,10 @@ class UNetEncoder(nn.Module):
         self.feature_channels = tuple(widths)
         self.feature_strides = tuple(2 ** i for i in range(len(widths)))
 
+    def replace_input_conv(self, make) -> None:
+        """Swap the first convolution (the first op on the input) for ``make(conv)``."""
+        self.levels[0][0][0] = make(self.levels[0][0][0])
+
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
         for i, level in enumerate(self.levels):

@@ -6,7 +6,7 @@ blocks built from *separable* convolutions, then a transposed convolution to ful
 resolution. A channel attention block was added (better fidelity for a slight slowdown)
 and NAS picked PReLU as the activation. Trained with MS-SSIM + L1 in PyTorch; the team
 translated it to TensorFlow by hand for TFLite (here litert-torch converts it directly;
-PReLU lowers to GREATER+SELECT, FACTS §8).
+the PReLU exports as MUL + MAXIMUM, :class:`maikit.models.blocks.PReLU`).
 
 Choices where the report is silent: width 8; two residual dense blocks of three separable
 3×3 layers (growth 4, residual scale 0.2) wrapped in an ESRGAN-style long skip; a
