@@ -77,10 +77,9 @@ class NormalizingConv2d(nn.Conv2d):
     def replacing(cls, conv: nn.Conv2d, normalize: Normalize) -> "NormalizingConv2d":
         if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ValueError("only a dense, zero-padded convolution can take the normalisation")
-        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=0,
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
                   dilation=conv.dilation, bias=conv.bias is not None)
         new.load_state_dict(conv.state_dict())
-        new.pads = (conv.padding[1], conv.padding[1], conv.padding[0], conv.padding[0])
         new.register_buffer("scale", normalize.scale.clone(), persistent=False)
         new.register_buffer("shift", normalize.shift.clone(), persistent=False)
         return new
@@ -99,8 +98,9 @@ class NormalizingConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         folded = getattr(self, "_folded", None)
         if folded is not None and tflite_lowering_active():  # the convolution's own zero padding
-            return F.conv2d(x, folded[0], folded[1], self.stride, (self.pads[2], self.pads[0]), self.dilation)
-        x = F.pad(x, self.pads) if any(self.pads) else x
+            return F.conv2d(x, folded[0], folded[1], self.stride, self.padding, self.dilation)
+        ph, pw = self.padding
+        x = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x  # zeros = black, before normalising
         return F.conv2d(x * self.scale + self.shift, self.weight, self.bias, self.stride, 0, self.dilation)
 
 
