@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None, help="override the recipes' initial learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--amp", default="auto", help="training precision (mai train --amp): auto, off, bf16")
+    p.add_argument("--channels-last", action="store_true", help="train in NHWC memory format")
     p.add_argument("--json", type=Path, default=None)
     add_parallel_args(p)
     p.add_argument("--smoke", action="store_true", help="tiny scenes and a few seconds per model")
@@ -151,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                        "--val", str(args.val), "--width", str(args.width), "--height", str(args.height),
                        "--seed", str(args.seed), "--budget-clock", args.budget_clock] \
             + (["--batch", str(args.batch)] if args.batch else []) + (["--steps", str(args.steps)] if args.steps else []) \
-            + (["--lr", str(args.lr)] if args.lr else []) + (["--smoke"] if args.smoke else [])
+            + (["--lr", str(args.lr)] if args.lr else []) + (["--smoke"] if args.smoke else []) \
+            + ["--amp", args.amp] + (["--channels-last"] if args.channels_last else [])
         trainable = [n for n in names if get_model_entry(n).trainable]
         rows += [r for r in run_parallel(__file__, trainable, args.jobs, passthrough) if r.get("trained")
                  or "error" in r]
@@ -164,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         run = args.work / "runs" / f"{entry.short_name}_seed{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
         cfg = TrainConfig(task="depth", model=name, data=str(data), out=str(run), recipe="fast", seed=args.seed,
                           batch=args.batch, steps=args.steps, lr=args.lr, device="cpu", max_minutes=args.minutes,
-                          budget_clock=args.budget_clock, val_images=val_limit,
+                          budget_clock=args.budget_clock, val_images=val_limit, amp=args.amp,
+                          channels_last=args.channels_last,
                           val_every=args.steps or entry.recipes.fast.steps)  # validate once, at the end
         print(f"training {name} for {args.minutes:g} min ...", file=sys.stderr)
         cpu0 = time.process_time()
@@ -183,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.json or args.work / "depth_zoo.json"
     write_json(out, {"benchmark": "depth_zoo", "minutes_per_model": args.minutes, "count": args.count,
                      "val": args.val, "frame": [args.height, args.width], "seed": args.seed,
-                     "budget_clock": args.budget_clock, "jobs": args.jobs,
+                     "budget_clock": args.budget_clock, "jobs": args.jobs, "amp": args.amp,
+                     "channels_last": args.channels_last,
                      "torch_threads": 1 if args.jobs > 1 else torch.get_num_threads(), "rows": rows})
     print(f"\nresults: {out}", file=sys.stderr)
     return 0
@@ -193,7 +198,9 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
     def f(v, fmt=".4f"):
         return "—" if v is None else format(v, fmt)
 
-    lines = [f"Depth zoo, {args.minutes:g} min ({args.budget_clock} clock) training per model (fast recipes); "
+    precision = "" if args.amp == "auto" else f", --amp {args.amp}"
+    precision += ", channels-last" if args.channels_last else ""
+    lines = [f"Depth zoo, {args.minutes:g} min ({args.budget_clock} clock{precision}) training per model (fast recipes); "
              "synthetic held-out scenes and the real Middlebury motorcycle", "",
              "| model | params | si-RMSE | RMSE (m) | LOG10 | REL | real si-RMSE | real RMSE (m) | steps | images/s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

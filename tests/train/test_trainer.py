@@ -195,3 +195,55 @@ def test_unknown_depth_augmentation_is_an_error(tmp_path):
     cfg = TrainConfig(task="depth", model="depth/tcl", data=str(tmp_path), out=str(tmp_path / "run"))
     with pytest.raises(MaikitError, match="unknown depth augmentation 'mixup'"):
         DepthAdapter().train_dataset(cfg, ("flip", "mixup"), 1)
+
+
+def test_bf16_mixed_precision_and_channels_last_on_cpu(isp_data, tmp_path, monkeypatch):
+    """--amp bf16 runs the training forward in bfloat16 on NHWC batches; weights stay float32."""
+    seen = []
+    conv_forward = torch.nn.Conv2d.forward
+
+    def spy(self, x):
+        out = conv_forward(self, x)
+        if self.training:
+            seen.append((x.is_contiguous(memory_format=torch.channels_last), out.dtype))
+        return out
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
+    result = train(_isp(isp_data, tmp_path / "r", steps=2, amp="bf16", channels_last=True), progress=False)
+    assert seen and all(nhwc and dtype == torch.bfloat16 for nhwc, dtype in seen)
+    ckpt = torch.load(tmp_path / "r" / "last.pt", weights_only=False)
+    assert ckpt["config"]["amp"] == "bf16" and ckpt["config"]["channels_last"] is True
+    assert all(v.dtype == torch.float32 for v in ckpt["model"].values() if v.is_floating_point())
+    assert ckpt["train_state"]["scaler"] is None  # bfloat16 needs no loss scaling
+    assert result.last_val["psnr"] > 0 and all(torch.isfinite(v).all() for v in ckpt["model"].values()
+                                                if v.is_floating_point())
+    seen.clear()
+    train(_isp(isp_data, tmp_path / "f32", steps=1), progress=False)  # the default on CPU: float32, NCHW
+    assert seen and all(not nhwc and dtype == torch.float32 for nhwc, dtype in seen)
+
+
+def test_amp_modes():
+    from maikit.train.loop import amp_dtype
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert amp_dtype("auto", cpu) is None and amp_dtype("off", cuda) is None
+    assert amp_dtype("auto", cuda) == torch.float16 and amp_dtype("fp16", cuda) == torch.float16
+    assert amp_dtype("bf16", cpu) == torch.bfloat16 and amp_dtype("bf16", cuda) == torch.bfloat16
+    with pytest.raises(MaikitError, match="needs a CUDA device"):
+        amp_dtype("fp16", cpu)
+    with pytest.raises(MaikitError, match="unknown mixed-precision mode `fp8`"):
+        amp_dtype("fp8", cpu)
+    # run configurations saved when `amp` was a yes/no switch still load
+    base = dict(task="isp", model="isp/smallnet", data="d", out="o")
+    assert TrainConfig.from_dict({**base, "amp": True}).amp == "auto"
+    assert TrainConfig.from_dict({**base, "amp": False}).amp == "off"
+
+
+def test_fp16_on_cpu_is_a_one_line_error(isp_data, tmp_path):
+    from maikit.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--task", "isp", "--model", "smallnet", "--data", str(isp_data),
+                                   "--out", str(tmp_path / "r"), "--recipe", "fast", "--device", "cpu",
+                                   "--amp", "fp16", "--steps", "1"])
+    assert res.exit_code == 2 and "on CPU use --amp bf16" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "r" / "last.pt").exists()

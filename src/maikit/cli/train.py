@@ -42,7 +42,9 @@ def train_cmd(
     ckpt_every: Optional[int] = typer.Option(None, "--ckpt-every", help="Save last.pt every N steps. Default: --val-every."),
     workers: int = typer.Option(0, "--workers", help="Data-loading worker processes."),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Stop after this many minutes of training (then validate and save)."),
-    no_amp: bool = typer.Option(False, "--no-amp", help="Disable mixed precision on CUDA."),
+    amp: str = typer.Option("auto", "--amp", help="Mixed precision: auto (float16 on CUDA, off on CPU), off, fp16 (CUDA) or bf16 (CPU or CUDA; about 2x faster on CPUs with AVX512-BF16/AMX)."),
+    no_amp: bool = typer.Option(False, "--no-amp", help="Same as --amp off."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="Train in NHWC memory format (faster convolutions on CPU)."),
     convention: str = typer.Option("mai21", "--convention", help="ISP RAW convention: " + ", ".join(RAW_CONVENTIONS)),
     budget_clock: str = typer.Option("wall", "--budget-clock", help="What --minutes counts: wall (elapsed) or cpu (this process's CPU time)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -54,7 +56,8 @@ def train_cmd(
         task=task, model=model, data=str(data), out=str(out), steps=steps, batch=batch, lr=lr, patch=patch,
         recipe=recipe, seed=seed, device=device, resume=resume, val_every=val_every, val_images=val_images,
         ckpt_every=ckpt_every, workers=workers, vgg_weights=str(vgg_weights) if vgg_weights else None,
-        teacher=str(teacher) if teacher else None, weights=str(weights) if weights else None, amp=not no_amp,
+        teacher=str(teacher) if teacher else None, weights=str(weights) if weights else None, amp="off" if no_amp else amp,
+        channels_last=channels_last,
         max_minutes=minutes, budget_clock=budget_clock, convention=convention,
     )
     result = train(cfg, progress=not json_out)

@@ -47,7 +47,7 @@ from maikit.train.checkpoint import (
     seed_everything,
     set_rng_state,
 )
-from maikit.train.config import RESUMABLE_OVERRIDES, TrainConfig, normalise_model_name
+from maikit.train.config import AMP_MODES, RESUMABLE_OVERRIDES, TrainConfig, normalise_model_name
 from maikit.train.distributed import DistContext, init_distributed, resolve_device
 from maikit.train.records import RunRecord
 from maikit.train.schedule import PlannedStage, plan_stages, recipe_lr, stage_at
@@ -176,6 +176,17 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, Any, Recipe, dict | N
     return cfg, entry, recipe, ckpt
 
 
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of an ``amp`` mode (``AMP_MODES``) on ``device``; None = float32."""
+    if mode not in AMP_MODES:
+        raise MaikitError(f"unknown mixed-precision mode `{mode}`; choose one of {', '.join(AMP_MODES)}")
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "fp16" and device.type != "cuda":
+        raise MaikitError("float16 mixed precision needs a CUDA device; on CPU use --amp bf16")
+    return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
 # --------------------------------------------------------------------------------------
 # the trainer
 # --------------------------------------------------------------------------------------
@@ -188,12 +199,14 @@ class Trainer:
         self.run_dir = Path(cfg.out)
         self.adapter: TaskAdapter = get_adapter(cfg.task)
         self.show_progress = progress and self.dist.main
-        self.use_amp = bool(cfg.amp) and self.device.type == "cuda"
+        self.amp_dtype = amp_dtype(cfg.amp, self.device)
+        self.use_amp = self.amp_dtype is not None
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
 
         seed_everything(cfg.seed)  # same on every rank: identical initial weights
         self.train_ds = self.adapter.train_dataset(cfg, tuple(self.recipe.augment), self.entry.size_multiple)
         self.val_ds = self.adapter.val_dataset(cfg) if self.dist.main else None
-        self.model = self.entry.build().to(self.device)
+        self.model = self.entry.build().to(self.device, memory_format=self.memory_format)
         if cfg.weights and resume_ckpt is None:
             load_initial_weights(self.model, cfg.weights)
         self.teacher = self._load_teacher() if cfg.teacher else None
@@ -212,7 +225,8 @@ class Trainer:
         self.distill = self._build_distill() if self.teacher is not None else None
         params = list(self.model.parameters()) + (list(self.distill.parameters()) if self.distill else [])
         self.optimizer = build_optimizer(self.recipe.optimizer, params, cfg.lr, self.recipe.weight_decay)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        # loss scaling only for float16: bfloat16 has float32's exponent range
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         self.step = 0
         self.best_value: float | None = None
@@ -239,7 +253,7 @@ class Trainer:
                               ckpt["path"])
         for p in teacher.parameters():
             p.requires_grad_(False)
-        return teacher.eval()
+        return teacher.to(memory_format=self.memory_format).eval()
 
     @staticmethod
     def _features(model: nn.Module, x: torch.Tensor, who: str, name: str):
@@ -273,7 +287,7 @@ class Trainer:
         st = ckpt.get("train_state", {})
         if self.distill is not None and st.get("distill") is not None:
             self.distill.load_state_dict(st["distill"])
-        if st.get("scaler") and self.use_amp:
+        if st.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(st["scaler"])
         self.super_detached = bool(st.get("super_detached", False))
         self.train_seconds = float(st.get("train_seconds", 0.0))
@@ -337,17 +351,17 @@ class Trainer:
     # ---------------------------------------------------------------- one step
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         fwd = self.ddp if self.ddp is not None else self.forward
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp):
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             outputs = fwd(x)
         total, parts = self.loss_fn(outputs, {"y": y})
         if self.distill is not None and self.stage.distill:
-            with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=torch.float16,
+            with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=self.amp_dtype,
                                                  enabled=self.use_amp):
                 t_feats = self.teacher.forward_train(x)["features"]
             d = self.distill(_float(outputs["features"]), _float(t_feats))
             parts["distill"] = float(d.detach())
             total = total + self.recipe.distill_weight * d
-        if not self.use_amp and not torch.isfinite(total):  # under AMP the scaler skips such steps
+        if not self.scaler.is_enabled() and not torch.isfinite(total):  # a float16 scaler skips such steps
             raise MaikitError(f"the training loss became {float(total)} at step {self.step + 1}; "
                               "lower --lr or check the data")
         self.optimizer.zero_grad(set_to_none=True)
@@ -408,7 +422,7 @@ class Trainer:
                 "super_detached": self.super_detached,
                 "stage": self.stage.index if self.stage else 0,
                 "distill": self.distill.state_dict() if self.distill is not None else None,
-                "scaler": self.scaler.state_dict() if self.use_amp else None,
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 "train_seconds": self.train_seconds,
                 "samples_done": self.samples_done,
             },
@@ -453,7 +467,7 @@ class Trainer:
                     g["lr"] = lr
                 t0 = time.perf_counter()
                 x, y = next(batches)
-                x = x.to(self.device, non_blocking=True)
+                x = x.to(self.device, non_blocking=True, memory_format=self.memory_format)
                 y = y.to(self.device, non_blocking=True)
                 parts = self._train_step(x, y)
                 if self.device.type == "cuda":
