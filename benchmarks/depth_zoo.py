@@ -35,6 +35,7 @@ from maikit.metrics import DepthMetrics
 from maikit.models import create_model, get_model_entry, list_models
 from maikit.models.blocks import param_count
 from maikit.train import TrainConfig, load_trained, train
+from maikit.train.config import AMP_MODES
 from maikit.train.predict import predict_depth_photo
 
 
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None, help="override the recipes' initial learning rate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--amp", default="auto", help="training precision (mai train --amp): auto, off, bf16")
+    p.add_argument("--amp", default="auto", choices=AMP_MODES, help="training precision (mai train --amp)")
     p.add_argument("--channels-last", action="store_true", help="train in NHWC memory format")
     p.add_argument("--json", type=Path, default=None)
     add_parallel_args(p)

@@ -5,9 +5,9 @@ Each model trains ``--steps`` steps of its ``fast`` recipe through the real trai
 small synthetic set at the benchmarks' shapes — depth 480×640 frames, ISP packed crops of
 ``--patch`` — once per precision mode (``--modes``, default ``fp32,bf16``: ``--amp off`` and
 ``--amp bf16 --channels-last``). Reported: milliseconds per step (the trainer's own step clock,
-first step excluded by timing ``--steps`` and ``1`` step runs and taking the difference) and the
-speed-up of each mode over the first. One torch thread by default, as the zoo benchmarks'
-parallel jobs use.
+first step excluded: a run of ``1 + --steps`` steps minus a run of 1 step, divided by
+``--steps``) and the speed-up of each mode over the first. One torch thread by default, as the
+zoo benchmarks' parallel jobs use.
 
 Prints a Markdown table; writes JSON with ``--json``. Smoke run: ``--smoke``.
 """
