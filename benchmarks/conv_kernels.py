@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="few timed runs (a smoke run)")
     ap.add_argument("--out", type=Path, default=Path("conv_kernels.json"), help="JSON results file")
     args = ap.parse_args(argv)
-    if args.rounds < 1:
-        ap.error("--rounds must be at least 1")
+    if args.rounds < 1 or args.threads < 1:
+        ap.error("--rounds and --threads must be at least 1")
     settings = _settings(args.quick, args.rounds)
     rows = []
     for i, case in enumerate(CASES):
