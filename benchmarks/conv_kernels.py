@@ -86,17 +86,13 @@ def onnx_conv_kernel_ms(path: Path, x_nchw: np.ndarray, threads: int, runs: int 
     import json
     from collections import defaultdict
 
-    import onnxruntime as ort
+    from maikit.export.onnx import OnnxRunner
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.enable_profiling = True
-    so.profile_file_prefix = str(path.with_suffix(""))
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    feed = {sess.get_inputs()[0].name: x_nchw}
+    # the same session settings as the timed OnnxBackend, plus the profiler
+    runner = OnnxRunner(path, threads=threads, profile_prefix=str(path.with_suffix("")))
     for _ in range(3 + runs):
-        sess.run(None, feed)
-    events = json.loads(Path(sess.end_profiling()).read_text())
+        runner.run(x_nchw)
+    events = json.loads(Path(runner.session.end_profiling()).read_text())
     per_node: dict[str, list[float]] = defaultdict(list)
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e.get("args", {}).get("op_name") in ("Conv", "FusedConv"):

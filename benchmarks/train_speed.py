@@ -41,7 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--smoke", action="store_true", help="tiny frames, two steps, two models")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    unknown = [m for m in args.modes.split(",") if m and m not in MODES]
+    if unknown:
+        p.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    if min(args.steps, args.batch, args.patch, args.threads) < 1:
+        p.error("--steps, --batch, --patch and --threads must be at least 1")
+    return args
 
 
 def make_data(root: Path, task: str, smoke: bool) -> Path:
@@ -83,9 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     modes = [m for m in args.modes.split(",") if m]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise SystemExit(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
     tasks = ("depth", "isp") if args.task == "all" else (args.task,)
     wanted = {m.strip() for m in args.models.split(",") if m.strip()}
     steps = 2 if args.smoke else args.steps

@@ -25,9 +25,7 @@ def _module():
 
 
 def test_onnx_conv_kernel_time_sums_the_conv_nodes_and_leaves_out_the_rest(tmp_path):
-    import onnxruntime as ort
-
-    from maikit.export.onnx import export_onnx
+    from maikit.export.onnx import OnnxRunner, export_onnx
 
     bench = _module()
     # two convolutions and a bilinear resize between them: the figure is the convolutions' time,
@@ -46,14 +44,11 @@ def test_onnx_conv_kernel_time_sums_the_conv_nodes_and_leaves_out_the_rest(tmp_p
         path = tmp_path / f"m{n}.onnx"
         export_onnx(model(n), torch.from_numpy(x), path, layout="nchw")
         figures[n] = bench.onnx_conv_kernel_ms(path, x, threads=1, runs=10)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        feed = {sess.get_inputs()[0].name: x}
-        sess.run(None, feed)
+        runner = OnnxRunner(path, threads=1)
+        runner.run(x)
         t0 = time.perf_counter()
         for _ in range(10):
-            sess.run(None, feed)
+            runner.run(x)
         wall_ms = (time.perf_counter() - t0) / 10 * 1000
         assert 0 < figures[n] < wall_ms
     # the third convolution runs at 128×128 like the second: 9/5 of the two-convolution work

@@ -119,7 +119,9 @@ def _export_dynamo(model, sample, tmp, axes, out_axes, dynamic_hw) -> None:
 class OnnxRunner:
     """An ONNX Runtime CPU session with an explicit thread count (one input, one output)."""
 
-    def __init__(self, path: str | os.PathLike, threads: int = 2):
+    def __init__(self, path: str | os.PathLike, threads: int = 2, profile_prefix: str | None = None):
+        """``profile_prefix``: turn on ONNX Runtime's own profiler, writing ``<prefix>_<time>.json``
+        (its path from ``session.end_profiling()``)."""
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -129,6 +131,9 @@ class OnnxRunner:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        if profile_prefix is not None:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = str(profile_prefix)
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:
