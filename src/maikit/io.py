@@ -24,12 +24,19 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_TRAILER = b"IEND\xaeB`\x82"
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     On any exception the temporary file is removed and ``path`` is left untouched.
     ``suffix`` defaults to the target's suffix (some writers pick the format from it).
+    The file gets the permissions a plain ``open()`` would give it under the current umask.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +45,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     )
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600; a written file gets the permissions the umask gives a new file
+    os.chmod(tmp_path, 0o666 & ~_current_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, path)
