@@ -13,7 +13,7 @@ import typer
 from maikit import __version__
 
 _COMMAND_MODULES = (
-    "data", "isp", "metrics", "score", "models", "train", "predict",
+    "data", "data_build", "isp", "metrics", "score", "models", "train", "predict",
     "export", "inspect", "bench", "eval", "demo",
 )
 
