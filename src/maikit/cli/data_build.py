@@ -110,4 +110,5 @@ def align_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    data_app.command("align")(align_cmd)
     data_app.command("from-stereo")(from_stereo_cmd)
