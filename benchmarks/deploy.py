@@ -36,14 +36,18 @@ def _settings(quick: bool, rounds: int = 1):
     return LoopSettings(runs=max(1, -(-20 // rounds)), min_seconds=2.0 / rounds, max_seconds=120.0 / rounds)
 
 
-def measure_rounds(backends: dict, settings, rounds: int) -> dict[str, dict]:
-    """Time every backend once per round, in turn; ``{key: {"avg_ms": median of rounds, "rounds_ms": [...]}}``."""
+def measure_rounds(backends: dict, settings, rounds: int, clock=None) -> dict[str, dict]:
+    """Time every backend once per round, in turn; ``{key: {"avg_ms": median of rounds, "rounds_ms": [...]}}``.
+
+    ``clock``: the measuring loop's clock (default: its own, ``time.perf_counter``).
+    """
     from maikit.runtime.loop import measure
 
+    kwargs = {} if clock is None else {"clock": clock}
     per: dict[str, list[float]] = {key: [] for key in backends}
     for _ in range(rounds):
         for key, backend in backends.items():
-            per[key].append(measure(backend, settings)["avg_ms"])
+            per[key].append(measure(backend, settings, **kwargs).avg_ms)
     return {key: {"avg_ms": float(np.median(v)), "rounds_ms": v} for key, v in per.items()}
 
 

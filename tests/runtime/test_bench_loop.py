@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from _clock import FakeClock, StepBackend
 from typer.testing import CliRunner
 
 from maikit.cli import app
 from maikit.errors import MaikitError
 from maikit.export import convert_to_tflite
-from maikit.runtime import PROFILES, LoopSettings, benchmark_tflite, measure, settings_for
+from maikit.runtime import DEFAULTS, PROFILES, LoopSettings, Measurement, benchmark_tflite, measure, settings_for
 
 KEYS = ("init_ms", "first_ms", "avg_ms", "std_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "runs", "threads", "peak_rss_mb")
-
-
-class SleepBackend:
-    """Each step sleeps a fixed time; counts calls."""
-
-    name = "sleep"
-
-    def __init__(self, step_s: float):
-        self.step_s, self.calls, self.closed = step_s, 0, False
-
-    def load(self):
-        pass
-
-    def prepare(self):
-        pass
-
-    def step(self):
-        self.calls += 1
-        time.sleep(self.step_s)
-
-    def close(self):
-        self.closed = True
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +28,67 @@ def tiny_file(tmp_path_factory):
 
 
 def test_runs_until_both_count_and_min_time():
-    b = SleepBackend(0.01)
-    r = measure(b, LoopSettings(runs=3, min_seconds=0.15, max_seconds=5, warmup_runs=2, warmup_seconds=0.05))
-    assert r["runs"] >= 3 and r["elapsed_s"] >= 0.15  # the time rule dominates: more than 3 runs
-    assert r["runs"] >= 10
-    assert r["warmup_runs"] >= 2 and r["warmup_runs"] * 0.01 >= 0.04
-    assert b.calls == 1 + r["warmup_runs"] + r["runs"] and b.closed
-    assert r["stopped_by"] == "runs_and_min_seconds"
-    r = measure(SleepBackend(0.002), LoopSettings(runs=40, min_seconds=0.0, max_seconds=5, warmup_runs=0, warmup_seconds=0))
-    assert r["runs"] == 40  # the count rule dominates
-    assert r["min_ms"] >= 2.0 and r["min_ms"] <= r["p50_ms"] <= r["p90_ms"] <= r["max_ms"]
+    # steps of 2**-7 s keep the clock's arithmetic exact
+    clock = FakeClock()
+    b = StepBackend(clock, 2**-7, load_s=0.25)
+    r = measure(b, LoopSettings(runs=3, min_seconds=0.125, max_seconds=5, warmup_runs=2, warmup_seconds=2**-5), clock=clock)
+    assert isinstance(r, Measurement)
+    assert r.runs == 16 and r.elapsed_s == 0.125  # the time rule dominates: more than 3 runs
+    assert r.warmup_runs == 4  # both rules: >= 2 runs and >= 2**-5 s
+    assert r.init_ms == 250.0 and r.first_ms == r.avg_ms == r.p50_ms == 1000 * 2**-7 and r.std_ms == 0
+    assert b.calls == 1 + r.warmup_runs + r.runs and b.closed
+    assert r.stopped_by == "runs_and_min_seconds"
+    r = measure(StepBackend(clock, 2**-9), LoopSettings(runs=40, min_seconds=0.0, max_seconds=5, warmup_runs=0, warmup_seconds=0), clock=clock)
+    assert r["runs"] == 40 and r.warmup_runs == 0  # the count rule dominates
+    assert r["min_ms"] <= r["p50_ms"] <= r["p90_ms"] <= r["max_ms"] and r["min_ms"] == 1000 * 2**-9
+
+
+def test_steps_of_different_lengths_give_the_statistics():
+    clock = FakeClock()
+    times = iter([0.001] + [0.001, 0.002, 0.003, 0.004] * 5)
+
+    class Varying(StepBackend):
+        def step(self):
+            self.calls += 1
+            self.clock.advance(next(times))
+
+    r = measure(Varying(clock, 0), LoopSettings(runs=20, min_seconds=0, max_seconds=5, warmup_runs=0, warmup_seconds=0), clock=clock)
+    ms = np.array([1.0, 2.0, 3.0, 4.0] * 5)
+    assert r.runs == 20
+    assert r.avg_ms == pytest.approx(ms.mean()) and r.std_ms == pytest.approx(ms.std())
+    assert r.p90_ms == pytest.approx(np.percentile(ms, 90)) and r.max_ms == pytest.approx(4.0)
 
 
 def test_max_seconds_caps_the_run():
-    r = measure(SleepBackend(0.01), LoopSettings(runs=10**6, min_seconds=0.0, max_seconds=0.2, warmup_runs=0, warmup_seconds=0))
-    assert r["stopped_by"] == "max_seconds"
-    assert 0.2 <= r["elapsed_s"] < 0.2 + 0.1 and r["runs"] < 10**6
+    clock = FakeClock()
+    r = measure(StepBackend(clock, 2**-7), LoopSettings(runs=10**6, min_seconds=0.0, max_seconds=0.25, warmup_runs=0, warmup_seconds=0), clock=clock)
+    assert r.stopped_by == "max_seconds"
+    assert r.elapsed_s == 0.25 and r.runs == 32
+
+
+def test_one_defaults_table():
+    import inspect
+
+    from maikit.cli.bench import bench
+    from maikit.runtime.bench import benchmark_tflite as fn
+
+    params = inspect.signature(fn).parameters
+    for name in ("runs", "min_seconds", "max_seconds", "warmup_runs", "warmup_seconds"):
+        assert params[name].default == getattr(DEFAULTS, name)
+    assert DEFAULTS == LoopSettings() == settings_for(None)
+    cli = inspect.signature(bench).parameters
+    assert cli["warmup"].default.default == DEFAULTS.warmup_runs
+    assert f"default {DEFAULTS.runs}," in cli["runs"].default.help
+
+
+def test_measurement_reads_like_a_mapping():
+    clock = FakeClock()
+    r = measure(StepBackend(clock, 2**-7), LoopSettings(runs=2, min_seconds=0, max_seconds=5, warmup_runs=0, warmup_seconds=0), clock=clock)
+    d = {**r}
+    assert d == r.as_dict() and d["runs"] == 2 and "avg_ms" in r and r.get("nope") is None
+    json.dumps(d)
+    with pytest.raises(KeyError):
+        r["nope"]
 
 
 def test_profiles_and_bad_settings():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import pytest
+from _clock import FakeClock
 
 from maikit.runtime import LoopSettings
 
@@ -19,11 +19,11 @@ def _deploy_module():
     return mod
 
 
-class Sleeper:
-    """A backend whose step sleeps a set time per round; records the order of loads."""
+class RoundBackend:
+    """A backend whose step takes a set time of ``clock`` per round; records the order of loads."""
 
-    def __init__(self, name, per_round_s, log):
-        self.name, self.per_round_s, self.log, self.round = name, per_round_s, log, -1
+    def __init__(self, name, clock, per_round_s, log):
+        self.name, self.clock, self.per_round_s, self.log, self.round = name, clock, per_round_s, log, -1
 
     def load(self):
         self.round += 1
@@ -33,7 +33,7 @@ class Sleeper:
         pass
 
     def step(self):
-        time.sleep(self.per_round_s[self.round])
+        self.clock.advance(self.per_round_s[self.round])
 
     def close(self):
         pass
@@ -41,16 +41,18 @@ class Sleeper:
 
 def test_rounds_interleave_backends_and_report_the_median_round():
     deploy = _deploy_module()
-    log: list[str] = []
-    backends = {"a": Sleeper("a", [0.002, 0.030, 0.002], log), "b": Sleeper("b", [0.004, 0.004, 0.004], log)}
+    clock, log = FakeClock(), []
+    # step times are binary fractions so that the clock's arithmetic is exact
+    a, b = [2**-9, 2**-5, 2**-9], [2**-8] * 3
+    backends = {"a": RoundBackend("a", clock, a, log), "b": RoundBackend("b", clock, b, log)}
     settings = LoopSettings(runs=2, min_seconds=0.0, max_seconds=5.0, warmup_runs=0, warmup_seconds=0.0)
-    out = deploy.measure_rounds(backends, settings, rounds=3)
+    out = deploy.measure_rounds(backends, settings, rounds=3, clock=clock)
     assert log == ["a", "b", "a", "b", "a", "b"]
-    assert len(out["a"]["rounds_ms"]) == 3
+    assert out["a"]["rounds_ms"] == pytest.approx([1000 * v for v in a])
     # the slow middle round of "a" (a burst of outside load) does not set its figure
     assert out["a"]["rounds_ms"][1] > 25
     assert out["a"]["avg_ms"] == pytest.approx(sorted(out["a"]["rounds_ms"])[1])
-    assert out["a"]["avg_ms"] < 10 and 3.5 < out["b"]["avg_ms"] < 15
+    assert out["a"]["avg_ms"] == pytest.approx(1000 * 2**-9) and out["b"]["avg_ms"] == pytest.approx(1000 * 2**-8)
 
 
 def test_round_settings_split_the_runs_and_time():

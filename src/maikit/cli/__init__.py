@@ -42,12 +42,28 @@ def _root(
     pass
 
 
+def _register_unavailable(name: str, missing: str) -> None:
+    """A stand-in for a command whose module needs the full install: one line, exit 2."""
+
+    @app.command(name, help=f"(needs the full install: `{missing}` is not installed)",
+                 context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def _unavailable() -> None:
+        from maikit.cli._common import fail, needs_full_install
+
+        raise fail(f"mai {name}: {needs_full_install(missing)}")
+
+
 for _name in _COMMAND_MODULES:
     try:
         _mod = importlib.import_module(f"maikit.cli.{_name}")
     except ModuleNotFoundError as _e:
-        if _e.name != f"maikit.cli.{_name}":
+        if _e.name == f"maikit.cli.{_name}":
+            continue
+        from maikit.cli._common import needs_full_install
+
+        if not needs_full_install(_e.name):
             raise
+        _register_unavailable(_name, _e.name)
         continue
     _mod.register(app)
 

@@ -55,8 +55,24 @@ def parse_shape(text: str | None, option: str = "--shape") -> list[int] | None:
         raise MaikitError(f"`{option}` must look like 1x544x960x4, got {text!r}") from None
 
 
+# Installed by the full install only (`pip install 'maikit[full]'`); the core install
+# (`maikit[core]`) runs inspect, bench, eval, metrics and score without them.
+FULL_INSTALL_MODULES = frozenset({"torch", "litert_torch", "ai_edge_quantizer", "onnx", "onnxruntime", "onnxscript",
+                                  "matplotlib", "scipy", "skimage", "imageio", "colour_demosaicing"})
+
+
+def needs_full_install(module: str | None) -> str | None:
+    """The one-line message for a missing full-install module, or None for any other module."""
+    top = (module or "").partition(".")[0]
+    if top not in FULL_INSTALL_MODULES:
+        return None
+    return f"this needs the full install (`pip install 'maikit[full]'`): the `{top}` package is not installed"
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -77,6 +93,8 @@ def handle_errors(fn: Callable) -> Callable:
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
         except Exception as e:  # pragma: no cover - last line of defence
+            if isinstance(e, ModuleNotFoundError) and needs_full_install(e.name):
+                raise fail(needs_full_install(e.name)) from None
             if os.environ.get("MAI_DEBUG"):
                 raise
             msg = first_line(e, default="")

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from maikit.cli._common import console, err_console, handle_errors, parse_shape, print_json
+from maikit.runtime.loop import DEFAULTS as D, PROFILES
 
 
 def register(app: typer.Typer) -> None:
@@ -21,13 +22,14 @@ _ROW = ("init_ms", "first_ms", "avg_ms", "std_ms", "min_ms", "max_ms", "p50_ms",
 def bench(
     file: Path = typer.Argument(..., help="A .tflite file."),
     threads: int = typer.Option(2, "--threads", help="CPU threads (always set explicitly)."),
-    runs: Optional[int] = typer.Option(None, "--runs", help="Minimum number of timed runs [default: 50, or the profile's]."),
-    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Minimum timed duration [default: 1, or the profile's]."),
-    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this long whatever the count [default: 150, or the profile's]."),
-    warmup: int = typer.Option(1, "--warmup", help="Minimum warm-up runs (and at least 0.5 s)."),
-    warmup_seconds: float = typer.Option(0.5, "--warmup-seconds", help="Minimum warm-up duration."),
+    runs: Optional[int] = typer.Option(None, "--runs", help=f"Minimum number of timed runs (default {D.runs}, or the profile's)."),
+    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help=f"Minimum timed duration (default {D.min_seconds:g}, or the profile's)."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help=f"Stop after this long whatever the count (default {D.max_seconds:g}, or the profile's)."),
+    warmup: int = typer.Option(D.warmup_runs, "--warmup", help=f"Minimum warm-up runs (and at least --warmup-seconds, {D.warmup_seconds:g} s)."),
+    warmup_seconds: float = typer.Option(D.warmup_seconds, "--warmup-seconds", help="Minimum warm-up duration."),
     no_xnnpack: bool = typer.Option(False, "--no-xnnpack", help="Builtin kernels only (no XNNPACK delegate)."),
-    profile: Optional[str] = typer.Option(None, "--profile", help="MLPerf Mobile profile: quick (128 / 10 s / 60 s) or normal (1024 / 60 s / 600 s)."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="MLPerf Mobile profile: " + " or ".join(
+        f"{k} ({p.runs} / {p.min_seconds:g} s / {p.max_seconds:g} s)" for k, p in PROFILES.items()) + "."),
     input: Optional[Path] = typer.Option(None, "--input", help="A .npy input (default: fixed random values)."),
     shape: Optional[str] = typer.Option(None, "--shape", help="Input shape for a dynamic model, e.g. 1x544x960x4 (default: the task's latency shape from export.json)."),
     compare: Optional[str] = typer.Option(None, "--compare", help="Also measure torch and/or onnx (comma-separated), same loop and threads."),

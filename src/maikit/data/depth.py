@@ -23,8 +23,6 @@ from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from maikit.data.layout import find_pairs
 from maikit.errors import MaikitError
@@ -279,7 +277,7 @@ def augment_pair(
 # --------------------------------------------------------------------------------------
 # Dataset
 # --------------------------------------------------------------------------------------
-class DepthDataset(Dataset):
+class DepthDataset:  # a map-style dataset for torch's DataLoader; torch is imported on use (evaluation runs without it)
     """RGB -> depth pairs of one split folder (``ROOT/train``, ``ROOT/val``...), read lazily.
 
     Items are ``(x, y)``: x = float32 3xHxW RGB in 0-255, y = float32 1xHxW depth in metres
@@ -356,6 +354,8 @@ class DepthDataset(Dataset):
             x, depth_mm = augment_pair(rgb, depth_mm, self.augment, self.rng(index))
         else:
             x = rgb.astype(np.float32)
+        import torch
+
         x = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
         y = torch.from_numpy(depth_mm_to_m(depth_mm))[None]
         return x, y

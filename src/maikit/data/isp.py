@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from maikit import io as mio
 from maikit.data.augment import apply_isp_geometry, sample_isp_geometry
@@ -94,7 +92,9 @@ def read_rgb_target(path: str | Path, raw_hw: tuple[int, int] | None = None) -> 
     return rgb
 
 
-def _chw_tensor(x: np.ndarray) -> torch.Tensor:
+def _chw_tensor(x: np.ndarray) -> torch.Tensor:  # noqa: F821
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
@@ -117,7 +117,7 @@ def _as_pairs(files: Iterable[Pair | Sequence]) -> list[Pair]:
 # --------------------------------------------------------------------------------------
 # Datasets
 # --------------------------------------------------------------------------------------
-class IspDataset(Dataset):
+class IspDataset:  # a map-style dataset for torch's DataLoader; torch is imported on use (evaluation runs without it)
     """RAW -> RGB pairs of one split, read lazily.
 
     Item ``(x, y)``: ``x`` float32 4 x h x w packed RAW (normalised per ``convention``),
@@ -192,7 +192,7 @@ class IspDataset(Dataset):
         return x, y
 
 
-class IspRawDataset(Dataset):
+class IspRawDataset:  # a map-style dataset for torch's DataLoader; torch is imported on use (evaluation runs without it)
     """RAW frames without targets (e.g. test or full-resolution frames for prediction).
 
     ``source``: a folder of RAW PNGs (a split folder holding ``mediatek_raw/``, or e.g. the

@@ -21,14 +21,16 @@ from typing import Any, Callable
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.export.exporter import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json
-from maikit.export.tflite import TfliteRunner
+from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json
+from maikit.tflite.runner import TfliteRunner
 from maikit.tasks import DEPTH_MODEL_UNIT_TO_MM, TaskSpec, get_task
 
 Progress = Callable[[int, int, str], None] | None
 
 
 def _is_run_dir(path: Path) -> bool:
+    if not path.is_dir() or not any(path.glob("*.pt")):  # no checkpoint: leave PyTorch unloaded
+        return False
     from maikit.export.source import CHECKPOINT_NAMES
 
     return path.is_dir() and any((path / n).is_file() for n in CHECKPOINT_NAMES)

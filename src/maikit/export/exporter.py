@@ -43,12 +43,10 @@ from maikit.export.source import ModelSource, resolve_source
 from maikit.export.tflite import TfliteRunner, convert_to_tflite
 from maikit.io import write_bytes, write_json
 from maikit.tasks import TaskSpec, get_task
+from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json  # noqa: F401  (re-exported)
 
 MIN_FP32_PSNR_DB = 60.0
 IDENTICAL_PSNR_DB = 999.0  # reported when the outputs are bit-identical (infinite PSNR)
-FIXED_FILE = "model"
-FLEX_FILE = "model_none"
-EXPORT_JSON = "export.json"
 FORMATS = ("tflite", "onnx")
 LAYOUTS = ("nhwc", "nchw")
 
@@ -472,17 +470,3 @@ def _versions() -> dict:
         except metadata.PackageNotFoundError:
             out[pkg] = None
     return out
-
-
-def read_export_json(path: str | os.PathLike) -> dict | None:
-    """The export.json next to a model file (or in a folder), or None when there is none."""
-    import json
-
-    path = Path(path)
-    candidate = path / EXPORT_JSON if path.is_dir() else path.parent / EXPORT_JSON
-    if not candidate.is_file():
-        return None
-    try:
-        return json.loads(candidate.read_text())
-    except (OSError, ValueError) as e:
-        raise MaikitError(f"unreadable export record ({e})", candidate) from None

@@ -22,20 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.export.inspect import _enum_names
+from maikit.tflite.model import Graph as _Graph, drop_dead_tensors as _drop_dead_tensors, ints as _ints  # noqa: F401
 
 _FOLDABLE = ("TRANSPOSE", "REVERSE_V2", "RESHAPE", "PAD")
-
-
-def _numpy_types(fb) -> dict[int, np.dtype]:
-    """TFLite tensor type code → NumPy dtype, for the types NumPy names the same way (FLOAT32, INT8, ...)."""
-    out = {}
-    for code, name in _enum_names(fb.TensorType).items():
-        try:
-            out[code] = np.dtype(name.lower())
-        except TypeError:  # STRING, RESOURCE, VARIANT, ...: never folded
-            continue
-    return out
 
 
 def _evaluate(op_name: str, values: list[np.ndarray], out_shape: list[int]) -> np.ndarray:
@@ -47,72 +36,6 @@ def _evaluate(op_name: str, values: list[np.ndarray], out_shape: list[int]) -> n
     if op_name == "REVERSE_V2":
         return np.ascontiguousarray(np.flip(x, axis=tuple(int(v) % x.ndim for v in values[1])))
     return x.reshape(out_shape)  # RESHAPE: the output tensor carries the static shape
-
-
-class _Graph:
-    """A parsed .tflite being edited: op names, constants in and out, and a clean re-serialisation."""
-
-    def __init__(self, model_bytes: bytes):
-        from ai_edge_litert import schema_py_generated as fb
-        from ai_edge_litert.tools import flatbuffer_utils as fu
-
-        self.fb, self.fu, self.data = fb, fu, bytes(model_bytes)
-        self.model = fu.convert_bytearray_to_object(bytearray(self.data))
-        self.np_types = _numpy_types(fb)
-        self.opcodes = _enum_names(fb.BuiltinOperator)
-
-    def op_name(self, op) -> str:
-        c = self.model.operatorCodes[op.opcodeIndex]
-        return self.opcodes.get(max(int(c.builtinCode), int(c.deprecatedBuiltinCode)), "")
-
-    def opcode_index(self, name: str) -> int:
-        """Index of builtin ``name`` in the model's operator codes, added when missing."""
-        code = getattr(self.fb.BuiltinOperator, name)
-        for i, c in enumerate(self.model.operatorCodes):
-            if max(int(c.builtinCode), int(c.deprecatedBuiltinCode)) == code:
-                return i
-        c = self.fb.OperatorCodeT()
-        c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), 1
-        self.model.operatorCodes.append(c)
-        return len(self.model.operatorCodes) - 1
-
-    def _buffer_bytes(self, index: int) -> bytes | None:
-        b = self.model.buffers[index]
-        if b.offset and b.offset > 1:
-            return self.data[b.offset:b.offset + b.size]
-        return None if b.data is None or len(b.data) == 0 else bytes(bytearray(b.data))
-
-    def constant(self, sg, t: int) -> np.ndarray | None:
-        """Tensor ``t``'s constant value, or None when it is computed at run time."""
-        tensor = sg.tensors[t]
-        raw = self._buffer_bytes(tensor.buffer) if tensor.buffer else None
-        if raw is None or tensor.type not in self.np_types:
-            return None
-        return np.frombuffer(raw, dtype=self.np_types[tensor.type]).reshape(_ints(tensor.shape))
-
-    def set_constant(self, tensor, value: np.ndarray, model=None) -> None:
-        """Store ``value`` in a new buffer of ``tensor`` (the old one is emptied at the end if unused).
-
-        ``model``: another ModelT to put the buffer in (default: the one being edited).
-        """
-        model = self.model if model is None else model
-        buf = self.fb.BufferT()
-        buf.data = np.frombuffer(np.ascontiguousarray(value).tobytes(), dtype=np.uint8)
-        model.buffers.append(buf)
-        tensor.buffer = len(model.buffers) - 1
-
-    def to_bytes(self) -> bytes:
-        _drop_dead_tensors(self.model)
-        # buffers no tensor uses any more (replaced weights, intermediate results) are emptied;
-        # offsets into the old file would point elsewhere once the flatbuffer is rebuilt: inline them
-        used = {int(t.buffer) for sg in self.model.subgraphs for t in sg.tensors}
-        for i, b in enumerate(self.model.buffers):
-            if i not in used:
-                b.data, b.offset, b.size = None, 0, 0
-            elif b.offset and b.offset > 1:
-                b.data = np.frombuffer(self.data[b.offset:b.offset + b.size], dtype=np.uint8)
-                b.offset, b.size = 0, 0
-        return bytes(self.fu.convert_object_to_bytearray(self.model))
 
 
 def fold_constant_ops(model_bytes: bytes) -> tuple[bytes, int]:
@@ -142,31 +65,6 @@ def fold_constant_ops(model_bytes: bytes) -> tuple[bytes, int]:
     if not folded:
         return model_bytes, 0
     return g.to_bytes(), folded
-
-
-def _ints(v) -> list[int]:
-    return [] if v is None else [int(x) for x in v]
-
-
-def _drop_dead_tensors(model) -> None:
-    """Remove tensors no op, subgraph or signature refers to, renumbering the references."""
-    for g, sg in enumerate(model.subgraphs):
-        sigs = [t for sd in (model.signatureDefs or []) if int(sd.subgraphIndex) == g
-                for t in list(sd.inputs or []) + list(sd.outputs or [])]
-        live = {v for op in sg.operators for v in _ints(op.inputs) + _ints(op.outputs) + _ints(op.intermediates)}
-        live |= set(_ints(sg.inputs)) | set(_ints(sg.outputs)) | {int(t.tensorIndex) for t in sigs}
-        live.discard(-1)
-        order = sorted(live)
-        new = {old: i for i, old in enumerate(order)}
-        remap = lambda v: [new.get(x, -1) if x >= 0 else -1 for x in _ints(v)]  # noqa: E731
-        for op in sg.operators:
-            op.inputs, op.outputs = remap(op.inputs), remap(op.outputs)
-            if op.intermediates is not None:
-                op.intermediates = remap(op.intermediates)
-        sg.inputs, sg.outputs = remap(sg.inputs), remap(sg.outputs)
-        for t in sigs:
-            t.tensorIndex = new[int(t.tensorIndex)]
-        sg.tensors = [sg.tensors[i] for i in order]
 
 
 # ops that act on every element alike, so that a channel permutation passes through them

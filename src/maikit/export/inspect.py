@@ -1,6 +1,6 @@
 """``inspect_tflite``: what is inside a .tflite file and where it will not run well.
 
-Reads the flatbuffer with the schema module shipped in ai-edge-litert (no TensorFlow):
+Reads the flatbuffer with :func:`maikit.tflite.read_tflite` (torch-free, no TensorFlow):
 size, inputs/outputs (shape with -1 for dynamic dimensions, dtype, quantisation), op
 histogram, tensors of rank > 4, parameter count, a MACs estimate, and compatibility
 findings per target in the style of TensorFlow's model analyzer (node index, op, reason),
@@ -22,8 +22,8 @@ from typing import Iterable
 import numpy as np
 
 from maikit.errors import MaikitError, first_line
-from maikit.io import read_bytes
 from maikit.export.targets import KNOWN_OP_REASONS, MAX_RANK, SUPPORTED_OPS, TARGET_TITLES, TARGETS
+from maikit.tflite.model import enum_names as _enum_names, read_tflite, schema as _schema  # noqa: F401  (re-exported)
 
 _WEIGHT_OPS = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3)}
 _PARAM_DTYPES = {"float32", "float16", "float64", "bfloat16", "int8", "uint8", "int16", "int4"}
@@ -31,115 +31,8 @@ _SHUFFLE_OPS = {"RESHAPE", "TRANSPOSE"}
 MIN_SHUFFLE_CHAIN = 4  # pixel shuffle lowers to >= 4 alternating RESHAPE/TRANSPOSE ops
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated as fb
-
-    return fb
-
-
-def _enum_names(cls) -> dict[int, str]:
-    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
-
-
 def _first_line(e: Exception) -> str:
     return first_line(e)[:120]
-
-
-# --------------------------------------------------------------------------------------
-# Flatbuffer -> plain structures
-# --------------------------------------------------------------------------------------
-def read_tflite(path: str | os.PathLike) -> dict:
-    """Parse a .tflite into plain dicts: ``tensors``, ``ops``, ``inputs``, ``outputs`` per subgraph.
-
-    Raises MaikitError naming the file for a missing, non-TFLite, truncated or corrupt file.
-    """
-    path = Path(path)
-    data = read_bytes(path)
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise MaikitError("not a TFLite model (no TFL3 file identifier)", path)
-    try:
-        return _parse(data)
-    except MaikitError as e:
-        raise MaikitError(e.reason, path) from None
-    except Exception as e:  # flatbuffer offsets out of range: a truncated or corrupt file
-        raise MaikitError(f"truncated or corrupt TFLite file ({_first_line(e)})", path) from None
-
-
-def _parse(data: bytes) -> dict:
-    fb = _schema()
-    op_names = _enum_names(fb.BuiltinOperator)
-    type_names = {k: v.lower() for k, v in _enum_names(fb.TensorType).items()}
-    model = fb.Model.GetRootAs(data, 0)
-    size = len(data)
-
-    buffers = []
-    for i in range(model.BuffersLength()):
-        b = model.Buffers(i)
-        offset, length = int(b.Offset()), int(b.Size())
-        if offset > 1:  # data stored after the flatbuffer (large models)
-            if offset + length > size:
-                raise MaikitError(f"buffer {i} ends at byte {offset + length}, past the end of the file ({size} bytes)")
-            buffers.append(length)
-        else:
-            n = b.DataLength()
-            if n:
-                b.DataAsNumpy()  # raises when the vector runs past the end of the file
-            buffers.append(int(n))
-
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        oc = model.OperatorCodes(i)
-        code = max(int(oc.DeprecatedBuiltinCode()), int(oc.BuiltinCode()))
-        name = op_names.get(code, f"BUILTIN_{code}")
-        custom = oc.CustomCode()
-        is_custom = name == "CUSTOM"
-        if is_custom and custom:
-            name = custom.decode("utf-8", "replace")  # as the interpreter names custom ops
-        codes.append((name, is_custom))
-
-    subgraphs = []
-    for s in range(model.SubgraphsLength()):
-        sg = model.Subgraphs(s)
-        tensors = []
-        for t in range(sg.TensorsLength()):
-            tt = sg.Tensors(t)
-            shape = [int(v) for v in tt.ShapeAsNumpy()] if tt.ShapeLength() else []
-            sig = [int(v) for v in tt.ShapeSignatureAsNumpy()] if tt.ShapeSignatureLength() else list(shape)
-            q = tt.Quantization()
-            scale = [float(v) for v in q.ScaleAsNumpy()] if q is not None and q.ScaleLength() else []
-            zero = [int(v) for v in q.ZeroPointAsNumpy()] if q is not None and q.ZeroPointLength() else []
-            buf = int(tt.Buffer())
-            if buf >= len(buffers):
-                raise MaikitError(f"tensor {t} refers to buffer {buf} of {len(buffers)}")
-            tensors.append({
-                "index": t,
-                "name": (tt.Name() or b"").decode("utf-8", "replace"),
-                "shape": shape,
-                "shape_signature": sig,
-                "dtype": type_names.get(int(tt.Type()), str(tt.Type())),
-                "buffer": buf,
-                "constant": buf > 0 and buffers[buf] > 0,
-                "scale": scale,
-                "zero_point": zero,
-            })
-        ops = []
-        for o in range(sg.OperatorsLength()):
-            op = sg.Operators(o)
-            idx = int(op.OpcodeIndex())
-            if idx >= len(codes):
-                raise MaikitError(f"operator {o} refers to opcode {idx} of {len(codes)}")
-            ins = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
-            outs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
-            for v in ins + outs:
-                if v >= len(tensors):
-                    raise MaikitError(f"operator {o} refers to tensor {v} of {len(tensors)}")
-            ops.append({"index": o, "op": codes[idx][0], "custom": codes[idx][1], "inputs": ins, "outputs": outs})
-        inputs = [int(v) for v in sg.InputsAsNumpy()] if sg.InputsLength() else []
-        outputs = [int(v) for v in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
-        subgraphs.append({"tensors": tensors, "ops": ops, "inputs": inputs, "outputs": outputs})
-    if not subgraphs:
-        raise MaikitError("the model has no subgraph")
-    return {"size_bytes": size, "buffers": buffers, "subgraphs": subgraphs, "version": int(model.Version())}
 
 
 # --------------------------------------------------------------------------------------

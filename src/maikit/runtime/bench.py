@@ -14,9 +14,12 @@ from typing import Iterable
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.runtime.backends import OnnxBackend, TfliteBackend, TorchBackend, random_input
-from maikit.runtime.loop import LoopSettings, measure, settings_for
+from maikit.runtime.backends import create_backend
+from maikit.runtime.loop import DEFAULTS, LoopSettings, measure, settings_for
 from maikit.runtime.system import machine_info
+from maikit.tflite.backend import TfliteBackend, random_input
+from maikit.tflite.files import read_export_json
+from maikit.tflite.runner import TfliteRunner
 
 COMPARE_BACKENDS = ("torch", "onnx")
 
@@ -39,7 +42,6 @@ def load_input(input: str | os.PathLike | np.ndarray | None) -> np.ndarray | Non
 
 def _default_shape(path: Path) -> tuple[int, ...] | None:
     """For a dynamic file written by `mai export`: the task's latency shape in its layout."""
-    from maikit.export.exporter import read_export_json
     from maikit.tasks import get_task
 
     record = read_export_json(path)
@@ -53,8 +55,6 @@ def _default_shape(path: Path) -> tuple[int, ...] | None:
 
 
 def _tflite_backend(path: Path, threads: int, xnnpack: bool, x: np.ndarray | None, shape) -> TfliteBackend:
-    from maikit.export.tflite import TfliteRunner
-
     if x is None and shape is None:
         probe = TfliteRunner(path, threads=1)
         if probe.dynamic:
@@ -65,11 +65,11 @@ def _tflite_backend(path: Path, threads: int, xnnpack: bool, x: np.ndarray | Non
 def benchmark_tflite(
     path: str | os.PathLike,
     threads: int = 2,
-    runs: int = 50,
-    min_seconds: float = 1.0,
-    max_seconds: float = 150.0,
-    warmup_runs: int = 1,
-    warmup_seconds: float = 0.5,
+    runs: int = DEFAULTS.runs,
+    min_seconds: float = DEFAULTS.min_seconds,
+    max_seconds: float = DEFAULTS.max_seconds,
+    warmup_runs: int = DEFAULTS.warmup_runs,
+    warmup_seconds: float = DEFAULTS.warmup_seconds,
     xnnpack: bool = True,
     input: str | os.PathLike | np.ndarray | None = None,
     profile: str | None = None,
@@ -98,7 +98,7 @@ def benchmark_tflite(
     return {
         "file": str(path),
         "size_bytes": path.stat().st_size,
-        **result,
+        **result.as_dict(),
         "threads": int(threads),
         "xnnpack": bool(xnnpack),
         "input_shape": list(backend.input_shape),
@@ -127,7 +127,6 @@ def benchmark_compare(
     ``mai export``); the ONNX file is ``<stem>.onnx`` next to it, exported on the fly
     (in the file's layout and shape) when missing. PyTorch gets the same values in NCHW.
     """
-    from maikit.export.exporter import read_export_json
     from maikit.export.source import rebuild_model
 
     path = Path(path)
@@ -135,7 +134,7 @@ def benchmark_compare(
     for b in backends:
         if b not in COMPARE_BACKENDS:
             raise MaikitError(f"unknown comparison backend `{b}`; choose from {', '.join(COMPARE_BACKENDS)}")
-    settings = settings or LoopSettings()
+    settings = settings or DEFAULTS
     record = read_export_json(path)
     if backends and (record is None or not record.get("source")):
         raise MaikitError(
@@ -155,7 +154,7 @@ def benchmark_compare(
         return rebuild_model(source)
 
     if "torch" in backends:
-        results["torch"] = measure(TorchBackend(build, x_nchw, threads), settings)
+        results["torch"] = measure(create_backend("torch", build, x_nchw, threads), settings)
     if "onnx" in backends:
         onnx_path = path.with_suffix(".onnx")
         if not onnx_path.is_file():
@@ -164,13 +163,13 @@ def benchmark_compare(
             from maikit.export.onnx import export_onnx
 
             export_onnx(build(), torch.from_numpy(x_nchw), onnx_path, layout=layout)
-        results["onnx"] = measure(OnnxBackend(onnx_path, x_in.astype(np.float32), threads), settings)
+        results["onnx"] = measure(create_backend("onnx", onnx_path, x_in.astype(np.float32), threads), settings)
     return {
         "file": str(path),
         "threads": int(threads),
         "input_shape": list(x_in.shape),
-        "settings": results["tflite"]["settings"],
-        "backends": results,
+        "settings": results["tflite"].settings,
+        "backends": {k: m.as_dict() for k, m in results.items()},
         **machine_info(),
     }
 

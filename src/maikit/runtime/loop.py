@@ -9,16 +9,22 @@ Every runtime maikit reports comes from :func:`measure` (FACTS §7):
 4. **measurement**: runs until at least ``runs`` runs AND ``min_seconds`` have passed,
    stopping at ``max_seconds`` whatever the count.
 
-Defaults are benchmark_model's (50 runs, 1 s min, 150 s max, warm-up 1 run / 0.5 s); the
+Defaults are benchmark_model's (50 runs, 1 s min, 150 s max, warm-up 1 run / 0.5 s), held
+once in :data:`DEFAULTS` (like benchmark_model's ``DefaultParams()``): the library's
+signatures and the CLI's help read them from there. The
 MLPerf Mobile profiles set the run count and time limits (quick 128 / 10 s / 60 s, normal
 1024 / 60 s / 600 s). Statistics: mean, population std, min, max, p50, p90 (MLPerf's
-latency metric) in milliseconds. Peak RSS is measured around init + runs.
+latency metric) in milliseconds. Peak RSS is measured around init + runs. A measurement is
+a :class:`Measurement` (read like a mapping too: ``m["avg_ms"]``, ``{**m}``).
+
+The loop reads time from an injectable ``clock`` (default :func:`time.perf_counter`), so its
+rules can be tested with a clock that advances by a set amount per step.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Callable, Protocol
 
 import numpy as np
@@ -29,6 +35,8 @@ from maikit.runtime.system import PeakRss
 
 @dataclass(frozen=True)
 class LoopSettings:
+    """The loop's stopping rules: see the module docstring (all seconds are wall-clock seconds)."""
+
     runs: int = 50
     min_seconds: float = 1.0
     max_seconds: float = 150.0
@@ -49,6 +57,9 @@ class LoopSettings:
             raise MaikitError(f"`max_seconds` ({self.max_seconds}) is below `min_seconds` ({self.min_seconds})")
 
 
+DEFAULTS = LoopSettings()
+"""benchmark_model's defaults: the one table the library and the CLI read."""
+
 # MLPerf Mobile run rules: (queries, min seconds, max seconds)
 PROFILES: dict[str, LoopSettings] = {
     "quick": LoopSettings(runs=128, min_seconds=10.0, max_seconds=60.0),
@@ -60,7 +71,7 @@ def settings_for(profile: str | None = None, **overrides) -> LoopSettings:
     """Settings of a profile (or the defaults) with explicit values taking precedence."""
     if profile is not None and profile not in PROFILES:
         raise MaikitError(f"unknown profile `{profile}`; choose one of {', '.join(PROFILES)}")
-    base = asdict(PROFILES[profile]) if profile else asdict(LoopSettings())
+    base = asdict(PROFILES[profile]) if profile else asdict(DEFAULTS)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return LoopSettings(**base)
 
@@ -113,16 +124,59 @@ def summarise(times_s: list[float]) -> dict:
     }
 
 
-def measure(backend: Backend, settings: LoopSettings = LoopSettings()) -> dict:
-    """Load and measure ``backend``; returns timings (ms), counts and the peak RSS delta (MB)."""
-    clock = time.perf_counter
+@dataclass(frozen=True)
+class Measurement:
+    """One backend measured by :func:`measure`: times in milliseconds, peak RSS growth in MB.
+
+    Reads like a mapping too (``m["avg_ms"]``, ``{**m}``), as the plain dicts it replaces did.
+    """
+
+    backend: str
+    init_ms: float
+    first_ms: float
+    warmup_runs: int
+    warmup_avg_ms: float | None
+    avg_ms: float | None
+    std_ms: float | None
+    min_ms: float | None
+    max_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    runs: int
+    elapsed_s: float
+    stopped_by: str  # "runs_and_min_seconds" or "max_seconds"
+    peak_rss_mb: float | None
+    init_rss_mb: float | None
+    rss_method: str
+    settings: dict
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def keys(self):
+        return [f.name for f in fields(self)]
+
+    def __getitem__(self, key: str):
+        if key not in self.keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def get(self, key: str, default=None):
+        return getattr(self, key, default) if key in self.keys() else default
+
+
+def measure(backend: Backend, settings: LoopSettings = DEFAULTS, clock: Callable[[], float] = time.perf_counter) -> Measurement:
+    """Load and measure ``backend``; ``clock`` returns seconds (injectable for tests)."""
     try:
         return _measure(backend, settings, clock)
     finally:
         backend.close()
 
 
-def _measure(backend: Backend, settings: LoopSettings, clock) -> dict:
+def _measure(backend: Backend, settings: LoopSettings, clock) -> Measurement:
     with PeakRss() as rss:
         t0 = clock()
         backend.load()
@@ -132,21 +186,20 @@ def _measure(backend: Backend, settings: LoopSettings, clock) -> dict:
         t0 = clock()
         backend.step()
         first_s = clock() - t0
-        warm, _ = _run_until(backend.step, settings.warmup_runs, settings.warmup_seconds, settings.max_seconds)
-        runs, elapsed = _run_until(backend.step, settings.runs, settings.min_seconds, settings.max_seconds)
-    stats = summarise(runs)
-    return {
-        "backend": backend.name,
-        "init_ms": init_s * 1000.0,
-        "first_ms": first_s * 1000.0,
-        "warmup_runs": len(warm),
-        "warmup_avg_ms": summarise(warm)["avg_ms"],
-        **stats,
-        "runs": len(runs),
-        "elapsed_s": float(elapsed),
-        "stopped_by": "max_seconds" if elapsed >= settings.max_seconds else "runs_and_min_seconds",
-        "peak_rss_mb": rss.peak_delta_mb,
-        "init_rss_mb": init_rss,
-        "rss_method": rss.method,
-        "settings": asdict(settings),
-    }
+        warm, _ = _run_until(backend.step, settings.warmup_runs, settings.warmup_seconds, settings.max_seconds, clock)
+        runs, elapsed = _run_until(backend.step, settings.runs, settings.min_seconds, settings.max_seconds, clock)
+    return Measurement(
+        backend=backend.name,
+        init_ms=init_s * 1000.0,
+        first_ms=first_s * 1000.0,
+        warmup_runs=len(warm),
+        warmup_avg_ms=summarise(warm)["avg_ms"],
+        **summarise(runs),
+        runs=len(runs),
+        elapsed_s=float(elapsed),
+        stopped_by="max_seconds" if elapsed >= settings.max_seconds else "runs_and_min_seconds",
+        peak_rss_mb=rss.peak_delta_mb,
+        init_rss_mb=init_rss,
+        rss_method=rss.method,
+        settings=asdict(settings),
+    )

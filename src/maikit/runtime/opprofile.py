@@ -25,22 +25,21 @@ from maikit.errors import MaikitError, first_line
 
 def single_op_models(path: str | os.PathLike) -> Iterator[tuple[int, str, list[int], bytes]]:
     """(node index, op name, output shape, one-op model bytes) for every op of the first subgraph."""
-    from maikit.export.fold import _Graph, _ints
-    from maikit.export.inspect import read_tflite
+    from maikit.tflite.model import Graph, ints, read_tflite
 
     path = Path(path)
     read_tflite(path)  # a missing, truncated or non-TFLite file: one-line error naming it
-    g = _Graph(path.read_bytes())
+    g = Graph(path.read_bytes())
     fb = g.fb
     sg = g.model.subgraphs[0]
-    if any(min(_ints(t.shapeSignature), default=0) < 0 for t in sg.tensors if t.shapeSignature is not None):
+    if any(min(ints(t.shapeSignature), default=0) < 0 for t in sg.tensors if t.shapeSignature is not None):
         raise MaikitError("a per-op profile needs static shapes; this file has dynamic ones (profile model.tflite)", path)
     for node, op in enumerate(sg.operators):
         m = fb.ModelT()
         m.version, m.operatorCodes, m.buffers = g.model.version, g.model.operatorCodes, [fb.BufferT()]
         one = fb.SubGraphT()
         one.tensors, one.inputs, remap = [], [], {}
-        for t in _ints(op.inputs) + _ints(op.outputs) + _ints(op.intermediates):
+        for t in ints(op.inputs) + ints(op.outputs) + ints(op.intermediates):
             if t < 0 or t in remap:
                 continue
             tensor = copy.copy(sg.tensors[t])
@@ -48,18 +47,18 @@ def single_op_models(path: str | os.PathLike) -> Iterator[tuple[int, str, list[i
             tensor.buffer = 0
             if value is not None:  # constants travel with the op
                 g.set_constant(tensor, value, model=m)
-            elif t in _ints(op.inputs):  # computed inputs become model inputs
+            elif t in ints(op.inputs):  # computed inputs become model inputs
                 one.inputs.append(len(one.tensors))
             remap[t] = len(one.tensors)
             one.tensors.append(tensor)
         single = copy.copy(op)
-        single.inputs = [remap[t] if t >= 0 else -1 for t in _ints(op.inputs)]
-        single.outputs = [remap[t] for t in _ints(op.outputs)]
+        single.inputs = [remap[t] if t >= 0 else -1 for t in ints(op.inputs)]
+        single.outputs = [remap[t] for t in ints(op.outputs)]
         if op.intermediates is not None:
-            single.intermediates = [remap[t] for t in _ints(op.intermediates)]
+            single.intermediates = [remap[t] for t in ints(op.intermediates)]
         one.outputs, one.operators = list(single.outputs), [single]
         m.subgraphs = [one]
-        shape = _ints(sg.tensors[_ints(op.outputs)[0]].shape)
+        shape = ints(sg.tensors[ints(op.outputs)[0]].shape)
         yield node, g.op_name(op), shape, bytes(g.fu.convert_object_to_bytearray(m))
 
 
@@ -108,10 +107,10 @@ def profile_ops(path: str | os.PathLike, *, threads: int = 2, xnnpack: bool = Tr
     """
     from ai_edge_litert.interpreter import OpResolverType
 
-    from maikit.export.tflite import _quiet_tf_logs
     from maikit.runtime.loop import LoopSettings, measure
+    from maikit.tflite.runner import quiet_tf_logs
 
-    _quiet_tf_logs()
+    quiet_tf_logs()
     kwargs = {"num_threads": int(threads)}
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
