@@ -58,7 +58,7 @@ def parse_shape(text: str | None, option: str = "--shape") -> list[int] | None:
 # Installed by the full install only (`pip install 'maikit[full]'`); the core install
 # (`maikit[core]`) runs inspect, bench, eval, metrics and score without them.
 FULL_INSTALL_MODULES = frozenset({"torch", "litert_torch", "ai_edge_quantizer", "onnx", "onnxruntime", "onnxscript",
-                                  "matplotlib", "scipy", "skimage", "imageio", "colour_demosaicing"})
+                                  "matplotlib", "scipy", "skimage", "imageio", "colour_demosaicing", "rawpy"})
 
 
 def needs_full_install(module: str | None) -> str | None:
