@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from maikit.models.blocks import gpu_friendly_lowering, resize_bilinear, resize_nearest
+from maikit.models.blocks import resize_bilinear, resize_nearest
+from maikit.models.lowering import gpu_friendly_lowering
 
 
 class Resize(nn.Module):

@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from maikit.errors import MaikitError
-from maikit.models.blocks import gpu_friendly_lowering
+from maikit.models.lowering import gpu_friendly_lowering
 
 
 def _one_hot_shuffle_weight(channels: int, r: int) -> torch.Tensor:
@@ -119,7 +119,7 @@ def rewrite_pixel_shuffles(model: nn.Module, sample_nchw: torch.Tensor) -> tuple
 
 
 class GpuFriendlyLowering(nn.Module):
-    """Runs the wrapped model inside :func:`maikit.models.blocks.gpu_friendly_lowering`."""
+    """Runs the wrapped model inside :func:`maikit.models.lowering.gpu_friendly_lowering`."""
 
     def __init__(self, model: nn.Module):
         super().__init__()

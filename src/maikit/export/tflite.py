@@ -19,9 +19,9 @@ import torch.nn as nn
 from maikit.errors import MaikitError
 from maikit.export.fold import fold_constant_ops, shuffles_to_depth_to_space
 from maikit.io import atomic_path
+from maikit.models.lowering import frozen_for_export, tflite_lowering
 from maikit.tflite.runner import TfliteRunner, run_tflite  # noqa: F401  (re-exported)
 from maikit.tflite.runner import quiet_tf_logs as _quiet_tf_logs
-from maikit.models.blocks import frozen_for_export, tflite_lowering
 
 # The largest height/width a dynamic-shape export accepts (full-resolution ISP RAW is
 # 2976x3968, packed 1488x1984; depth frames are 480x640).

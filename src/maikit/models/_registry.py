@@ -2,7 +2,9 @@
 
 Each solution lives in one module under ``maikit/models/isp/`` or ``maikit/models/depth/``
 and registers a builder with :func:`register_model`; the registry key is
-``"<task>/<function name>"`` (no name strings to keep in sync). Metadata — the paper row,
+``"<task>/<function name>"`` (no name strings to keep in sync). This module imports no
+model: ``maikit/models/__init__.py`` imports the zoo packages (one line per package), so
+any import of ``maikit.models`` fills the registry and no model module imports it back. Metadata — the paper row,
 the recipes, export constraints — sits beside the builder, so export, runtime, training
 and leaderboards read it from the entry without building the model.
 
@@ -90,19 +92,11 @@ def register_model(
     return deco
 
 
-def _ensure_loaded() -> None:
-    # importing the task packages runs every module's @register_model
-    import maikit.models.depth  # noqa: F401
-    import maikit.models.isp  # noqa: F401
-
-
 def list_models(task: str | None = None) -> list[str]:
-    _ensure_loaded()
     return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:

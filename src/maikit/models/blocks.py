@@ -16,31 +16,13 @@ Signatures here are append-only: other modules depend on them.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-_TFLITE_LOWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("maikit_tflite_lowering", default=False)
-
-
-@contextlib.contextmanager
-def tflite_lowering() -> Iterator[None]:
-    """Trace the zoo's blocks the way they should lower to TFLite (see :func:`resize_nearest`)."""
-    token = _TFLITE_LOWERING.set(True)
-    try:
-        yield
-    finally:
-        _TFLITE_LOWERING.reset(token)
-
-
-def tflite_lowering_active() -> bool:
-    """Whether a model is being traced for TFLite (inside :func:`tflite_lowering`)."""
-    return _TFLITE_LOWERING.get()
-
+from maikit.models.lowering import gpu_lowering_counts, tflite_lowering_active
 
 def _nearest_index(n_in: int, n_out: int) -> torch.Tensor:
     """Source index of each output position at half-pixel centres: floor((i + 0.5) · n_in / n_out)."""
@@ -52,11 +34,11 @@ def resize_nearest(x: torch.Tensor, size: tuple[int, int] | None = None, *,
     """Nearest-neighbour resize that samples at half-pixel centres, in PyTorch and in TFLite.
 
     ``size`` (H, W) or an integer ``scale_factor``. Eager PyTorch runs ``nearest-exact``. Inside
-    :func:`tflite_lowering` the resize is traced as two constant-index gathers (along W, then
+    :func:`lowering.tflite_lowering` the resize is traced as two constant-index gathers (along W, then
     along H), which litert-torch lowers to GATHER_ND row copies: 0.05 ms for 64×80 → 480×640
     on one core, where its RESIZE_NEAREST_NEIGHBOR kernel (not run by XNNPACK) takes 3.7 ms
     and a stride-10 TRANSPOSE_CONV 3.2 ms (benchmarks/RESULTS.md, "Deployment"). Mobile GPU
-    delegates reject GATHER_ND, so inside :func:`gpu_friendly_lowering` (and whenever a size
+    delegates reject GATHER_ND, so inside :func:`lowering.gpu_friendly_lowering` (and whenever a size
     is symbolic, as in a dynamic-shape export) it is traced as legacy ``nearest``, which
     litert-torch 0.10 lowers to one RESIZE_NEAREST_NEIGHBOR with half-pixel centres — PyTorch's
     legacy ``nearest`` itself picks other pixels at non-integer factors, and ``nearest-exact``
@@ -65,10 +47,10 @@ def resize_nearest(x: torch.Tensor, size: tuple[int, int] | None = None, *,
     """
     if (size is None) == (scale_factor is None):
         raise ValueError("give exactly one of `size` and `scale_factor`")
-    counts = _GPU_LOWERING.get()
+    counts = gpu_lowering_counts()
     if counts is not None:
         counts["resize_nearest_op"] = counts.get("resize_nearest_op", 0) + 1
-    if not _TFLITE_LOWERING.get():
+    if not tflite_lowering_active():
         return F.interpolate(x, size=size, scale_factor=scale_factor, mode="nearest-exact")
     h, w = x.shape[-2:]
     if counts is not None or not all(isinstance(n, int) for n in (h, w, *(size or ()))):
@@ -87,19 +69,19 @@ def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
     LiteRT's RESIZE_BILINEAR works pixel by pixel over the channels, so a one-channel map is its
     worst case: 1.0–1.5 ms for a depth map's 128×160 → 480×640 (one op, more than the rest
-    of depth/jmu's decoder). Inside :func:`tflite_lowering`, a one-channel map with static
+    of depth/jmu's decoder). Inside :func:`lowering.tflite_lowering`, a one-channel map with static
     sizes is resized one axis at a time with the other axis as channels — reshape, resize along
     W with H as channels, transpose, resize along H with W as channels — which is the same
     arithmetic, 3–4× faster (benchmarks/RESULTS.md, "Deployment"). Maps with several channels,
-    symbolic sizes and :func:`gpu_friendly_lowering` keep the single op.
+    symbolic sizes and :func:`lowering.gpu_friendly_lowering` keep the single op.
     """
     h, w = x.shape[-2:]
     if (h, w) == tuple(size):
         return x
-    counts = _GPU_LOWERING.get()
+    counts = gpu_lowering_counts()
     if counts is not None and x.shape[1] == 1:
         counts["resize_bilinear_op"] = counts.get("resize_bilinear_op", 0) + 1
-    plain = (not _TFLITE_LOWERING.get() or counts is not None or x.shape[1] != 1
+    plain = (not tflite_lowering_active() or counts is not None or x.shape[1] != 1
              or not all(isinstance(n, int) for n in (x.shape[0], h, w, *size)))
     if plain:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
@@ -121,7 +103,7 @@ class PReLU(nn.PReLU):
     :data:`maikit.export.quantize.FLOAT_TENSOR_PATTERNS`); MUL + MAXIMUM runs in int8 end to
     end, and in float it is two passes instead of four (``benchmarks/RESULTS.md``
     "Deployment"). The slopes are read when the export freezes the model
-    (:func:`frozen_for_export`).
+    (:func:`lowering.frozen_for_export`).
     """
 
     def freeze_for_export(self) -> None:
@@ -134,7 +116,7 @@ class PReLU(nn.PReLU):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frozen = getattr(self, "_frozen", None)
-        if frozen is None or not _TFLITE_LOWERING.get() or x.dim() != 4:
+        if frozen is None or not tflite_lowering_active() or x.dim() != 4:
             return super().forward(x)
         below, above, all_below = frozen
         if all_below:
@@ -205,7 +187,7 @@ class UpConv(nn.Module):
         return self.conv.weight, self.padding
 
     def freeze_for_export(self) -> None:
-        """Precompute the sub-pixel weights (constants in the traced graph; see :func:`frozen_for_export`)."""
+        """Precompute the sub-pixel weights (constants in the traced graph; see :func:`lowering.frozen_for_export`)."""
         self._subpixel = None
         if self.conv.out_channels <= self.SUBPIXEL_MAX_COUT:
             with torch.no_grad():
@@ -218,33 +200,15 @@ class UpConv(nn.Module):
         self._subpixel = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        counts = _GPU_LOWERING.get()
+        counts = gpu_lowering_counts()
         if counts is not None and self.conv.out_channels <= self.SUBPIXEL_MAX_COUT:
             counts["up_conv_as_transpose_conv"] = counts.get("up_conv_as_transpose_conv", 0) + 1
         frozen = getattr(self, "_subpixel", None)
-        if (frozen is not None and _TFLITE_LOWERING.get() and counts is None
+        if (frozen is not None and tflite_lowering_active() and counts is None
                 and all(isinstance(n, int) for n in x.shape)):
             return _subpixel_forward(x, *frozen, self.stride)
         w, pad = self._kernel()
         return F.conv_transpose2d(x, w, self.conv.bias, stride=self.stride, padding=pad)
-
-
-@contextlib.contextmanager
-def frozen_for_export(model: nn.Module) -> Iterator[nn.Module]:
-    """Let the model's blocks precompute export-only constants (``freeze_for_export``) while tracing.
-
-    :class:`UpConv` traces as a sub-pixel convolution inside :func:`tflite_lowering` only from
-    such precomputed weights: computed from its parameters during tracing, the weight
-    rearrangement would become dozens of ops in the graph.
-    """
-    blocks = [m for m in model.modules() if hasattr(m, "freeze_for_export")]
-    for m in blocks:
-        m.freeze_for_export()
-    try:
-        yield model
-    finally:
-        for m in blocks:
-            m.thaw()
 
 
 def _subpixel_weight(w: torch.Tensor, s: int, p: int) -> tuple[torch.Tensor, int, int]:
@@ -278,7 +242,7 @@ def subpixel_conv_transpose(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor
     its TRANSPOSE_CONV when the output has few channels (PUNET's last 16 → 4 up-convolution to
     1088×1920: 167 → 44 ms on one core), for 16/9 of the multiply-adds of a 3×3 kernel; with
     many output channels the deconvolution kernel is as fast or faster, so :class:`UpConv`
-    uses this form (from weights precomputed by :func:`frozen_for_export`) only below 16 output
+    uses this form (from weights precomputed by :func:`lowering.frozen_for_export`) only below 16 output
     channels, and not for GPU delegates or dynamic shapes.
     """
     if w.shape[2] - stride != 2 * padding:
@@ -386,23 +350,6 @@ class ResidualDenseBlock(nn.Module):
 # --------------------------------------------------------------------------------------
 # zoo-wide helpers
 # --------------------------------------------------------------------------------------
-_GPU_LOWERING: contextvars.ContextVar[dict | None] = contextvars.ContextVar("maikit_gpu_lowering", default=None)
-
-
-@contextlib.contextmanager
-def gpu_friendly_lowering(counts: dict | None = None) -> Iterator[dict]:
-    """Trace the zoo's blocks in forms that older mobile GPU delegates accept (see :func:`clamp01`).
-
-    Yields a dict that counts the substitutions made while the context is active.
-    """
-    counts = {} if counts is None else counts
-    token = _GPU_LOWERING.set(counts)
-    try:
-        yield counts
-    finally:
-        _GPU_LOWERING.reset(token)
-
-
 def clamp01(x: torch.Tensor) -> torch.Tensor:
     """Clip to the [0, 1] output range of ISP models (official scoring clips predictions too).
 
@@ -411,16 +358,16 @@ def clamp01(x: torch.Tensor) -> torch.Tensor:
     ai-edge-quantizer does not quantise: an int8 file got a full-resolution DEQUANTIZE → float
     RELU_0_TO_1 → QUANTIZE island (isp/smallnet int8 at 1×544×960×4, 2 threads: 18.2 ms with
     it, 13.2 ms without; FP32 37.2 vs 37.8 ms, the same within noise). Inside
-    :func:`tflite_lowering` (every export) it is therefore written ``relu6(6x) / 6``: the ×6
+    :func:`lowering.tflite_lowering` (every export) it is therefore written ``relu6(6x) / 6``: the ×6
     folds into the preceding op where it can, RELU6 becomes a fused activation, one MUL remains
     — ops every delegate runs and int8 quantises, within one float32 rounding of the clamp.
-    PyTorch itself (training, evaluation) runs the clamp. Under :func:`gpu_friendly_lowering`
+    PyTorch itself (training, evaluation) runs the clamp. Under :func:`lowering.gpu_friendly_lowering`
     the substitution is also counted (``clamp01_as_relu6``).
     """
-    counts = _GPU_LOWERING.get()
+    counts = gpu_lowering_counts()
     if counts is not None:
         counts["clamp01_as_relu6"] = counts.get("clamp01_as_relu6", 0) + 1
-    elif not _TFLITE_LOWERING.get():
+    elif not tflite_lowering_active():
         return torch.clamp(x, 0.0, 1.0)
     return F.relu6(x * 6.0) * (1.0 / 6.0)
 

@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from maikit.models.blocks import conv, resize_bilinear, resize_nearest, tflite_lowering_active
+from maikit.models.blocks import conv, resize_bilinear, resize_nearest
+from maikit.models.lowering import tflite_lowering_active
 from maikit.models.recipe import LossTerm, Recipe
 
 # ImageNet statistics: every encoder here is an ImageNet architecture
