@@ -14,7 +14,7 @@ from maikit import __version__
 
 _COMMAND_MODULES = (
     "data", "data_build", "isp", "metrics", "score", "models", "train", "predict",
-    "export", "inspect", "bench", "eval", "demo",
+    "export", "inspect", "bench", "eval", "device", "demo",
 )
 
 app = typer.Typer(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from maikit.cli._common import console, handle_errors, parse_shape, print_json
+from maikit.cli._common import console, fail, handle_errors, parse_shape, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -22,20 +22,32 @@ def inspect(
     file: Path = typer.Argument(..., help="A .tflite file."),
     target: str = typer.Option("all", "--target", help="cpu, gpu, npu or all."),
     shape: str = typer.Option(None, "--shape", help="Input shape for the MACs estimate of a dynamic model, e.g. 1x544x960x4."),
+    verify: bool = typer.Option(False, "--verify", help="With --target gpu: also compile the file with LiteRT's GPU accelerator (a child process) and show where the delegate's verdict and the static findings disagree."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Size, inputs/outputs, op histogram, params, MACs and compatibility findings."""
+    if verify and target != "gpu":
+        raise typer.BadParameter("--verify runs the GPU delegate: use it with --target gpu")
     from maikit.export.inspect import inspect_tflite
     from maikit.export.targets import TARGETS
 
     targets = TARGETS if target == "all" else (target,)
     input_shape = parse_shape(shape)
     report = inspect_tflite(file, targets=targets, input_shape=input_shape)
+    unavailable = None
+    if verify:
+        from maikit.runtime.devices import DeviceUnavailable
+        from maikit.runtime.devices.litert_gpu import verify_gpu
+
+        try:
+            report["gpu_check"] = verify_gpu(file, report["findings"], input_shape)
+        except DeviceUnavailable as e:
+            unavailable = f"GPU check not run: {e}"
     if as_json:
         print_json(report)
+        if unavailable:
+            raise fail(unavailable)
         return
-    from rich.table import Table
-
     console.print(f"[bold]{file}[/]  {report['size_bytes']:,} bytes, {report['op_count']} ops, "
                   f"{report['params']:,} params, "
                   + (f"{report['macs'] / 1e9:.3f} GMACs" if report["macs"] is not None else f"MACs: {report['macs_note']}"))
@@ -49,7 +61,19 @@ def inspect(
         console.print(f"  tensors of rank > 4: {len(report['rank_gt4_tensors'])}")
     if not report["findings"]:
         console.print(f"no findings for {', '.join(targets)}")
-        return
+    else:
+        _findings_table(report)
+    if "gpu_check" in report:
+        from maikit.cli._gpu_check import print_gpu_check
+
+        print_gpu_check(report["gpu_check"])
+    if unavailable:
+        raise fail(unavailable)
+
+
+def _findings_table(report) -> None:
+    from rich.table import Table
+
     table = Table(show_header=True, title="findings")
     for col in ("target", "node", "op", "severity", "reason"):
         table.add_column(col, overflow="fold")

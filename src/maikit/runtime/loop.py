@@ -14,7 +14,8 @@ once in :data:`DEFAULTS` (like benchmark_model's ``DefaultParams()``): the libra
 signatures and the CLI's help read them from there. The
 MLPerf Mobile profiles set the run count and time limits (quick 128 / 10 s / 60 s, normal
 1024 / 60 s / 600 s). Statistics: mean, population std, min, max, p50, p90 (MLPerf's
-latency metric) in milliseconds. Peak RSS is measured around init + runs. A measurement is
+latency metric) in milliseconds, and the raw per-run times (``samples_ms``). Peak RSS is
+measured around init + runs. A measurement is
 a :class:`Measurement` (read like a mapping too: ``m["avg_ms"]``, ``{**m}``).
 
 The loop reads time from an injectable ``clock`` (default :func:`time.perf_counter`), so its
@@ -24,7 +25,7 @@ rules can be tested with a clock that advances by a set amount per step.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Protocol
 
 import numpy as np
@@ -149,6 +150,7 @@ class Measurement:
     init_rss_mb: float | None
     rss_method: str
     settings: dict
+    samples_ms: list = field(default_factory=list)  # the raw per-run times of the measurement
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -202,4 +204,5 @@ def _measure(backend: Backend, settings: LoopSettings, clock) -> Measurement:
         init_rss_mb=init_rss,
         rss_method=rss.method,
         settings=asdict(settings),
+        samples_ms=[t * 1000.0 for t in runs],
     )

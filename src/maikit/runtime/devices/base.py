@@ -1,0 +1,249 @@
+"""What every device backend shares: the measurement protocol, the result, the error
+vocabulary, the local device fingerprint, and the child process a model runs in.
+
+A backend measures one .tflite with a :class:`MeasureProtocol` (the phase's threads,
+warm-up, minimum runs and seconds, statistic — applied exactly as ``mai bench`` applies
+them, through :func:`maikit.runtime.loop.measure`) and returns a plain dict::
+
+    {"backend", "device", "value_ms", "statistic", "samples_ms", "stats", "cv",
+     "init_ms", "first_ms", "warmup_avg_ms", "memory_mb", "fingerprint", "protocol", "notes"}
+
+``samples_ms`` is None where the runtime reports only aggregates (``benchmark_model`` on a
+phone). A model that cannot run raises :class:`ModelFault` with one ``kind`` of
+:data:`FAULT_KINDS` (it counts as the participant's failed attempt); a device that cannot
+be reached or used raises :class:`DeviceUnavailable` (an infrastructure failure, never
+charged to the participant).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from maikit.errors import MaikitError
+
+STATISTICS = ("avg", "p50", "p90", "min")
+
+# The one vocabulary of model failures, whatever the backend.
+FAULT_KINDS = {
+    "not_a_model": "the file is not a loadable TFLite model",
+    "unsupported_op": "an op the runtime or delegate does not support",
+    "delegate_not_applied": "the delegate could not be applied to the graph",
+    "prepare_failed": "a node failed to prepare (shapes, types or parameters it cannot take)",
+    "invoke_failed": "the model failed while running",
+    "timeout": "the run went past its wall-clock or CPU-time limit",
+    "out_of_memory": "the run went past its memory limit",
+    "crashed": "the runtime crashed (a signal killed it)",
+}
+
+
+class ModelFault(MaikitError):
+    """The model could not be measured on this device, for a reason of the model's own."""
+
+    def __init__(self, kind: str, reason: str, file=None, details: dict | None = None):
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        self.kind, self.details = kind, dict(details or {})
+        super().__init__(reason, file)
+
+
+class DeviceUnavailable(MaikitError):
+    """The device (or its runtime) cannot be reached or used: not the model's fault."""
+
+
+@dataclass(frozen=True)
+class MeasureProtocol:
+    """A phase's runtime protocol. Defaults are ``mai bench``'s (benchmark_model's)."""
+
+    threads: int = 2
+    warmup_runs: int = 1
+    warmup_seconds: float = 0.5
+    runs: int = 50
+    min_seconds: float = 1.0
+    max_seconds: float = 150.0
+    statistic: str = "avg"
+    xnnpack: bool = True
+    shape: tuple[int, ...] | None = None  # for a file with dynamic height/width
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise MaikitError(f"`statistic` must be one of {', '.join(STATISTICS)}, got {self.statistic!r}")
+        if int(self.threads) < 1:
+            raise MaikitError(f"`threads` must be at least 1, got {self.threads}")
+        if self.shape is not None:
+            object.__setattr__(self, "shape", tuple(int(v) for v in self.shape))
+        self.loop_settings()  # validates the loop values with the loop's own messages
+
+    def loop_settings(self):
+        from maikit.runtime.loop import LoopSettings
+
+        return LoopSettings(runs=self.runs, min_seconds=self.min_seconds, max_seconds=self.max_seconds,
+                            warmup_runs=self.warmup_runs, warmup_seconds=self.warmup_seconds)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = list(self.shape) if self.shape else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "MeasureProtocol":
+        d = dict(d or {})
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise MaikitError(f"unknown runtime protocol field(s): {', '.join(unknown)}")
+        return cls(**known)
+
+
+def coefficient_of_variation(samples) -> float | None:
+    """Population std / mean of the samples (None for fewer than two or a zero mean)."""
+    import numpy as np
+
+    if samples is None or len(samples) < 2:
+        return None
+    a = np.asarray(samples, np.float64)
+    m = float(a.mean())
+    return None if m <= 0 else float(a.std() / m)
+
+
+def result_from_loop(loop: dict, protocol: MeasureProtocol, backend: str, fingerprint: dict, **extra) -> dict:
+    """The common result dict from :func:`maikit.runtime.loop.measure`'s output."""
+    stats = {k: loop[k] for k in ("avg_ms", "std_ms", "min_ms", "max_ms", "p50_ms", "p90_ms")}
+    samples = loop.get("samples_ms")
+    return {
+        "backend": backend,
+        "value_ms": stats[f"{protocol.statistic}_ms"],
+        "statistic": protocol.statistic,
+        "samples_ms": samples,
+        "stats": stats,
+        "runs": loop["runs"],
+        "cv": coefficient_of_variation(samples),
+        "init_ms": loop["init_ms"],
+        "first_ms": loop["first_ms"],
+        "warmup_runs": loop["warmup_runs"],
+        "warmup_avg_ms": loop["warmup_avg_ms"],
+        "memory_mb": loop.get("peak_rss_mb"),
+        "stopped_by": loop.get("stopped_by"),
+        "fingerprint": fingerprint,
+        "protocol": protocol.to_dict(),
+        "notes": [],
+        **extra,
+    }
+
+
+# ---------------------------------------------------------------------------- fingerprint
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def local_fingerprint() -> dict:
+    """This machine: model, CPU, OS, LiteRT version, CPU governor and temperature where readable."""
+    from maikit.runtime.system import cpu_model, package_version
+
+    temps = []
+    for zone in sorted(Path("/sys/class/thermal").glob("thermal_zone*")):
+        t = _read(str(zone / "temp"))
+        if t and t.lstrip("-").isdigit():
+            temps.append({"zone": _read(str(zone / "type")) or zone.name, "celsius": int(t) / 1000.0})
+    model = _read("/proc/device-tree/model") or _read("/sys/devices/virtual/dmi/id/product_name")
+    return {
+        "model": model.rstrip("\x00") if model else None,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "os": platform.platform(),
+        "runtime": "LiteRT",
+        "runtime_version": package_version("ai-edge-litert"),
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "temperatures": temps,
+    }
+
+
+# ---------------------------------------------------------------------------- child process
+
+@dataclass(frozen=True)
+class ChildLimits:
+    """Limits of the child process a model runs in."""
+
+    memory_mb: int = 8192  # address space (RLIMIT_AS); software Vulkan maps a lot
+    cpu_seconds: int = 900
+    wall_seconds: float = 600.0
+    env: dict = field(default_factory=dict)
+
+
+_MARK = "MAIKIT-CHILD-RESULT "
+
+
+def _limit(limits: ChildLimits):
+    def apply() -> None:
+        os.setsid()
+        mem = int(limits.memory_mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        cpu = int(limits.cpu_seconds)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None) -> tuple[dict, str]:
+    """Run ``request`` in ``python -m maikit.runtime.devices._child`` under ``limits``.
+
+    Returns (the child's JSON reply, its stderr — LiteRT's native log lines). A crash, a
+    time-out or a memory blow-up raises :class:`ModelFault`; the parent lives on.
+    """
+    env = {**os.environ, **{k: str(v) for k, v in limits.env.items()}}
+    src = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maikit.runtime.devices._child"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=_limit(limits), text=True,
+    )
+    try:
+        out, err = proc.communicate(json.dumps(request), timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ModelFault("timeout", f"stopped after the wall-clock limit of {limits.wall_seconds:g} s", file) from None
+    reply = None
+    for line in out.splitlines():
+        if line.startswith(_MARK):
+            reply = json.loads(line[len(_MARK):])
+    if reply is None:
+        rc = proc.returncode
+        if rc == -signal.SIGXCPU or rc == -signal.SIGKILL and "CPU time" in err:
+            raise ModelFault("timeout", f"stopped after the CPU-time limit of {limits.cpu_seconds} s", file)
+        if "bad_alloc" in err or "MemoryError" in err or "Cannot allocate memory" in err:
+            raise ModelFault("out_of_memory", f"went past the memory limit of {limits.memory_mb} MB", file)
+        if rc is not None and rc < 0:
+            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+            raise ModelFault("crashed", f"the runtime was killed by {name}", file)
+        tail = [ln for ln in err.strip().splitlines() if ln.strip()][-1:] or [f"exit status {rc}"]
+        raise ModelFault("crashed", f"the runtime exited without a result ({tail[0][:200]})", file)
+    if reply.get("error"):
+        e = reply["error"]
+        if e.get("kind") == "unavailable":
+            raise DeviceUnavailable(e["reason"])
+        if e.get("kind") == "input":
+            raise MaikitError(e["reason"], file)
+        raise ModelFault(e["kind"], e["reason"], file, e.get("details"))
+    return reply, err
+
+
+def child_reply(obj: dict) -> None:
+    """Used by the child: write the reply line the parent looks for."""
+    sys.stdout.write(_MARK + json.dumps(obj) + "\n")
+    sys.stdout.flush()

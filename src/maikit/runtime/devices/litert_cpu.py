@@ -1,0 +1,41 @@
+"""``litert-cpu``: the LiteRT interpreter on this machine's CPU (the worker runs on the board
+itself: a Raspberry Pi, a Jetson, an x86 box), XNNPACK on or off, threads set explicitly.
+
+The model runs in a child process with memory, CPU-time and wall-clock limits; the loop is
+``mai bench``'s (:func:`maikit.runtime.loop.measure`), so the two agree by construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maikit.errors import MaikitError
+from maikit.runtime.devices.base import ChildLimits, MeasureProtocol, local_fingerprint, result_from_loop, run_child
+
+
+class LitertCpuDevice:
+    name = "litert-cpu"
+
+    def __init__(self, limits: ChildLimits = ChildLimits()):
+        self.limits = limits
+
+    def fingerprint(self) -> dict:
+        return local_fingerprint()
+
+    def health(self) -> dict:
+        from maikit.runtime.devices.reference import reference_model
+
+        try:
+            self.measure(reference_model(), MeasureProtocol(runs=1, min_seconds=0.0, warmup_runs=0, warmup_seconds=0.0))
+        except MaikitError as e:
+            return {"ok": False, "reason": str(e)}
+        return {"ok": True}
+
+    def measure(self, path, protocol: MeasureProtocol = MeasureProtocol()) -> dict:
+        path = Path(path)
+        if not path.is_file():
+            raise MaikitError("file not found", path)
+        reply, _ = run_child({"action": "measure", "file": str(path), "protocol": protocol.to_dict()}, self.limits, file=path)
+        fp = self.fingerprint()
+        fp["delegate"] = "XNNPACK" if protocol.xnnpack else "builtin kernels"
+        return result_from_loop(reply["loop"], protocol, self.name, fp)

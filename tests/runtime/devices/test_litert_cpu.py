@@ -1,0 +1,52 @@
+"""`litert-cpu`: the protocol applied as `mai bench` applies it, raw samples, fingerprint,
+child-process limits, and no PyTorch on the way."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from maikit.runtime.devices import ChildLimits, MeasureProtocol, ModelFault, get_backend
+
+
+def test_samples_statistic_and_protocol(smallnet_file):
+    p = MeasureProtocol(threads=1, runs=12, min_seconds=0.0, warmup_runs=3, warmup_seconds=0.0, statistic="p90")
+    r = get_backend("litert-cpu").measure(smallnet_file, p)
+    s = np.asarray(r["samples_ms"])
+    assert r["runs"] == len(s) == 12 and r["warmup_runs"] == 3
+    assert r["value_ms"] == pytest.approx(np.percentile(s, 90))
+    assert r["stats"]["avg_ms"] == pytest.approx(s.mean()) and r["cv"] == pytest.approx(s.std() / s.mean())
+    assert r["protocol"]["threads"] == 1 and r["fingerprint"]["runtime"] == "LiteRT"
+    assert r["fingerprint"]["cpu_count"] == os.cpu_count()
+
+
+def test_junk_file_is_a_model_fault(tmp_path):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelFault) as e:
+        get_backend("litert-cpu").measure(junk, MeasureProtocol(runs=1, min_seconds=0.0))
+    assert e.value.kind == "not_a_model"
+
+
+def test_wall_clock_limit_stops_the_child(smallnet_file):
+    dev = get_backend("litert-cpu", limits=ChildLimits(wall_seconds=3))
+    with pytest.raises(ModelFault) as e:
+        dev.measure(smallnet_file, MeasureProtocol(runs=1, min_seconds=120.0, max_seconds=150.0))
+    assert e.value.kind == "timeout"
+
+
+def test_evaluator_runs_without_torch(smallnet_file):
+    """`python -m maikit.runtime.devices measure --json` (what the ssh backend runs on a board)
+    works with torch made unimportable."""
+    code = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = ['x'] + sys.argv[1:]; "
+            "runpy.run_module('maikit.runtime.devices', run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, "measure", str(smallnet_file), "--json", "--runs", "3",
+                        "--min-seconds", "0", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["runs"] == 3 and out["backend"] == "litert-cpu"
