@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
-
-HERE = Path(__file__).parent
-STANDIN = HERE / "standin"
-FIXTURES = HERE / "fixtures"
 
 
 def _convert(model, sample, path, **kw):
@@ -69,16 +61,3 @@ def dynamic_file(tmp_path_factory):
 
     torch.manual_seed(1)
     return _convert(Depthish(), torch.rand(1, 3, 24, 32), tmp_path_factory.mktemp("dev") / "dynamic.tflite", dynamic_hw=True)
-
-
-def vulkan_ok() -> bool:
-    """lavapipe >= 25 installed (scripts/system-deps.sh)."""
-    try:
-        v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "mesa-vulkan-drivers"], capture_output=True, text=True).stdout
-        return subprocess.run(["dpkg", "--compare-versions", v, "ge", "25"]).returncode == 0 if v else False
-    except FileNotFoundError:
-        return False
-
-
-def sshd_path() -> str | None:
-    return shutil.which("sshd") or (str(Path("/usr/sbin/sshd")) if Path("/usr/sbin/sshd").exists() else None)

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, STANDIN
+from _device_helpers import FIXTURES, STANDIN
 
 from maikit.runtime.devices import MeasureProtocol, ModelFault, get_backend
 from maikit.runtime.devices.adb import parse_benchmark_output

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import vulkan_ok
+from _device_helpers import vulkan_ok
 
 from maikit.runtime.devices import MeasureProtocol, get_backend
 from maikit.runtime.devices.litert_gpu import gpu_check, parse_gpu_log

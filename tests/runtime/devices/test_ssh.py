@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import sshd_path
+from _device_helpers import sshd_path
 
 from maikit.runtime.devices import DeviceUnavailable, MeasureProtocol, ModelFault, get_backend
 
