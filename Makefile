@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch is pinned first so that no other package pulls a CUDA build of it
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[full,test]'
+	$(PY) -m pip install -q -e '.[full,test,server]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -15,6 +15,7 @@ from maikit import __version__
 _COMMAND_MODULES = (
     "data", "data_build", "isp", "metrics", "score", "models", "train", "predict",
     "export", "inspect", "bench", "eval", "device", "demo",
+    "serve", "submit", "challenge", "worker",
 )
 
 app = typer.Typer(

@@ -144,6 +144,30 @@ def run_fidelity(
     return {**metrics.compute(), "layout": layout}
 
 
+def run_runtime(file: str | os.PathLike, task: str, bench_kwargs: dict | None = None) -> dict:
+    """:func:`maikit.runtime.benchmark_tflite` of a runtime file at the task's latency shape.
+
+    A dynamic file runs at the latency shape (in its own layout); a fixed one at its shape,
+    with a warning in ``warnings`` when that is not the challenge's.
+    """
+    from maikit.runtime import benchmark_tflite
+
+    spec = get_task(task)
+    file = Path(file)
+    kwargs = dict(bench_kwargs or {})
+    probe = TfliteRunner(file, threads=1)
+    layout = detect_layout(probe.input_signature, spec, file)
+    lat = spec.latency_input_shape
+    lat = lat if layout == "nhwc" else (lat[0], lat[3], lat[1], lat[2])
+    warnings = []
+    if probe.dynamic:
+        kwargs.setdefault("shape", lat)
+    elif probe.input_shape != tuple(lat):
+        warnings.append(f"runtime measured at the file's shape {list(probe.input_shape)}, not the challenge's {list(lat)}")
+    del probe
+    return {**benchmark_tflite(file, **kwargs), "warnings": warnings}
+
+
 def evaluate_model(
     model_path_or_dir_or_run: str | os.PathLike,
     task: str,
@@ -158,7 +182,6 @@ def evaluate_model(
     ISP returns ``psnr, ssim, ms_ssim, runtime_ms, score, images``; depth returns
     ``si_rmse, rmse, log10, rel, runtime_ms, score, images``; both add details.
     """
-    from maikit.runtime import benchmark_tflite
     from maikit.scoring import score
 
     spec = get_task(task)
@@ -170,18 +193,8 @@ def evaluate_model(
     threads = int(kwargs.get("threads", 2))
 
     metrics = run_fidelity(fidelity, spec.name, split_dir, convention, threads=threads, progress=progress)
-
-    probe = TfliteRunner(runtime, threads=1)
-    layout = detect_layout(probe.input_signature, spec, runtime)
-    lat = spec.latency_input_shape
-    lat = lat if layout == "nhwc" else (lat[0], lat[3], lat[1], lat[2])
-    warnings = []
-    if probe.dynamic:
-        kwargs.setdefault("shape", lat)
-    elif probe.input_shape != tuple(lat):
-        warnings.append(f"runtime measured at the file's shape {list(probe.input_shape)}, not the challenge's {list(lat)}")
-    del probe
-    bench = benchmark_tflite(runtime, **kwargs)
+    bench = run_runtime(runtime, spec.name, kwargs)
+    warnings = bench.pop("warnings")
     runtime_ms = float(bench["avg_ms"])
     primary = float(metrics[spec.primary_metric])
     out = {name: metrics[name] for name in spec.metric_names}

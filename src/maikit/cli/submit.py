@@ -1,0 +1,200 @@
+"""``mai submit``, ``mai status``, ``mai leaderboard``: a participant's side of a challenge server."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from maikit.cli._common import EXIT_PROBLEMS, console, err_console, handle_errors, print_json
+from maikit.errors import MaikitError
+
+DONE = ("Finished", "Failed", "Cancelled")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("submit")(submit)
+    app.command("status")(status)
+    app.command("leaderboard")(leaderboard)
+
+
+def _token(token: Optional[str], required: bool = True) -> Optional[str]:
+    token = token or os.environ.get("MAI_TOKEN")
+    if required and not token:
+        raise MaikitError("no API token: pass `--token` or set MAI_TOKEN")
+    return token
+
+
+class Api:
+    """Calls to the server with one-line errors for what a participant can hit."""
+
+    def __init__(self, server: str, token: Optional[str]):
+        import httpx
+
+        self.server = server.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=300)
+
+    def call(self, method: str, path: str, ok=(200, 201), **kw):
+        import httpx
+
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.HTTPError as e:
+            raise MaikitError(f"cannot reach the server at {self.server} ({e})") from None
+        if r.status_code in ok:
+            return r
+        try:
+            detail = r.json().get("detail")
+        except Exception:
+            detail = r.text[:200] or r.reason_phrase
+        if r.status_code == 401:
+            raise MaikitError(f"the server refused the token ({detail})")
+        raise MaikitError(f"{detail} (HTTP {r.status_code})")
+
+
+def _files(path: Path) -> dict[str, Path]:
+    if not path.exists():
+        raise MaikitError("not found", path)
+    if path.is_file():
+        return {"file": path}
+    files = {"file": path / "model.tflite", "fidelity_file": path / "model_none.tflite"}
+    files = {k: v for k, v in files.items() if v.is_file()}
+    if "file" not in files:
+        if "fidelity_file" in files:
+            return {"file": files["fidelity_file"]}
+        raise MaikitError("no model.tflite or model_none.tflite in this folder", path)
+    return files
+
+
+def _summary(sub: dict) -> dict:
+    return {k: sub.get(k) for k in ("id", "status", "stage", "metrics", "runtime_ms", "score", "reason")}
+
+
+def _show(sub: dict) -> None:
+    line = f"submission {sub['id']}: {sub['status']}"
+    if sub.get("stage"):
+        line += f" ({sub['stage']})"
+    if sub.get("score") is not None:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in (sub.get("metrics") or {}).items()
+                            if isinstance(v, float) and k != "runtime_ms")
+        line += f": {metrics}, runtime {sub['runtime_ms']:.1f} ms, score {sub['score']:.2f}"
+    if sub.get("reason"):
+        line += f": {sub['reason']}"
+    console.print(line, highlight=False, soft_wrap=True)
+
+
+def _wait(api: Api, sub: dict, poll_s: float = 1.0) -> dict:
+    last = None
+    while sub["status"] not in DONE:
+        state = (sub["status"], sub.get("stage"), sub.get("queue_position"))
+        if state != last:
+            pos = f", {sub['queue_position']} jobs ahead" if sub.get("queue_position") else ""
+            err_console.print(f"  {sub['status']}{' / ' + sub['stage'] if sub.get('stage') else ''}{pos}", highlight=False)
+            last = state
+        time.sleep(poll_s)
+        sub = api.call("GET", f"/api/submissions/{sub['id']}").json()
+    return sub
+
+
+@handle_errors
+def submit(
+    path: Path = typer.Argument(..., metavar="FILE.tflite|DIR", help="A .tflite, or a folder with model.tflite (runtime) and model_none.tflite (fidelity)."),
+    server: str = typer.Option(..., "--server", help="The challenge server, e.g. http://127.0.0.1:8000."),
+    token: Optional[str] = typer.Option(None, "--token", help="Your API token (default: MAI_TOKEN)."),
+    challenge: str = typer.Option(..., "--challenge", help="Challenge slug, e.g. demo-isp."),
+    phase: str = typer.Option("validation", "--phase", help="Phase slug."),
+    wait: bool = typer.Option(False, "--wait", help="Follow the submission until it is Finished or Failed."),
+    as_json: bool = typer.Option(False, "--json", help="Print {id, status, stage, metrics, runtime_ms, score, reason} as JSON."),
+) -> None:
+    """Upload a model to a challenge phase; the preflight verdict comes back at once."""
+    files = _files(path)
+    api = Api(server, _token(token))
+    handles = {k: open(v, "rb") for k, v in files.items()}
+    try:
+        r = api.call("POST", f"/api/challenges/{challenge}/phases/{phase}/submissions", ok=(201, 422),
+                     files={k: (f"{k}.tflite", h, "application/octet-stream") for k, h in handles.items()})
+    finally:
+        for h in handles.values():
+            h.close()
+    if r.status_code == 422:
+        body = r.json()
+        if "submission_id" not in body:
+            raise MaikitError(f"{body.get('detail')}")
+        sub = {"id": body["submission_id"], "status": "Failed", "stage": "preflight", "metrics": None, "runtime_ms": None,
+               "score": None, "reason": body["detail"]}
+        if as_json:
+            print_json(sub)
+        else:
+            err_console.print(f"[bold red]rejected:[/] {body['detail']}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_PROBLEMS)
+    sub = r.json()
+    err_console.print(f"preflight passed; submission {sub['id']} is {sub['status']}", highlight=False)
+    if wait:
+        sub = _wait(api, sub)
+    if as_json:
+        print_json(_summary(sub))
+    else:
+        _show(sub)
+    if sub["status"] == "Failed":
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+@handle_errors
+def status(
+    sub_id: int = typer.Argument(..., metavar="ID", help="Submission id."),
+    server: str = typer.Option(..., "--server", help="The challenge server."),
+    token: Optional[str] = typer.Option(None, "--token", help="Your API token (default: MAI_TOKEN)."),
+    wait: bool = typer.Option(False, "--wait", help="Follow it until it is Finished or Failed."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Show a submission's status, metrics, runtime and score (or why it failed)."""
+    api = Api(server, _token(token))
+    sub = api.call("GET", f"/api/submissions/{sub_id}").json()
+    if wait:
+        sub = _wait(api, sub)
+    if as_json:
+        print_json(_summary(sub))
+    else:
+        _show(sub)
+
+
+@handle_errors
+def leaderboard(
+    server: str = typer.Option(..., "--server", help="The challenge server."),
+    challenge: str = typer.Option(..., "--challenge", help="Challenge slug."),
+    phase: str = typer.Option("validation", "--phase", help="Phase slug."),
+    token: Optional[str] = typer.Option(None, "--token", help="API token (needed for boards that are not public; default: MAI_TOKEN)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the board as JSON."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print the board as CSV."),
+) -> None:
+    """A phase's leaderboard in the challenge's columns."""
+    api = Api(server, _token(token, required=False))
+    if as_csv:
+        sys.stdout.write(api.call("GET", f"/api/challenges/{challenge}/phases/{phase}/leaderboard", params={"format": "csv"}).text)
+        return
+    board = api.call("GET", f"/api/challenges/{challenge}/phases/{phase}/leaderboard").json()
+    if as_json:
+        print_json(board)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{challenge} / {phase} ({board['ranking']})")
+    for col in board["columns"]:
+        table.add_column(col["title"], justify="left" if col["key"] == "team" else "right")
+    for row in board["rows"]:
+        cells = []
+        for col in board["columns"]:
+            v = row.get(col["key"])
+            if isinstance(v, bool):
+                cells.append("*" if v else "")
+            elif isinstance(v, float):
+                cells.append(f"{v:.{col.get('precision', 2)}f}")
+            else:
+                cells.append("" if v is None else str(v))
+        table.add_row(*cells)
+    console.print(table)

@@ -1,0 +1,68 @@
+"""Request dependencies: the database, the clock, and who is calling (user, organiser, worker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from maikit.server.core.security import hash_token
+from maikit.server.db.models import ApiToken, User
+
+bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass
+class Caller:
+    token: ApiToken | None
+    user: User | None
+
+    @property
+    def is_worker(self) -> bool:
+        return self.token is not None and self.token.kind == "worker"
+
+    @property
+    def is_organiser(self) -> bool:
+        return self.user is not None and self.user.is_organiser
+
+
+def state(request: Request):
+    return request.app.state.platform
+
+
+def caller(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+    if cred is None:
+        return Caller(None, None)
+    st = request.app.state.platform
+    with st.db.read() as s:
+        tok = s.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(cred.credentials),
+                                               ApiToken.revoked.is_(False))).scalar_one_or_none()
+        if tok is None:
+            raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        user = s.get(User, tok.user_id) if tok.user_id is not None else None
+        s.expunge_all()
+    return Caller(tok, user)
+
+
+def user(c: Caller = Depends(caller)) -> User:
+    if c.token is None:
+        raise HTTPException(401, "a user token is needed (Authorization: Bearer TOKEN)", headers={"WWW-Authenticate": "Bearer"})
+    if c.is_worker or c.user is None:
+        raise HTTPException(403, "a worker token cannot act as a user")
+    return c.user
+
+
+def organiser(u: User = Depends(user)) -> User:
+    if not u.is_organiser:
+        raise HTTPException(403, "organisers only")
+    return u
+
+
+def worker_token(c: Caller = Depends(caller)) -> ApiToken:
+    if c.token is None:
+        raise HTTPException(401, "a worker token is needed", headers={"WWW-Authenticate": "Bearer"})
+    if not c.is_worker:
+        raise HTTPException(403, "a worker token is needed, not a user token")
+    return c.token

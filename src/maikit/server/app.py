@@ -1,0 +1,76 @@
+"""The FastAPI application: ``create_app(settings)`` wires the database, the file store,
+the clock, the routers and the lease reaper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from maikit import __version__
+from maikit.server.core.clock import Clock
+from maikit.server.core.config import Settings
+from maikit.server.db.session import Database, migrate
+from maikit.server.store import FileStore
+
+log = logging.getLogger("maikit.server")
+
+
+@dataclass
+class Platform:
+    """What every request needs; ``app.state.platform``."""
+
+    settings: Settings
+    db: Database
+    store: FileStore
+    clock: Clock = field(default_factory=Clock)
+
+    def now(self):
+        return self.clock.now()
+
+
+def reap_once(p: Platform) -> int:
+    from maikit.server.jobs.pipeline import reap
+
+    with p.db.write() as s, s.begin():
+        return reap(s, p.now())
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool | None = None) -> FastAPI:
+    """The app; SQLite databases are migrated on start (PostgreSQL: ``mai server migrate``)."""
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    if run_migrations or (run_migrations is None and db.dialect == "sqlite"):
+        migrate(settings.database_url, db.engine)
+    platform = Platform(settings, db, FileStore(settings.files_dir))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async def reaper():
+            while True:
+                await asyncio.sleep(settings.reap_every_s)
+                try:
+                    await run_in_threadpool(reap_once, platform)
+                except Exception:  # the database may be briefly unavailable; try again next round
+                    log.exception("lease reaper")
+
+        task = asyncio.create_task(reaper())
+        try:
+            yield
+        finally:
+            task.cancel()
+            db.dispose()
+
+    app = FastAPI(title="maikit challenge platform", version=__version__, lifespan=lifespan,
+                  description="Challenges, phases, submissions, the job queue of the workers, leaderboards.")
+    app.state.platform = platform
+    from maikit.server.api.routes import challenges, health, jobs, leaderboard, submissions, users, workers
+
+    for mod in (health, users, challenges, submissions, leaderboard, workers, jobs):
+        app.include_router(mod.router)
+    return app

@@ -1,0 +1,221 @@
+"""The challenge definition file (YAML): fields, defaults and one clear error per bad field.
+
+::
+
+    slug: demo-isp
+    title: Learned smartphone ISP (demo)
+    task: isp                      # isp | depth
+    description: Markdown text
+    data:                          # reference splits, on the server or on fidelity workers
+      validation: data/isp/val     # relative paths are relative to the YAML file
+      test: data/isp-test/val
+    convention: mai21              # ISP RAW convention of the reference data
+    upload_cap_mb: 50
+    protocol:                      # runtime measurement (maikit.runtime's loop)
+      device: litert-cpu           # device tag a worker must serve
+      target: cpu                  # op-compatibility findings checked at upload (cpu|gpu|npu)
+      threads: 2
+      warmup_runs: 1
+      warmup_seconds: 0.5
+      min_runs: 50
+      min_seconds: 1.0
+      max_seconds: 150.0
+      statistic: avg               # avg (as AI Benchmark) | p50 | p90 | min
+    score: official                # the task's formula (maikit.scoring)
+    leaderboard:                   # columns (Table 1 by default)
+      - {key: psnr, title: PSNR, sort: desc, precision: 2}
+    phases:
+      - slug: validation
+        kind: validation           # validation | test
+        start: 2021-03-01T00:00:00+00:00   # ISO 8601 with a time zone
+        end: 2021-03-21T23:59:59+00:00
+        max_submissions_per_day: 5
+        max_submissions: 100
+        max_failed_per_day: 20
+        execution_time_limit_s: 600
+        visibility: public         # public | private | hidden-until-published
+        ranking: best              # best | last | selected
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from maikit.errors import MaikitError
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+STATISTICS = {"avg": "avg_ms", "p50": "p50_ms", "p90": "p90_ms", "min": "min_ms"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Protocol(_Strict):
+    device: str = "litert-cpu"
+    target: Literal["cpu", "gpu", "npu"] = "cpu"
+    threads: int = Field(2, ge=1, le=64)
+    warmup_runs: int = Field(1, ge=0)
+    warmup_seconds: float = Field(0.5, ge=0)
+    min_runs: int = Field(50, ge=1)
+    min_seconds: float = Field(1.0, ge=0)
+    max_seconds: float = Field(150.0, gt=0)
+    statistic: Literal["avg", "p50", "p90", "min"] = "avg"
+
+    @model_validator(mode="after")
+    def _limits(self) -> "Protocol":
+        if self.max_seconds < self.min_seconds:
+            raise ValueError(f"max_seconds ({self.max_seconds}) is below min_seconds ({self.min_seconds})")
+        return self
+
+    def bench_kwargs(self) -> dict:
+        """Keyword arguments of :func:`maikit.runtime.benchmark_tflite`."""
+        return {"threads": self.threads, "runs": self.min_runs, "min_seconds": self.min_seconds,
+                "max_seconds": self.max_seconds, "warmup_runs": self.warmup_runs, "warmup_seconds": self.warmup_seconds}
+
+
+class Column(_Strict):
+    key: str
+    title: str
+    sort: Literal["asc", "desc"] = "desc"
+    precision: int = Field(2, ge=0, le=10)
+
+
+class PhaseDef(_Strict):
+    slug: str = Field(pattern=SLUG)
+    title: str | None = None
+    kind: Literal["validation", "test"]
+    start: datetime
+    end: datetime
+    max_submissions_per_day: int | None = Field(5, ge=0)
+    max_submissions: int | None = Field(None, ge=0)
+    max_failed_per_day: int | None = Field(20, ge=0)
+    execution_time_limit_s: float = Field(600.0, gt=0)
+    memory_limit_mb: int = Field(4096, ge=64)
+    visibility: Literal["public", "private", "hidden-until-published"] | None = None
+    ranking: Literal["best", "last", "selected"] = "best"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None or v.utcoffset() is None:
+            raise ValueError("needs a time zone (e.g. 2021-03-01T00:00:00+00:00 or ...Z)")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> "PhaseDef":
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) is not after start ({self.start.isoformat()})")
+        if self.visibility is None:
+            self.visibility = "public" if self.kind == "validation" else "hidden-until-published"
+        return self
+
+
+class DataDef(_Strict):
+    validation: str | None = None
+    test: str | None = None
+
+
+class ChallengeDef(_Strict):
+    slug: str = Field(pattern=SLUG)
+    title: str
+    task: Literal["isp", "depth"]
+    description: str = ""
+    data: DataDef = DataDef()
+    convention: str | None = None
+    upload_cap_mb: float = Field(50.0, gt=0)
+    protocol: Protocol = Protocol()
+    score: Literal["official"] = "official"
+    leaderboard: list[Column] | None = None
+    phases: list[PhaseDef] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "ChallengeDef":
+        slugs = [p.slug for p in self.phases]
+        dup = {s for s in slugs if slugs.count(s) > 1}
+        if dup:
+            raise ValueError(f"phase slugs must be unique, repeated: {', '.join(sorted(dup))}")
+        if self.leaderboard is None:
+            self.leaderboard = default_columns(self.task)
+        return self
+
+    def phase(self, slug: str) -> PhaseDef:
+        for p in self.phases:
+            if p.slug == slug:
+                return p
+        raise KeyError(slug)
+
+    def split_path(self, kind: str) -> str | None:
+        return self.data.validation if kind == "validation" else self.data.test
+
+
+def default_columns(task: str) -> list[Column]:
+    """Table 1 of the reports: the task's metrics, runtime, score (team and size are always shown)."""
+    from maikit.tasks import get_task
+
+    spec = get_task(task)
+    cols = [Column(key=m.name, title=m.title, sort="desc" if m.higher_is_better else "asc", precision=4) for m in spec.metrics]
+    return cols + [Column(key="runtime_ms", title="Runtime, ms", sort="asc", precision=1),
+                   Column(key="score", title="Score", sort="desc", precision=2)]
+
+
+def _where(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_challenge(obj: object, source: str = "challenge", base_dir: str | os.PathLike | None = None) -> ChallengeDef:
+    """Validate a loaded YAML/JSON object; MaikitError names the first bad field and why.
+
+    Relative data paths are made absolute against ``base_dir``.
+    """
+    if not isinstance(obj, dict):
+        raise MaikitError("expected a mapping of challenge fields at the top level", source)
+    try:
+        c = ChallengeDef.model_validate(obj)
+    except ValidationError as e:
+        problems = [f"{_where(err['loc'])}: {err['msg']}" for err in e.errors()]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise MaikitError(problems[0] + more, source) from None
+    if base_dir is not None:
+        for kind in ("validation", "test"):
+            p = getattr(c.data, kind)
+            if p and not Path(p).is_absolute():
+                setattr(c.data, kind, str((Path(base_dir) / p).resolve()))
+    return c
+
+
+def problems_of(obj: object) -> list[str]:
+    """Every problem of a challenge object, one line each (empty when valid)."""
+    if not isinstance(obj, dict):
+        return ["(top level): expected a mapping of challenge fields"]
+    try:
+        ChallengeDef.model_validate(obj)
+    except ValidationError as e:
+        return [f"{_where(err['loc'])}: {err['msg']}" for err in e.errors()]
+    return []
+
+
+def load_yaml(path: str | os.PathLike) -> object:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise MaikitError(f"cannot read ({e.strerror})", path) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise MaikitError(f"not valid YAML ({str(e).splitlines()[0]})", path) from None
+
+
+def load_challenge(path: str | os.PathLike) -> ChallengeDef:
+    return parse_challenge(load_yaml(path), str(path), base_dir=Path(path).parent)

@@ -1,0 +1,31 @@
+"""Server settings: one pydantic-settings object, from arguments or ``MAI_SERVER_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAI_SERVER_")
+
+    data_dir: Path = Path("mai-server")
+    db_url: str | None = None  # default: sqlite:///DATA_DIR/platform.db
+    lease_s: float = 30.0  # a job's lease; heartbeats extend it
+    max_attempts: int = 3  # leases a job may lose before it fails as an infrastructure failure
+    claim_wait_s: float = 20.0  # longest long-poll of a claim
+    reap_every_s: float = 2.0  # how often expired leases are requeued
+    preflight_timeout_s: float = 60.0
+    preflight_memory_mb: int = 4096
+    default_upload_cap_mb: float = 50.0
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(Path(self.data_dir) / 'platform.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return Path(self.data_dir) / "files"

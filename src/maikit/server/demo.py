@@ -1,0 +1,105 @@
+"""``mai serve --demo``: two small challenges on synthetic data, open now, with accounts.
+
+Creates (once; a second start reuses them) under ``DATA_DIR/demo/``: ISP and depth
+reference splits from :mod:`maikit.data`'s synthesis (validation and a separate hidden
+test split), a random-weight ``isp/smallnet`` export to submit, the challenges
+``demo-isp`` and ``demo-depth`` (Validation and Testing phases open from yesterday for 30
+days, a short runtime protocol), an organiser, ``alice`` and ``bob``, and
+``DATA_DIR/demo-tokens.json`` with their API tokens and a worker token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from maikit.server.challenge import parse_challenge
+from maikit.server.db.models import Challenge
+
+# short enough for instant feedback on a laptop; real challenges use the defaults
+DEMO_PROTOCOL = {"device": "litert-cpu", "target": "cpu", "threads": 2, "warmup_runs": 1, "warmup_seconds": 0.0,
+                 "min_runs": 5, "min_seconds": 0.0, "max_seconds": 30.0, "statistic": "avg"}
+
+
+def _synth(root: Path) -> dict[str, dict[str, str]]:
+    from maikit.data.synth_depth import SynthParams, synth_depth
+    from maikit.data.synth_isp import synth_isp
+
+    out: dict[str, dict[str, str]] = {"isp": {}, "depth": {}}
+    for kind, seed in (("validation", 0), ("test", 1)):
+        isp = root / f"isp-{kind}"
+        if not (isp / "val").is_dir():
+            # 176 px: room for the 5-scale MS-SSIM window; two held-out patches per split
+            synth_isp(isp, 6, seed=seed, val_fraction=0.34, patch=176)
+        out["isp"][kind] = str((isp / "val").resolve())
+        depth = root / f"depth-{kind}"
+        if not (depth / "val").is_dir():
+            synth_depth(depth, 4, seed=seed, val_fraction=0.5, params=SynthParams(width=160, height=120))
+        out["depth"][kind] = str((depth / "val").resolve())
+    return out
+
+
+def demo_definitions(data: dict[str, dict[str, str]], now) -> list[dict]:
+    start, end = (now - timedelta(days=1)).isoformat(), (now + timedelta(days=30)).isoformat()
+    defs = []
+    for task, title in (("isp", "Learned smartphone ISP (demo)"), ("depth", "Monocular depth estimation (demo)")):
+        defs.append({
+            "slug": f"demo-{task}", "title": title, "task": task,
+            "description": f"A demo of the {task} challenge on small synthetic data.",
+            "data": data[task], "protocol": DEMO_PROTOCOL, "upload_cap_mb": 50,
+            "phases": [
+                {"slug": "validation", "title": "Validation", "kind": "validation", "start": start, "end": end,
+                 "max_submissions_per_day": 20, "max_failed_per_day": 50, "execution_time_limit_s": 300},
+                {"slug": "testing", "title": "Testing", "kind": "test", "start": start, "end": end,
+                 "max_submissions_per_day": 3, "max_failed_per_day": 20, "execution_time_limit_s": 300},
+            ]})
+    return defs
+
+
+def export_demo_model(dest: Path) -> Path:
+    """A random-weight isp/smallnet export (model.tflite + model_none.tflite) to submit."""
+    if not (dest / "model.tflite").is_file():
+        from maikit.export import export_model
+
+        export_model("isp/smallnet", dest, task="isp")
+    return dest
+
+
+def setup_demo(platform, *, export_model: bool = True) -> dict:
+    """Create the demo once; returns the tokens (also in ``DATA_DIR/demo-tokens.json``)."""
+    from maikit.server.api.routes.challenges import upsert_challenge
+    from maikit.server.api.routes.users import create_user, issue_user_token, issue_worker_token
+
+    data_dir = Path(platform.settings.data_dir)
+    tokens_file = data_dir / "demo-tokens.json"
+    root = data_dir / "demo"
+    data = _synth(root / "data")
+    if export_model:
+        export_demo_model(root / "models" / "isp-smallnet")
+    now = platform.now()
+    with platform.db.write() as s, s.begin():
+        exists = s.execute(select(Challenge).where(Challenge.slug == "demo-isp")).scalar_one_or_none()
+        if exists is not None and tokens_file.is_file():
+            return json.loads(tokens_file.read_text())
+        for d in demo_definitions(data, now):
+            upsert_challenge(s, parse_challenge(d, "demo"), now)
+        tokens: dict = {"participants": {}}
+        from maikit.server.db.models import User
+
+        def account(name: str, role: str) -> str:
+            u = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
+            u = u or create_user(s, username=name, role=role, password=None, team=None, now=now)
+            return issue_user_token(s, u, now, "demo")
+
+        tokens["organiser"] = account("organiser", "organiser")
+        for name in ("alice", "bob"):
+            tokens["participants"][name] = account(name, "participant")
+        tokens["worker"] = issue_worker_token(s, "*", now, "demo")
+    fd = os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(tokens, f, indent=2)
+    return tokens

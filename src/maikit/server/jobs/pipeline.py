@@ -1,0 +1,167 @@
+"""A submission's way through the platform: jobs at upload, worker results, the score.
+
+Preflight (parse, shapes, op findings) runs at upload in a sandboxed child and never
+charges quota. An accepted submission gets two jobs, ``fidelity`` (on the reference split,
+wherever it lives) and ``runtime`` (on a worker of the phase's device tag); when both are
+done the server scores it with :mod:`maikit.scoring` and it is Finished. A failed job fails
+the submission with the worker's reason and cancels its other job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from maikit.server.challenge import STATISTICS, ChallengeDef
+from maikit.server.db.models import (CANCELLED, FAILED, FAULT_INFRA, FAULT_MODEL, FINISHED, JOB_CANCELLED, JOB_DONE,
+                                     JOB_FAILED, JOB_LEASED, JOB_QUEUED, QUEUED, RUNNING, SCORING, Job, Phase,
+                                     Submission)
+
+ROLES = ("fidelity", "runtime")
+
+
+def challenge_def(phase: Phase) -> ChallengeDef:
+    return ChallengeDef.model_validate(phase.challenge.definition)
+
+
+def create_jobs(s: Session, sub: Submission, cdef: ChallengeDef, *, now: datetime, max_attempts: int) -> list[Job]:
+    jobs = [Job(submission_id=sub.id, role="fidelity", device_tag=None, status=JOB_QUEUED, attempt=0,
+                max_attempts=max_attempts, created_at=now),
+            Job(submission_id=sub.id, role="runtime", device_tag=cdef.protocol.device, status=JOB_QUEUED, attempt=0,
+                max_attempts=max_attempts, created_at=now)]
+    s.add_all(jobs)
+    sub.status, sub.stage = QUEUED, None
+    return jobs
+
+
+def job_payload(job: Job, lease_token: str, lease_s: float) -> dict:
+    """What a worker needs to run one job (see ``maikit.worker.loop``)."""
+    sub = job.submission
+    phase = sub.phase
+    cdef = challenge_def(phase)
+    pdef = cdef.phase(phase.slug)
+    file_role = "fidelity" if job.role == "fidelity" else "runtime"
+    sha = sub.fidelity_sha256 if file_role == "fidelity" else sub.runtime_sha256
+    return {
+        "job_id": job.id,
+        "role": job.role,
+        "attempt": job.attempt,
+        "lease_token": lease_token,
+        "lease_s": lease_s,
+        "lease_expires_at": job.lease_expires_at.isoformat(),
+        "submission_id": sub.id,
+        "challenge": cdef.slug,
+        "phase": phase.slug,
+        "task": cdef.task,
+        "file": {"url": f"/api/jobs/{job.id}/file", "sha256": sha},
+        "protocol": cdef.protocol.model_dump(),
+        "bench_kwargs": cdef.protocol.bench_kwargs(),
+        "convention": cdef.convention or ("mai21" if cdef.task == "isp" else None),
+        "split": {"kind": phase.kind, "path": cdef.split_path(phase.kind)} if job.role == "fidelity" else None,
+        "limits": {"wall_s": pdef.execution_time_limit_s, "cpu_s": pdef.execution_time_limit_s * max(1, cdef.protocol.threads) + 30,
+                   "memory_mb": pdef.memory_limit_mb},
+    }
+
+
+def mark_running(s: Session, job: Job) -> None:
+    sub = job.submission
+    if sub.status in (QUEUED, RUNNING):
+        sub.status, sub.stage = RUNNING, job.role
+
+
+def _fail_submission(s: Session, sub: Submission, reason: str, fault: str, now: datetime) -> None:
+    sub.status, sub.reason, sub.fault, sub.finished_at = FAILED, reason, fault, now
+    for other in sub.jobs:
+        if other.status == JOB_QUEUED:
+            other.status, other.finished_at = JOB_CANCELLED, now
+        elif other.status == JOB_LEASED:
+            other.cancel_requested = True
+
+
+def job_failed_infra(s: Session, job: Job, now: datetime) -> None:
+    """A job whose attempts ran out: its submission fails as an infrastructure failure."""
+    sub = job.submission
+    if sub.status not in (FINISHED, FAILED, CANCELLED):
+        _fail_submission(s, sub, f"{job.role}: {job.error}", FAULT_INFRA, now)
+
+
+def apply_result(s: Session, job: Job, body: dict, now: datetime) -> None:
+    """Store a worker's result for a job it holds the lease of, and move the submission on."""
+    sub = job.submission
+    job.lease_hash, job.finished_at = None, now
+    if job.cancel_requested or sub.status in (CANCELLED, FAILED):
+        job.status = JOB_CANCELLED
+        return
+    if not body.get("ok"):
+        job.status = JOB_FAILED
+        job.error = str(body.get("reason") or "failed")[:2000]
+        fault = FAULT_INFRA if body.get("fault") == FAULT_INFRA else FAULT_MODEL
+        _fail_submission(s, sub, f"{job.role}: {job.error}", fault, now)
+        return
+    job.status, job.result = JOB_DONE, body.get("result") or {}
+    if all(j.status == JOB_DONE for j in sub.jobs):
+        sub.status, sub.stage = SCORING, None
+        s.flush()
+        score_submission(sub, now)
+
+
+def score_submission(sub: Submission, now: datetime) -> None:
+    from maikit.scoring import score
+    from maikit.tasks import get_task
+
+    cdef = challenge_def(sub.phase)
+    spec = get_task(cdef.task)
+    results = {j.role: j.result for j in sub.jobs}
+    fid, run = results["fidelity"], results["runtime"]
+    runtime_ms = float(run[STATISTICS[cdef.protocol.statistic]])
+    metrics = {name: fid[name] for name in spec.metric_names}
+    metrics["images"] = fid.get("images")
+    metrics["runtime_ms"] = runtime_ms
+    sub.metrics = metrics
+    sub.runtime_ms = runtime_ms
+    sub.score = float(score(spec.name, float(fid[spec.primary_metric]), runtime_ms))
+    sub.status, sub.finished_at = FINISHED, now
+
+
+def cancel_submission(s: Session, sub: Submission, now: datetime) -> None:
+    """Cancel in any status: queued jobs are dropped, running ones told at their next heartbeat."""
+    for job in sub.jobs:
+        if job.status == JOB_QUEUED:
+            job.status, job.finished_at = JOB_CANCELLED, now
+        elif job.status == JOB_LEASED:
+            job.cancel_requested = True
+    sub.status, sub.stage, sub.finished_at = CANCELLED, None, now
+    sub.reason = sub.reason or "cancelled by an organiser"
+
+
+def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: int) -> Submission:
+    """A new submission of the same files (lineage: ``parent_id``); the old one is superseded
+    (cancelled first when still active). Re-runs never count toward quota."""
+    if sub.status not in (FINISHED, FAILED, CANCELLED):
+        cancel_submission(s, sub, now)
+    sub.superseded = True
+    new = Submission(phase_id=sub.phase_id, user_id=sub.user_id, owner_key=sub.owner_key, status=QUEUED,
+                     counts_quota=False, parent_id=sub.id, runtime_sha256=sub.runtime_sha256,
+                     fidelity_sha256=sub.fidelity_sha256, size_bytes=sub.size_bytes, preflight=sub.preflight,
+                     selected=sub.selected, created_at=sub.created_at)
+    s.add(new)
+    s.flush()
+    create_jobs(s, new, challenge_def(sub.phase), now=now, max_attempts=max_attempts)
+    return new
+
+
+def reap(s: Session, now: datetime) -> int:
+    """Requeue jobs whose lease expired (fail those out of attempts); how many were touched."""
+    from maikit.server.jobs.queue import expired, requeue_or_fail
+
+    jobs = expired(s, now)
+    for job in jobs:
+        if not requeue_or_fail(job, now):
+            job_failed_infra(s, job, now)
+        elif job.status == JOB_QUEUED:
+            sub = job.submission
+            if sub.status == RUNNING and not any(j.status == JOB_LEASED for j in sub.jobs if j.id != job.id):
+                sub.status, sub.stage = QUEUED, None
+    return len(jobs)

@@ -1,0 +1,156 @@
+"""The worker loop: register, then claim -> download -> run in the sandbox (heartbeating)
+-> post the result, forever. ``mai serve``'s in-process workers and ``mai worker`` on
+another machine are this same loop over HTTP.
+
+A fidelity job runs :func:`maikit.eval.run_fidelity` on the reference split named in the
+job (or the folder this worker was given for that challenge and phase kind); a runtime
+job runs :func:`maikit.eval.run_runtime` with the phase's protocol. Both run in a child
+with the phase's limits; a model that crashes, hangs or blows memory fails that job with
+the reason, and the loop goes on. A lost lease (the server requeued the job) or a cancel
+stops the child and drops the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from maikit.worker.client import Client, LeaseLost, ServerError
+from maikit.worker.sandbox import CANCELLED, INFRA, Limits, SandboxFailure, run_sandboxed
+
+log = logging.getLogger("maikit.worker")
+
+
+def fingerprint() -> dict:
+    """What identifies the measuring machine: CPU, runtime versions, governor and temperature where readable."""
+    from maikit import __version__
+    from maikit.runtime.system import machine_info
+
+    info = {**machine_info(), "maikit": __version__, "host": socket.gethostname()}
+    for key, path in (("governor", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+                      ("temperature_mC", "/sys/class/thermal/thermal_zone0/temp")):
+        try:
+            info[key] = Path(path).read_text().strip()
+        except OSError:
+            info[key] = None
+    return info
+
+
+class Worker:
+    def __init__(self, server: str, token: str, *, name: str | None = None, roles=("fidelity", "runtime"),
+                 device_tag: str = "litert-cpu", data: dict[str, str] | None = None, wait_s: float = 20.0,
+                 stop: threading.Event | None = None, workdir: str | os.PathLike | None = None):
+        self.client = Client(server, token)
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.roles = list(roles)
+        self.device_tag = device_tag
+        self.data = dict(data or {})  # "challenge/kind" (or "challenge") -> local reference split folder
+        self.wait_s = wait_s
+        self.stop = stop or threading.Event()
+        self.workdir = Path(workdir) if workdir else None
+        self.worker_id: int | None = None
+        self._fingerprint: dict | None = None
+
+    def run(self) -> None:
+        """Serve until ``stop`` is set; a server that is away is retried."""
+        while not self.stop.is_set():
+            try:
+                if self.worker_id is None:
+                    self._fingerprint = self._fingerprint or fingerprint()
+                    self.worker_id = self.client.register(self.name, self.roles, self.device_tag, self._fingerprint)
+                    log.info("worker %s registered as %s", self.name, self.worker_id)
+                job = self.client.claim(self.worker_id, self.wait_s)
+                if job is not None:
+                    self.run_job(job)
+            except (ServerError, OSError, Exception) as e:  # keep serving: the server may restart
+                if self.stop.is_set():
+                    break
+                log.warning("worker %s: %s", self.name, e)
+                if isinstance(e, ServerError) and "no worker" in str(e):
+                    self.worker_id = None
+                self.stop.wait(1.0)
+        self.client.close()
+
+    # one job -------------------------------------------------------------------------
+    def _split(self, job: dict) -> str | None:
+        split = job.get("split") or {}
+        for key in (f"{job['challenge']}/{split.get('kind')}", job["challenge"]):
+            if key in self.data:
+                return self.data[key]
+        return split.get("path")
+
+    def run_job(self, job: dict) -> None:
+        cancel, lost = threading.Event(), threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, cancel, lost), daemon=True)
+        with tempfile.TemporaryDirectory(prefix=f"mai-job{job['job_id']}-", dir=self.workdir) as tmp:
+            beat.start()
+            try:
+                body = self._execute(job, Path(tmp), cancel)
+            finally:
+                cancel.set()
+                beat.join()
+        if lost.is_set():
+            log.info("job %s: lease lost; result dropped", job["job_id"])
+            return
+        try:
+            self.client.result(job, body)
+        except LeaseLost:
+            log.info("job %s: lease lost before the result; dropped", job["job_id"])
+
+    def _log(self, job: dict, text: str) -> None:
+        try:
+            self.client.log(job, text if text.endswith("\n") else text + "\n")
+        except (LeaseLost, ServerError, OSError):
+            pass
+
+    def _execute(self, job: dict, tmp: Path, cancel: threading.Event) -> dict:
+        role = job["role"]
+        limits = Limits(memory_mb=int(job["limits"]["memory_mb"]), cpu_s=float(job["limits"]["cpu_s"]),
+                        wall_s=float(job["limits"]["wall_s"]))
+        try:
+            file = self.client.download(job, tmp / "model.tflite")
+        except (ServerError, OSError) as e:
+            return {"ok": False, "reason": f"download failed: {e}", "fault": INFRA}
+        if role == "fidelity":
+            split = self._split(job)
+            if not split or not Path(split).is_dir():
+                return {"ok": False, "reason": f"reference data for {job['challenge']} ({(job.get('split') or {}).get('kind')}) "
+                        f"is not on worker {self.name}", "fault": INFRA}
+            func, kwargs = "fidelity", {"file": str(file), "task": job["task"], "split": split,
+                                        "convention": job.get("convention") or "mai21", "threads": job["protocol"]["threads"]}
+        elif role == "runtime":
+            func, kwargs = "runtime", {"file": str(file), "task": job["task"], "bench_kwargs": job["bench_kwargs"]}
+        else:
+            func, kwargs = "noop", {}
+        self._log(job, f"[{role}] worker {self.name} attempt {job['attempt']}: {func} (limits {limits})")
+        t0 = time.perf_counter()
+        try:
+            result = run_sandboxed(func, kwargs, limits, cancel=cancel)
+        except SandboxFailure as e:
+            if e.log.strip():
+                self._log(job, e.log)
+            self._log(job, f"[{role}] failed: {e.reason}")
+            if e.kind == CANCELLED:
+                return {"ok": False, "reason": "cancelled", "fault": INFRA}
+            return {"ok": False, "reason": e.reason, "fault": "model"}
+        self._log(job, f"[{role}] done in {time.perf_counter() - t0:.1f} s")
+        result["fingerprint"] = self._fingerprint or fingerprint()
+        result["worker"] = self.name
+        return {"ok": True, "result": result}
+
+    def _heartbeat(self, job: dict, cancel: threading.Event, lost: threading.Event) -> None:
+        every = max(0.2, float(job.get("lease_s", 30)) / 3)
+        while not cancel.wait(every):
+            try:
+                if self.client.heartbeat(job).get("cancel"):
+                    cancel.set()
+            except LeaseLost:
+                lost.set()
+                cancel.set()
+            except (ServerError, OSError) as e:
+                log.warning("job %s heartbeat: %s", job["job_id"], e)

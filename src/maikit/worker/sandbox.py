@@ -1,0 +1,235 @@
+"""Run one function on untrusted files in a child process with limits.
+
+The child (``python -m maikit.worker.sandbox``) gets ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``
+(address space: the child's size after importing the runtime plus the memory limit;
+CPU seconds, interpreter start-up included), dies with its parent (``PR_SET_PDEATHSIG``)
+and, where the kernel allows an unprivileged user namespace, a network namespace of its
+own (no network). The parent kills its whole process group after the wall-clock limit or
+on cancel; the wall clock starts when the child has imported the runtime (a loaded
+machine's slow start-up is not the model's time), with ``STARTUP_S`` allowed for that. Whatever happens to the child, the caller gets either the
+function's result or a :class:`SandboxFailure` with a sentence a participant understands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Child exit reasons (SandboxFailure.kind): the model's fault unless "cancelled"/"infrastructure".
+TIMEOUT, MEMORY, CPU, CRASH, ERROR, CANCELLED, INFRA = "timeout", "memory", "cpu", "crash", "error", "cancelled", "infrastructure"
+STARTUP_S = 120.0  # longest interpreter start-up and imports before the wall clock starts
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 4096
+    cpu_s: float = 600.0
+    wall_s: float = 600.0
+
+
+class SandboxFailure(Exception):
+    def __init__(self, kind: str, reason: str, log: str = ""):
+        super().__init__(reason)
+        self.kind, self.reason, self.log = kind, reason, log
+
+
+def _limit_self(cpu_s: float) -> None:
+    """The child's own limits, set first thing (no code runs between fork and exec)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except Exception:  # not Linux
+        pass
+    if os.getppid() == 1:  # the parent died before the line above
+        os._exit(1)
+    cpu = max(1, int(cpu_s + 0.999))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.Event | None = None,
+                  poll_s: float = 0.2) -> dict:
+    """``maikit.worker.stages.<func>(**kwargs)`` in a limited child; its JSON result.
+
+    Raises SandboxFailure(kind, reason, log) on a model error, timeout, memory or CPU
+    limit, crash or cancel; ``log`` is the child's stderr (LiteRT's messages).
+    """
+    with tempfile.TemporaryDirectory(prefix="mai-sandbox-") as tmp:
+        out, err_path, ready = Path(tmp) / "result.json", Path(tmp) / "stderr.txt", Path(tmp) / "ready"
+        spec = json.dumps({"func": func, "kwargs": kwargs, "out": str(out), "ready": str(ready),
+                           "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s)})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_") or k == "MAI_DEBUG"}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "maikit.worker.sandbox"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp, start_new_session=True)
+            proc.stdin.write(spec.encode())
+            proc.stdin.close()
+            deadline, started = time.monotonic() + STARTUP_S + limits.wall_s, False
+            why = None
+            while proc.poll() is None:
+                if not started and ready.exists():
+                    deadline, started = time.monotonic() + limits.wall_s, True
+                if time.monotonic() > deadline:
+                    why = TIMEOUT
+                elif cancel is not None and cancel.is_set():
+                    why = CANCELLED
+                if why:
+                    _kill_group(proc)
+                    break
+                time.sleep(poll_s)
+        log = err_path.read_text(errors="replace")[-20000:]
+        if why == TIMEOUT:
+            raise SandboxFailure(TIMEOUT, f"timeout after {limits.wall_s:g} s (the phase's execution time limit)", log)
+        if why == CANCELLED:
+            raise SandboxFailure(CANCELLED, "cancelled", log)
+        return _outcome(proc.returncode, out, log, limits)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _looks_like_oom(log: str) -> bool:
+    low = log.lower()
+    return any(s in low for s in ("bad_alloc", "memoryerror", "out of memory", "cannot allocate", "failed to allocate",
+                                  "failed to map segment"))
+
+
+def _outcome(rc: int, out: Path, log: str, limits: Limits) -> dict:
+    if out.is_file():
+        payload = json.loads(out.read_text())
+        if "result" in payload:
+            return payload["result"]
+        kind = payload.get("kind", ERROR)
+        reason = payload.get("error", "failed")
+        if kind == MEMORY:
+            reason = f"out of memory (limit {limits.memory_mb} MB): {reason}"
+        raise SandboxFailure(kind, reason, log)
+    if rc is not None and rc < 0:
+        sig = -rc
+        if sig in (signal.SIGXCPU,) or (sig == signal.SIGKILL and _cpu_exhausted(log)):
+            raise SandboxFailure(CPU, f"CPU time limit of {limits.cpu_s:g} s exceeded", log)
+        if _looks_like_oom(log):
+            raise SandboxFailure(MEMORY, f"out of memory (limit {limits.memory_mb} MB)", log)
+        raise SandboxFailure(CRASH, f"the runtime crashed ({_signal_name(sig)})", log)
+    if _looks_like_oom(log):
+        raise SandboxFailure(MEMORY, f"out of memory (limit {limits.memory_mb} MB)", log)
+    last = next((ln for ln in reversed(log.strip().splitlines()) if ln.strip()), "")
+    raise SandboxFailure(CRASH, f"the runtime exited with status {rc}" + (f" ({last[:300]})" if last else ""), log)
+
+
+def _cpu_exhausted(log: str) -> bool:
+    return "cpu time limit" in log.lower()
+
+
+# ----------------------------------------------------------------------------------------
+# the child
+# ----------------------------------------------------------------------------------------
+def _no_network() -> None:
+    """Enter new user + network namespaces when the kernel lets unprivileged users do so."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        clone_newuser, clone_newnet = 0x10000000, 0x40000000
+        libc.unshare(clone_newuser | clone_newnet)
+    except Exception:  # not Linux, or no namespaces: limits still apply
+        pass
+
+
+def _vm_bytes(key: str = "VmSize") -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+_BASE = {"vm": 0, "limit_mb": 0}
+
+
+def _limit_memory(memory_mb: int) -> None:
+    """Address space = what the imported runtime already maps + the phase's memory limit."""
+    _BASE["vm"], _BASE["limit_mb"] = _vm_bytes(), memory_mb
+    limit = _BASE["vm"] + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _near_memory_limit() -> bool:
+    """True when the child had used over half its memory allowance: an allocation failure
+    is then the likely cause of a runtime error (LiteRT reports it as a failed prepare)."""
+    if not _BASE["limit_mb"]:
+        return False
+    used = max(_vm_bytes("VmPeak"), _vm_bytes()) - _BASE["vm"]
+    return used > _BASE["limit_mb"] * 1024 * 1024 / 2
+
+
+def _child() -> int:
+    spec = json.loads(sys.stdin.read())
+    _limit_self(float(spec["cpu_s"]))
+    out = Path(spec["out"])
+    _no_network()
+
+    def write(payload: dict) -> None:
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(payload, default=_jsonable))
+        tmp.replace(out)
+
+    try:
+        from maikit.errors import MaikitError
+        from maikit.worker import stages
+
+        fn = getattr(stages, spec["func"])
+        stages.warm_up()
+        _limit_memory(int(spec["memory_mb"]))
+        Path(spec["ready"]).touch()
+        try:
+            write({"result": fn(**spec["kwargs"])})
+        except MaikitError as e:
+            write({"error": e.reason, "kind": MEMORY if _near_memory_limit() or _looks_like_oom(e.reason) else ERROR})
+        except MemoryError:
+            write({"error": "an allocation failed", "kind": MEMORY})
+        except (RuntimeError, ValueError) as e:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            write({"error": text, "kind": MEMORY if _near_memory_limit() or _looks_like_oom(str(e)) else ERROR})
+    except MemoryError:
+        os._exit(3)
+    return 0
+
+
+def _jsonable(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+if __name__ == "__main__":
+    sys.exit(_child())

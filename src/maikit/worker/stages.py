@@ -1,0 +1,94 @@
+"""What a sandboxed child runs: preflight of uploaded files, fidelity, runtime.
+
+Each function takes paths and plain values and returns a JSON-able dict; errors in the
+submitted file raise MaikitError with the participant-facing reason. Fidelity and runtime
+are maikit.eval's own functions, so the platform and ``mai eval`` agree to the digit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def warm_up() -> None:
+    """Import what the stages need before the wall clock starts (see ``sandbox``)."""
+    import numpy  # noqa: F401
+    from ai_edge_litert import interpreter  # noqa: F401
+
+    import maikit.eval  # noqa: F401
+    import maikit.export.inspect  # noqa: F401
+
+
+def preflight(files: dict, task: str, target: str) -> dict:
+    """Parse each file (``{"runtime": path, "fidelity": path}``), check its input and output
+    shapes for the task and collect op-compatibility findings for ``target``."""
+    from maikit.errors import MaikitError
+    from maikit.export.inspect import inspect_tflite
+    from maikit.tasks import get_task
+
+    spec = get_task(task)
+    report: dict = {"files": {}, "findings": []}
+    for role, path in files.items():
+        path = Path(path)
+        try:
+            info = inspect_tflite(path, targets=(target,))
+        except MaikitError as e:
+            raise MaikitError(f"{role} file: {e.reason}") from None
+        if len(info["inputs"]) != 1 or len(info["outputs"]) != 1:
+            raise MaikitError(f"{role} file: expected one input and one output, got {len(info['inputs'])} and {len(info['outputs'])}")
+        sig_in = info["inputs"][0]["shape"]
+        sig_out = info["outputs"][0]["shape"]
+        layout = _layout(sig_in, spec, role)
+        _check_output(sig_in, sig_out, layout, spec, role)
+        report["files"][role] = {k: info[k] for k in ("size_bytes", "inputs", "outputs", "dynamic", "ops", "op_count", "params")}
+        report["files"][role]["layout"] = layout
+        for f in info["findings"]:
+            report["findings"].append({**f, "file": role})
+    errors = [f for f in report["findings"] if f.get("severity") == "error"]
+    if errors:
+        f = errors[0]
+        node = f" at node {f['node']}" if f.get("node") is not None else ""
+        raise MaikitError(f"{f['file']} file: incompatible op {f['op']}{node} for {target}: {f['reason']}")
+    return report
+
+
+def _layout(sig: list[int], spec, role: str) -> str:
+    from maikit.errors import MaikitError
+
+    c = spec.input_channels
+    if len(sig) == 4 and sig[3] == c:
+        return "nhwc"
+    if len(sig) == 4 and sig[1] == c:
+        return "nchw"
+    raise MaikitError(f"{role} file: input shape {list(sig)} does not fit the {spec.name} task: "
+                      f"expected [1, H, W, {c}] (or [1, {c}, H, W])")
+
+
+def _check_output(sig_in: list[int], sig_out: list[int], layout: str, spec, role: str) -> None:
+    from maikit.errors import MaikitError
+
+    n, h, w = (sig_in[0], sig_in[1], sig_in[2]) if layout == "nhwc" else (sig_in[0], sig_in[2], sig_in[3])
+    want = [n, h * spec.scale if h > 0 else -1, w * spec.scale if w > 0 else -1, spec.output_channels]
+    if layout == "nchw":
+        want = [want[0], want[3], want[1], want[2]]
+    ok = len(sig_out) == 4 and all(g == x or g < 0 or x < 0 for g, x in zip(sig_out, want))
+    if not ok:
+        raise MaikitError(f"{role} file: output shape {list(sig_out)} does not fit the {spec.name} task: "
+                          f"expected {want} for input {list(sig_in)}")
+
+
+def fidelity(file: str, task: str, split: str, convention: str, threads: int) -> dict:
+    from maikit.eval import run_fidelity
+
+    return run_fidelity(file, task, split, convention, threads=threads)
+
+
+def runtime(file: str, task: str, bench_kwargs: dict) -> dict:
+    from maikit.eval import run_runtime
+
+    return run_runtime(file, task, bench_kwargs)
+
+
+def noop(**kwargs) -> dict:
+    """Nothing (queue benchmarks)."""
+    return {"noop": True}
