@@ -121,6 +121,11 @@ def test_align_cli_writes_a_checked_dataset_and_skips_an_unrelated_pair(tmp_path
     assert json.loads((out / "align" / "val" / "mixed.json").read_text())["status"] == "skipped"
     assert (out / "align" / "val.csv").read_text().splitlines()[0].startswith("name,status,reason")
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = CliRunner().invoke(app, ["data", "align", "--raw", str(raw_dir), "--rgb", str(rgb_dir), "--out", str(out),
+                                     "--split", "val", "--patch", str(PATCH)])
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing rewritten
 
 
 def test_unreadable_raw_is_a_one_line_error(tmp_path):

@@ -85,6 +85,8 @@ def test_task_frame_is_480x640_and_the_dataset_checks_clean(tmp_path):
     assert intr["fx"] == pytest.approx(994.978 * 640 / 667, rel=1e-3)
     assert check_dataset(tmp_path / "out", "depth").ok
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".staging")]
+    with pytest.raises(MaikitError, match="already exists"):
+        from_stereo(tmp_path / "l", tmp_path / "r", tmp_path / "calib.txt", tmp_path / "out")
 
 
 def test_rendered_pair_with_known_baseline(tmp_path):

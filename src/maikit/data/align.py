@@ -34,6 +34,7 @@ is written at the end. Skipped pairs get a report with their reason and no patch
 from __future__ import annotations
 
 import csv
+import glob
 import io as _io
 import os
 import time
@@ -311,6 +312,13 @@ def align_dataset(raw_dir: str | os.PathLike, rgb_dir: str | os.PathLike, out: s
     if not names:
         raise MaikitError(f"no RAW/target pairs (paired by file name) in {raw_dir} and {rgb_dir}")
     reports = out / "align" / split
+    for stem in names:  # refuse before any work, never overwrite
+        existing = [reports / f"{stem}.json"] + [f for sub in (ISP.input_dir, ISP.target_dir)
+                                                  for f in (out / split / sub).glob(f"{glob.escape(stem)}-*.png")]
+        existing = [f for f in existing if f.exists()]
+        if existing:
+            raise MaikitError("already exists (from an earlier run?); choose an empty output folder or remove it",
+                              existing[0])
     written = 0
     for i, stem in enumerate(names):
         t1 = time.perf_counter()

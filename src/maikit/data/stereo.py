@@ -373,6 +373,11 @@ def from_stereo(left_dir: str | os.PathLike, right_dir: str | os.PathLike, calib
     skipped += [{"name": rights[n].name, "reason": f"no left photo named {n}.*"} for n in rights if n not in lefts]
     if not names:
         raise MaikitError(f"no left/right photo pairs (paired by file name) in {left_dir} and {right_dir}")
+    for name in names:  # refuse before any work, never overwrite
+        for sub in (DEPTH.input_dir, DEPTH.target_dir):
+            if (out / split / sub / f"{name}.png").exists():
+                raise MaikitError("already exists; choose an empty output folder or remove it",
+                                  out / split / sub / f"{name}.png")
     frames = []
     for i, name in enumerate(names):
         left, right = read_photo(lefts[name]), read_photo(rights[name])
