@@ -109,11 +109,11 @@ def test_align_cli_writes_a_checked_dataset_and_skips_an_unrelated_pair(tmp_path
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     by_name = {p["name"]: p for p in summary["pairs"]}
-    assert by_name["cat"]["status"] == "aligned" and by_name["cat"]["kept"] > 5
-    assert by_name["mixed"]["status"] == "skipped" and "unrelated" in by_name["mixed"]["reason"]
+    assert by_name["cat.dng"]["status"] == "aligned" and by_name["cat.dng"]["kept"] > 5
+    assert by_name["mixed.png"]["status"] == "skipped" and "unrelated" in by_name["mixed.png"]["reason"]
     assert check_dataset(out, "isp").ok
     files = sorted((out / "val" / "mediatek_raw").glob("*.png"))
-    assert len(files) == by_name["cat"]["kept"] == summary["patches"]
+    assert len(files) == by_name["cat.dng"]["kept"] == summary["patches"]
     assert read_png(files[0]).shape == (PATCH, PATCH) and read_png(files[0]).dtype == np.uint16
     report = json.loads((out / "align" / "val" / "cat.json").read_text())
     assert report["global"]["matches"] >= report["global"]["inliers"] > 0

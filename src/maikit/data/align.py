@@ -324,7 +324,7 @@ def align_dataset(raw_dir: str | os.PathLike, rgb_dir: str | os.PathLike, out: s
         t1 = time.perf_counter()
         mosaic = read_layout_raw(raws[stem], conv)
         target = read_target(targets[stem])
-        entry: dict = {"name": stem, "raw": str(raws[stem]), "target": str(targets[stem]),
+        entry: dict = {"name": raws[stem].name, "raw": str(raws[stem]), "target": str(targets[stem]),
                        "raw_hw": list(mosaic.shape), "target_hw": list(target.shape[:2]),
                        "megapixels": round(mosaic.size / 1e6, 3)}
         if min(mosaic.shape) < patch:

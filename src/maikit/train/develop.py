@@ -104,7 +104,7 @@ def _tflite_develop(path: str, packed: np.ndarray, tile: int | None, overlap: in
     """Packed (h, w, 4) float32 -> uint8 (2h, 2w, 3); runs inside the child."""
     import torch
 
-    from maikit.export.tflite import TfliteRunner
+    from maikit.tflite.runner import TfliteRunner
     from maikit.train.predict import predict_isp_packed
 
     runner = TfliteRunner(path, threads=threads)
