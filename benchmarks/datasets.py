@@ -33,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data"))
+from test_stereo import MIDDLEBURY_CALIB  # noqa: E402  (the real calib.txt, as the tests use it)
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 PATCH = 64
@@ -68,16 +69,6 @@ def alignment_accuracy() -> list[dict]:
             "rms_covered_target_px": float(np.sqrt(np.mean(err[res.covered] ** 2))), "seconds": round(seconds, 3),
         })
     return rows
-
-
-MIDDLEBURY_CALIB = """cam0=[3979.911 0 1244.772; 0 3979.911 1019.507; 0 0 1]
-cam1=[3979.911 0 1369.115; 0 3979.911 1019.507; 0 0 1]
-doffs=124.343
-baseline=193.001
-width=2964
-height=2000
-ndisp=270
-"""
 
 
 def middlebury(tmp: Path) -> dict:
