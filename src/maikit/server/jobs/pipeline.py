@@ -152,6 +152,15 @@ def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: i
     return new
 
 
+def rerun_phase(s: Session, phase: Phase, now: datetime, max_attempts: int) -> list[int]:
+    """Re-run the newest submission of every lineage in the phase (not preflight rejections);
+    the new submissions' ids."""
+    subs = s.execute(select(Submission).where(Submission.phase_id == phase.id, Submission.superseded.is_(False),
+                                              Submission.stage.is_distinct_from("preflight"))
+                     .order_by(Submission.id)).scalars().all()
+    return [rerun_submission(s, sub, now, max_attempts).id for sub in subs]
+
+
 def reap(s: Session, now: datetime) -> int:
     """Requeue jobs whose lease expired (fail those out of attempts); how many were touched."""
     from maikit.server.jobs.queue import expired, requeue_or_fail
