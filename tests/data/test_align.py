@@ -136,7 +136,7 @@ def test_unreadable_raw_is_a_one_line_error(tmp_path):
     cv2.imwrite(str(tmp_path / "rgb" / "a.png"), np.zeros((8, 8, 3), np.uint8))
     res = CliRunner().invoke(app, ["data", "align", "--raw", str(tmp_path / "raw"), "--rgb", str(tmp_path / "rgb"),
                                    "--out", str(tmp_path / "out")])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and str(bad) in lines[0] and "not a RAW photo" in lines[0]
     assert not (tmp_path / "out" / "train").exists()

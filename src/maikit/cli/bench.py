@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, handle_errors, parse_shape, print_json
+from maikit.cli._common import console, err_console, non_negative, parse_shape, positive, print_json, usage_error
 from maikit.runtime.loop import DEFAULTS as D, PROFILES
 
 
@@ -18,15 +18,14 @@ def register(app: typer.Typer) -> None:
 _ROW = ("init_ms", "first_ms", "avg_ms", "std_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "runs", "peak_rss_mb")
 
 
-@handle_errors
 def bench(
     file: Path = typer.Argument(..., help="A .tflite file."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads (always set explicitly)."),
-    runs: Optional[int] = typer.Option(None, "--runs", help=f"Minimum number of timed runs (default {D.runs}, or the profile's)."),
-    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help=f"Minimum timed duration (default {D.min_seconds:g}, or the profile's)."),
-    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help=f"Stop after this long whatever the count (default {D.max_seconds:g}, or the profile's)."),
-    warmup: int = typer.Option(D.warmup_runs, "--warmup", help=f"Minimum warm-up runs (and at least --warmup-seconds, {D.warmup_seconds:g} s)."),
-    warmup_seconds: float = typer.Option(D.warmup_seconds, "--warmup-seconds", help="Minimum warm-up duration."),
+    threads: int = typer.Option(2, "--threads", min=1, help="CPU threads (always set explicitly)."),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"Minimum number of timed runs (default {D.runs}, or the profile's)."),
+    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", callback=non_negative, help=f"Minimum timed duration (default {D.min_seconds:g}, or the profile's)."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", callback=positive, help=f"Stop after this long whatever the count (default {D.max_seconds:g}, or the profile's)."),
+    warmup: int = typer.Option(D.warmup_runs, "--warmup", min=0, help=f"Minimum warm-up runs (and at least --warmup-seconds, {D.warmup_seconds:g} s)."),
+    warmup_seconds: float = typer.Option(D.warmup_seconds, "--warmup-seconds", callback=non_negative, help="Minimum warm-up duration."),
     no_xnnpack: bool = typer.Option(False, "--no-xnnpack", help="Builtin kernels only (no XNNPACK delegate)."),
     profile: Optional[str] = typer.Option(None, "--profile", help="MLPerf Mobile profile: " + " or ".join(
         f"{k} ({p.runs} / {p.min_seconds:g} s / {p.max_seconds:g} s)" for k, p in PROFILES.items()) + "."),
@@ -34,7 +33,7 @@ def bench(
     shape: Optional[str] = typer.Option(None, "--shape", help="Input shape for a dynamic model, e.g. 1x544x960x4 (default: the task's latency shape from export.json)."),
     compare: Optional[str] = typer.Option(None, "--compare", help="Also measure torch and/or onnx (comma-separated), same loop and threads."),
     per_op: bool = typer.Option(False, "--per-op", help="Also time every op alone (as its own one-op model) and rank ops and op types."),
-    top: int = typer.Option(10, "--top", help="With --per-op: how many of the slowest ops to list."),
+    top: int = typer.Option(10, "--top", min=1, help="With --per-op: how many of the slowest ops to list."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Measure init time, first inference and steady-state latency of a .tflite.
@@ -45,7 +44,7 @@ def bench(
     from maikit.runtime import benchmark_compare, benchmark_tflite, settings_for
 
     if per_op and (compare or shape):
-        raise typer.BadParameter("--per-op times the file as stored: use it without --compare and --shape")
+        raise usage_error("--per-op times the file as stored: use it without --compare and --shape")
     settings = settings_for(profile, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                             warmup_runs=warmup, warmup_seconds=warmup_seconds)
     input_shape = parse_shape(shape)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from maikit.cli._common import console, fail, handle_errors, parse_shape, print_json
+from maikit.cli._common import check_shape, console, fail, parse_shape, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +17,6 @@ def _shape(s) -> str:
     return "x".join("?" if v < 0 else str(v) for v in s)
 
 
-@handle_errors
 def inspect(
     file: Path = typer.Argument(..., help="A .tflite file."),
     target: str = typer.Option("all", "--target", help="cpu, gpu, npu or all."),
@@ -34,6 +33,8 @@ def inspect(
     targets = TARGETS if target == "all" else (target,)
     input_shape = parse_shape(shape)
     report = inspect_tflite(file, targets=targets, input_shape=input_shape)
+    if input_shape is not None and len(report["inputs"]) == 1:
+        check_shape(input_shape, report["inputs"][0]["shape"])
     unavailable = None
     if verify:
         from maikit.runtime.devices import DeviceUnavailable

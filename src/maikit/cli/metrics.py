@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from maikit.cli._common import console, err_console, handle_errors, print_json
+from maikit.cli._common import console, err_console, print_json
 from maikit.metrics.evaluate import evaluate_dirs
 from maikit.tasks import get_task
 
@@ -53,7 +53,6 @@ def _evaluate(task: str, pred: Path, gt: Path, pooled: bool, json_out: bool) -> 
 
 
 @metrics_app.command("isp")
-@handle_errors
 def isp_command(
     pred: Path = typer.Option(..., "--pred", help=_PRED_HELP + " uint8 RGB."),
     gt: Path = typer.Option(..., "--gt", help="Folder of ground-truth uint8 RGB PNGs (e.g. fujifilm/)."),
@@ -65,7 +64,6 @@ def isp_command(
 
 
 @metrics_app.command("depth")
-@handle_errors
 def depth_command(
     pred: Path = typer.Option(..., "--pred", help=_PRED_HELP + " uint16, millimetres."),
     gt: Path = typer.Option(..., "--gt", help="Folder of ground-truth uint16 depth PNGs in mm (0 = unknown)."),

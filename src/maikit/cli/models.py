@@ -13,7 +13,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from maikit.cli._common import console, handle_errors, print_json
+from maikit.cli._common import console, print_json
 from maikit.models import get_model_entry, list_models
 from maikit.models._registry import ModelEntry
 from maikit.models.blocks import param_count
@@ -66,7 +66,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sub, name="models")
 
     @sub.command("list")
-    @handle_errors
     def list_cmd(
         task: str = typer.Option(None, "--task", "-t", help="Only models of this task: isp or depth."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
@@ -90,7 +89,6 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
     @sub.command("show")
-    @handle_errors
     def show_cmd(
         name: str = typer.Argument(..., help="Model name, e.g. isp/smallnet (see `mai models list`)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
