@@ -11,7 +11,8 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable
+import tempfile
+from typing import Any, Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -213,3 +214,39 @@ def usage_error(message: str) -> Exception:
     """An error in the form of the command line (options that do not go together, a missing
     choice): exit status 2 like an unknown option, with ``message`` on one line."""
     return click_errors.UsageError(message)
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Keep what native libraries write to stderr (the converter's and LiteRT's log lines,
+    torchao's "Failed to load ...so", XNNPACK's "Created delegate") off the terminal.
+
+    File descriptor 2 points at a scratch file for the duration; ``err_console`` (progress,
+    warnings) keeps writing to the real stderr. With MAI_DEBUG=1 nothing is hidden. Where
+    stderr is not file descriptor 2 (a test runner's capture) this does nothing.
+    """
+    try:
+        real_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        real_fd = -1
+    if os.environ.get("MAI_DEBUG") or real_fd != 2:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
+    previous = err_console._file
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        err_console.file = terminal
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            err_console.file = previous
+            terminal.close()

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, non_negative, parse_shape, positive, print_json, usage_error
+from maikit.cli._common import console, err_console, non_negative, parse_shape, positive, print_json, quiet_libraries, usage_error
 from maikit.runtime.loop import DEFAULTS as D, PROFILES
 
 
@@ -48,7 +48,7 @@ def bench(
     settings = settings_for(profile, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                             warmup_runs=warmup, warmup_seconds=warmup_seconds)
     input_shape = parse_shape(shape)
-    with err_console.status(f"measuring {file.name}"):
+    with quiet_libraries(), err_console.status(f"measuring {file.name}"):
         if compare:
             backends = [b.strip() for b in compare.split(",") if b.strip()]
             result = benchmark_compare(file, backends, threads=threads, xnnpack=not no_xnnpack, input=input,
@@ -59,7 +59,7 @@ def bench(
     if per_op:
         from maikit.runtime.opprofile import profile_ops
 
-        with err_console.status("timing each op alone") as status:
+        with quiet_libraries(), err_console.status("timing each op alone") as status:
             result["op_profile"] = profile_ops(
                 file, threads=threads, xnnpack=not no_xnnpack,
                 progress=lambda done, total: status.update(f"timing each op alone: {done}/{total}"))

@@ -14,8 +14,6 @@ from typing import Callable, Iterator, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from maikit.cli._common import EXIT_PROBLEMS, console, err_console, in_range, print_json, usage_error
 from maikit.errors import MaikitError
@@ -36,6 +34,8 @@ _CONVENTION_HELP = "RAW packing convention (ISP): " + "; ".join(
 @contextlib.contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A Rich progress bar on stderr, driven by a ``progress(done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -78,6 +78,8 @@ def check_cmd(
     if json_out:
         print_json({**report.to_dict(), "task": spec.name, "ok": report.ok})
     else:
+        from rich.table import Table
+
         table = Table(title=f"{spec.title}: {escape(str(path))}", title_justify="left")
         for col in ("split", "pairs", spec.input_dir, spec.target_dir, "problems"):
             table.add_column(col, justify="left" if col == "split" else "right")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from maikit.cli._common import console, err_console, positive, print_json
+from maikit.cli._common import console, err_console, positive, print_json, quiet_libraries
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
             plan = replace(plan, isp_train_minutes=isp_minutes)
         if depth_minutes is not None:
             plan = replace(plan, depth_train_minutes=depth_minutes)
-        summary = run_demo(out, plan, console=err_console)
+        with quiet_libraries():
+            summary = run_demo(out, plan, console=err_console)
         tables = summary.pop("tables")
         if json_out:
             print_json(summary)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, non_negative, print_json, raw_convention_option
+from maikit.cli._common import console, err_console, non_negative, print_json, quiet_libraries, raw_convention_option
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,8 @@ def eval_(
     from maikit.tasks import get_task
 
     spec = get_task(task)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True) as bar:
+    with quiet_libraries(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     console=err_console, transient=True) as bar:
         job = bar.add_task("fidelity", total=None)
 
         def progress(done: int, total: int, name: str) -> None:

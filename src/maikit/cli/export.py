@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, print_json, raw_convention_option, usage_error
+from maikit.cli._common import console, err_console, print_json, quiet_libraries, raw_convention_option, usage_error
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +52,7 @@ def export(
             if re.fullmatch(r"\w+/\w+", source):  # looks like a model name: the error lists the known ones
                 raise
             raise MaikitError("no such run folder or checkpoint (the path does not exist)", source) from None
-    with err_console.status("exporting") as status:
+    with quiet_libraries(), err_console.status("exporting") as status:
         record = export_model(
             source if source is not None else model, out, task=task, precision=precision, calib=calib,
             layout=layout, fmt=fmt, gpu_friendly=gpu_friendly, convention=raw_convention_option(raw_convention, convention), calib_samples=calib_samples,

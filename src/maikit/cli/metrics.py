@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from maikit.cli._common import console, err_console, print_json
-from maikit.metrics.evaluate import evaluate_dirs
 from maikit.tasks import get_task
 
 metrics_app = typer.Typer(
@@ -22,6 +19,11 @@ _PRED_HELP = "Folder of predicted PNGs (same file names as the ground truth)."
 
 
 def _evaluate(task: str, pred: Path, gt: Path, pooled: bool, json_out: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from maikit.metrics.evaluate import evaluate_dirs
+
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), TextColumn("{task.fields[name]}"),
                   console=err_console, transient=True) as bar:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from maikit.cli._common import console, err_console, print_json
 
@@ -20,10 +19,12 @@ def predict_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
 ) -> None:
     """Predict RGB from RAW (full resolution, seamless tiles) or depth from photos (uint16 mm + preview)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from maikit.train.predict import predict_path
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True, disable=json_out) as bar:
+                  console=err_console, transient=True) as bar:
         task_id = bar.add_task("predicting", total=None)
 
         def update(done: int, total: int, name: str) -> None:

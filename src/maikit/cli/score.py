@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from maikit.cli._common import EXIT_PROBLEMS, console, non_negative, positive, print_json, usage_error
 from maikit.scoring import isp_score, depth_score
@@ -38,6 +37,8 @@ def _print_paper(task: str, json_out: bool) -> bool:
     if json_out:
         print_json({"task": spec.name, "rows": rows})
         return ok
+    from rich.table import Table
+
     primary = spec.metric(spec.primary_metric)
     table = Table(title=f"{spec.title}: Table 1 final scores, published vs recomputed",
                   caption=_CAPTIONS[spec.name])

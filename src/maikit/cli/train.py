@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from maikit.cli._common import console, positive, print_json, raw_convention_option
 from maikit.tasks import RAW_CONVENTIONS, TASK_NAMES
@@ -61,12 +60,14 @@ def train_cmd(
     )
     cfg = TrainConfig(task=task, model=model, data=str(data), out=str(out), resume=resume,
                       **{k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None})
-    result = train(cfg, progress=not json_out)
+    result = train(cfg, progress=True)  # a bar on stderr, also with --json (stdout stays JSON)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     if json_out:
         print_json(result.to_dict())
         return
+    from rich.table import Table
+
     table = Table(title=f"{result.run_dir} — {result.stopped} at step {result.step}/{result.total_steps}")
     table.add_column("item")
     table.add_column("value")
