@@ -124,7 +124,7 @@ def test_align_cli_writes_a_checked_dataset_and_skips_an_unrelated_pair(tmp_path
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     again = CliRunner().invoke(app, ["data", "align", "--raw", str(raw_dir), "--rgb", str(rgb_dir), "--out", str(out),
                                      "--split", "val", "--patch", str(PATCH)])
-    assert again.exit_code == 2 and "already exists" in again.output
+    assert again.exit_code == 1 and "already exists" in again.output
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing rewritten
 
 
