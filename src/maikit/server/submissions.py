@@ -41,7 +41,7 @@ def run_preflight(st, files: dict, cdef: ChallengeDef) -> dict:
 
 
 def submit_upload(st, u: User, slug: str, phase: str, runtime_file: BinaryIO, fidelity_file: BinaryIO | None = None,
-                  declared_length: str | None = None) -> Upload:
+                  declared_length: str | None = None, description: str = "") -> Upload:
     """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs."""
     from maikit.server.api.routes.challenges import get_phase
     from maikit.server.api.routes.submissions import submission_public
@@ -84,6 +84,7 @@ def submit_upload(st, u: User, slug: str, phase: str, runtime_file: BinaryIO, fi
                                  reason=f"preflight: {verdict['reason']}", fault=FAULT_MODEL, counts_quota=False,
                                  size_bytes=size, runtime_sha256=spooled["runtime"][1],
                                  fidelity_sha256=spooled["fidelity"][1], created_at=now, finished_at=now,
+                                 description=description or None,
                                  preflight={"ok": False, "reason": verdict["reason"]})
                 s.add(sub)
                 s.flush()
@@ -99,7 +100,7 @@ def submit_upload(st, u: User, slug: str, phase: str, runtime_file: BinaryIO, fi
                     st.store.keep(tmp, sha)
             sub = Submission(phase_id=phase_id, user_id=u.id, owner_key=owner, status="Submitted", counts_quota=True,
                              size_bytes=size, runtime_sha256=spooled["runtime"][1], fidelity_sha256=spooled["fidelity"][1],
-                             created_at=now, preflight=verdict)
+                             created_at=now, preflight=verdict, description=description or None)
             s.add(sub)
             s.flush()
             create_jobs(s, sub, cdef, now=now, max_attempts=st.settings.max_attempts)

@@ -87,6 +87,7 @@ class SubmissionPublic(BaseModel):
     runtime_ms: float | None
     score: float | None
     size_bytes: int | None
+    description: str | None = None
     sha256: str | None
     fidelity_sha256: str | None
     preflight: dict | None

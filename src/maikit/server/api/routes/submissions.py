@@ -3,7 +3,7 @@ re-run, select."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import func, select
 
@@ -38,7 +38,7 @@ def submission_public(s, sub: Submission, u: User | None) -> SubmissionPublic:
         id=sub.id, challenge=cdef.slug, phase=phase.slug, user=sub.user.username, status=sub.status, stage=sub.stage,
         reason=sub.reason, fault=sub.fault, metrics=None if hidden else sub.metrics,
         runtime_ms=None if hidden else sub.runtime_ms, score=None if hidden else sub.score,
-        size_bytes=sub.size_bytes, sha256=sub.runtime_sha256, fidelity_sha256=sub.fidelity_sha256,
+        size_bytes=sub.size_bytes, description=sub.description, sha256=sub.runtime_sha256, fidelity_sha256=sub.fidelity_sha256,
         preflight=sub.preflight, parent_id=sub.parent_id, selected=sub.selected, counts_quota=sub.counts_quota,
         created_at=sub.created_at.isoformat(), finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
         queue_position=position)
@@ -59,10 +59,11 @@ def visible_submission(s, sub_id: int, u: User) -> Submission:
 def create_submission(slug: str, phase: str, request: Request,
                       file: UploadFile = File(..., description="model.tflite (runtime), or the one file for both"),
                       fidelity_file: UploadFile | None = File(None, description="model_none.tflite (fidelity), optional"),
+                      description: str = Form("", max_length=2000, description="what this model is (shown to you and the organisers)"),
                       u: User = Depends(user), st=Depends(state)):
     """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs."""
     up = submit_upload(st, u, slug, phase, file.file, fidelity_file.file if fidelity_file is not None else None,
-                       request.headers.get("content-length"))
+                       request.headers.get("content-length"), description=description)
     if not up.ok:
         return JSONResponse({"detail": up.detail, "submission_id": up.submission_id}, status_code=422)
     return up.public
@@ -132,12 +133,13 @@ def cancel(sub_id: int, u: User = Depends(organiser), st=Depends(state)) -> Subm
 @router.post("/submissions/{sub_id}/rerun", response_model=SubmissionPublic, status_code=201)
 def rerun(sub_id: int, u: User = Depends(organiser), st=Depends(state)) -> SubmissionPublic:
     """Run the same files again as a new submission (``parent_id`` = this one; no quota)."""
-    from maikit.server.jobs.pipeline import rerun_submission
+    from maikit.server.jobs.pipeline import rerun_refusal, rerun_submission
 
     with st.db.write() as s, s.begin():
         sub = visible_submission(s, sub_id, u)
-        if sub.stage == "preflight":
-            raise HTTPException(409, "a file rejected at preflight cannot be re-run")
+        refusal = rerun_refusal(sub)
+        if refusal:
+            raise HTTPException(409, refusal)
         new = rerun_submission(s, sub, st.now(), st.settings.max_attempts)
         s.flush()
         s.refresh(new)
