@@ -132,9 +132,10 @@ ACTIONS = {"measure": _measure, "gpu_check": _gpu_check}
 
 
 def main() -> None:
-    from maikit.runtime.devices.base import ModelFault, child_reply
+    from maikit.runtime.devices.base import ModelFault, child_reply, limit_self
 
     req = json.loads(sys.stdin.read())
+    limit_self(**req["limits"])
     try:
         reply = ACTIONS[req["action"]](req)
     except ModelFault as e:

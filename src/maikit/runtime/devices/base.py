@@ -186,16 +186,17 @@ class ChildLimits:
 _MARK = "MAIKIT-CHILD-RESULT "
 
 
-def _limit(limits: ChildLimits):
-    def apply() -> None:
-        os.setsid()
-        mem = int(limits.memory_mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = int(limits.cpu_seconds)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def limit_self(memory_mb: int, cpu_seconds: int) -> None:
+    """Called by the child first thing: address-space and CPU-time limits, no core dumps.
 
-    return apply
+    (Set in the child itself, not in a ``preexec_fn``: forking a threaded parent, such as a
+    worker with its heartbeat thread, must not run Python code between fork and exec.)
+    """
+    mem = int(memory_mb) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    cpu = int(cpu_seconds)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None) -> tuple[dict, str]:
@@ -208,9 +209,10 @@ def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None) -> 
     src = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    request = {**request, "limits": {"memory_mb": int(limits.memory_mb), "cpu_seconds": int(limits.cpu_seconds)}}
     proc = subprocess.Popen(
         [sys.executable, "-m", "maikit.runtime.devices._child"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=_limit(limits), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True,
     )
     try:
         out, err = proc.communicate(json.dumps(request), timeout=limits.wall_seconds)
