@@ -98,6 +98,8 @@ class SubmissionPublic(BaseModel):
     finished_at: str | None
     queue_position: int | None = None
     quota: dict | None = None
+    # from a device worker (mai worker --backend): drift figures, per-op profile, op findings
+    runtime_details: dict | None = None
 
 
 class WorkerRegister(BaseModel):

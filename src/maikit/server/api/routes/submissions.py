@@ -41,7 +41,17 @@ def submission_public(s, sub: Submission, u: User | None) -> SubmissionPublic:
         size_bytes=sub.size_bytes, description=sub.description, sha256=sub.runtime_sha256, fidelity_sha256=sub.fidelity_sha256,
         preflight=sub.preflight, parent_id=sub.parent_id, selected=sub.selected, counts_quota=sub.counts_quota,
         created_at=sub.created_at.isoformat(), finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
-        queue_position=position)
+        queue_position=position, runtime_details=None if hidden else runtime_details(sub))
+
+
+DEVICE_KEYS = ("backend", "cv", "drift", "op_profile", "findings", "compatibility", "notes")
+
+
+def runtime_details(sub: Submission) -> dict | None:
+    """What a device worker adds to a runtime result (None for the plain in-process worker)."""
+    run = next((j.result for j in sub.jobs if j.role == "runtime" and j.result), None) or {}
+    details = {k: run[k] for k in DEVICE_KEYS if k in run}
+    return details or None
 
 
 def visible_submission(s, sub_id: int, u: User) -> Submission:
