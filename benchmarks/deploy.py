@@ -150,6 +150,8 @@ def targets(rows: list[dict]) -> dict:
 
 
 def markdown(rows: list[dict], sgemm: dict, rho: dict, goals: dict) -> str:
+    from maikit.runtime.system import cpu_description
+
     head = ("| model | GMACs | conv share | LiteRT FP32 ms | LiteRT INT8 ms | INT8 speed-up | PyTorch ms | ONNX RT ms "
             "| FP32 / ONNX | compute limit ms | FP32 / limit | paper ms | note |")
     lines = [head, "|" + "---|" * 13]
@@ -164,6 +166,7 @@ def markdown(rows: list[dict], sgemm: dict, rho: dict, goals: dict) -> str:
             r.get("error") or "; ".join(f"{k.split('_')[0].upper()}: {r[k]}" for k in ("int8_error", "onnx_error") if r.get(k)),
         ]) + " |")
     lines.append("")
+    lines.append(f"Machine: {cpu_description()}.")
     lines.append(f"SGEMM {sgemm['n']}x{sgemm['n']}: {sgemm['gflops']:.1f} GFLOP/s ({sgemm['threads']} threads). "
                  f"Spearman rho (depth, LiteRT FP32 vs published Raspberry Pi 4, {rho['pairs']} models): "
                  f"{_fmt(rho['rho'], 3)} (p = {_fmt(rho['p_value'], 3)})")

@@ -45,9 +45,9 @@ def test_a_single_op_model_computes_what_the_op_computes(tmp_path):
     torch.manual_seed(1)
     conv = nn.Conv2d(3, 5, 3, padding=1).eval()
     path = convert_to_tflite(conv, torch.rand(1, 3, 6, 7), tmp_path / "conv.tflite")
-    ((node, name, shape, data),) = list(single_op_models(path))
-    assert (node, name, shape) == (0, "CONV_2D", [1, 6, 7, 5])
-    (tmp_path / "one.tflite").write_bytes(data)
+    (one,) = list(single_op_models(path))
+    assert (one.node, one.op, one.shape, one.note) == (0, "CONV_2D", [1, 6, 7, 5], None)
+    (tmp_path / "one.tflite").write_bytes(one.data)
     x = np.random.default_rng(0).random((1, 6, 7, 3), dtype=np.float32)
     with torch.no_grad():
         ref = conv(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()

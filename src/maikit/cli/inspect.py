@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from maikit.cli._common import check_shape, console, fail, parse_shape, print_json
+from maikit.cli._common import console, fail, handle_errors, parse_shape, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -17,10 +17,11 @@ def _shape(s) -> str:
     return "x".join("?" if v < 0 else str(v) for v in s)
 
 
+@handle_errors
 def inspect(
     file: Path = typer.Argument(..., help="A .tflite file."),
     target: str = typer.Option("all", "--target", help="cpu, gpu, npu or all."),
-    shape: str = typer.Option(None, "--shape", help="Input shape for the MACs estimate of a dynamic model, e.g. 1x544x960x4."),
+    shape: str = typer.Option(None, "--shape", help="Input shape for the MACs estimate, e.g. 1x544x960x4 (a fixed-shape model is resized for the estimate only)."),
     verify: bool = typer.Option(False, "--verify", help="With --target gpu: also compile the file with LiteRT's GPU accelerator (a child process) and show where the delegate's verdict and the static findings disagree."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -33,8 +34,6 @@ def inspect(
     targets = TARGETS if target == "all" else (target,)
     input_shape = parse_shape(shape)
     report = inspect_tflite(file, targets=targets, input_shape=input_shape)
-    if input_shape is not None and len(report["inputs"]) == 1:
-        check_shape(input_shape, report["inputs"][0]["shape"])
     unavailable = None
     if verify:
         from maikit.runtime.devices import DeviceUnavailable
@@ -51,13 +50,19 @@ def inspect(
         return
     console.print(f"[bold]{file}[/]  {report['size_bytes']:,} bytes, {report['op_count']} ops, "
                   f"{report['params']:,} params, "
-                  + (f"{report['macs'] / 1e9:.3f} GMACs" if report["macs"] is not None else f"MACs: {report['macs_note']}"))
+                  + (f"{report['macs'] / 1e9:.3f} GMACs" + (f" {report['macs_note']}" if report["macs_note"] else "")
+                     if report["macs"] is not None else f"MACs: {report['macs_note']}"))
     for role in ("inputs", "outputs"):
         for t in report[role]:
             q = t.get("quantization")
             qs = f"  scale {q['scale'][0]:.4g} zero {q['zero_point'][0]}" if q else ""
             console.print(f"  {role[:-1]:6} {t['name']}: {_shape(t['shape'])} {t['dtype']}{qs}", highlight=False)
     console.print("  ops: " + ", ".join(f"{k} {v}" for k, v in report["ops"].items()), highlight=False)
+    if len(report["signatures"]) > 1 or report["subgraphs"] > 1:
+        console.print("  signatures: " + (", ".join(
+            f"{k} (subgraph {v['subgraph']}: {', '.join(t['key'] for t in v['inputs'])} -> {', '.join(t['key'] for t in v['outputs'])})"
+            for k, v in report["signatures"].items()) or "none") + f"; {report['subgraphs']} subgraphs (inputs and outputs above: subgraph 0)",
+            highlight=False)
     if report["rank_gt4_tensors"]:
         console.print(f"  tensors of rank > 4: {len(report['rank_gt4_tensors'])}")
     if not report["findings"]:

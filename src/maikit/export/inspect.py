@@ -10,7 +10,8 @@ Counting rules: ``params`` = elements of the constant tensors (unique buffers) t
 float, 8/16-bit integer, or int32 biases of conv/FC ops, so shape and permutation
 constants are not counted. ``macs`` counts CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV,
 FULLY_CONNECTED and BATCH_MATMUL from their tensor shapes; for files with dynamic
-height/width it needs ``input_shape`` (shapes are then taken from a resized interpreter).
+height/width it needs ``input_shape`` (shapes are then taken from a resized interpreter),
+which also sizes a fixed-shape file at another shape.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Iterable
 import numpy as np
 
 from maikit.errors import MaikitError, first_line
-from maikit.export.targets import KNOWN_OP_REASONS, MAX_RANK, SUPPORTED_OPS, TARGET_TITLES, TARGETS
+from maikit.export.targets import (
+    GPU_CUSTOM_OPS, KNOWN_OP_REASONS, MAX_RANK, SUPPORTED_OPS, TARGET_TITLES, TARGETS, XNNPACK_CUSTOM_OPS,
+)
 from maikit.tflite.model import enum_names as _enum_names, read_tflite, schema as _schema  # noqa: F401  (re-exported)
 
 _WEIGHT_OPS = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3)}
@@ -38,8 +41,10 @@ def _first_line(e: Exception) -> str:
 # --------------------------------------------------------------------------------------
 # Counting
 # --------------------------------------------------------------------------------------
-def _io_entry(t: dict) -> dict:
+def _io_entry(t: dict, key: str | None = None) -> dict:
     entry = {"name": t["name"], "shape": t["shape_signature"], "dtype": t["dtype"]}
+    if key is not None:
+        entry = {"key": key, **entry}
     if t["scale"]:
         entry["quantization"] = {"scale": t["scale"], "zero_point": t["zero_point"]}
     return entry
@@ -115,15 +120,42 @@ def conv_share(sg: dict) -> float:
 
 
 def _resized_shapes(path: Path, input_shape: Iterable[int]) -> dict[int, list[int]]:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from maikit.tflite.runner import native_stderr, open_interpreter
 
+    it = open_interpreter(path, threads=1, xnnpack=False)
     try:
-        it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        it.resize_tensor_input(it.get_input_details()[0]["index"], list(input_shape), strict=True)
-        it.allocate_tensors()
+        with native_stderr():
+            it.resize_tensor_input(it.get_input_details()[0]["index"], list(input_shape), strict=False)
+            it.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise MaikitError(f"cannot size the model at input {list(input_shape)} ({_first_line(e)})", path) from None
     return {d["index"]: [int(v) for v in d["shape"]] for d in it.get_tensor_details()}
+
+
+def _macs_at(path: Path, main: dict, input_shape: list[int] | None) -> tuple[int | None, str | None]:
+    """(MACs, note) of the main subgraph, at ``input_shape`` when given (see inspect_tflite)."""
+    tensors = main["tensors"]
+    sigs = [tensors[i]["shape_signature"] for i in main["inputs"]]
+    dynamic = any(v < 0 for sig in sigs for v in sig)
+    if input_shape is None:
+        if dynamic:
+            return None, "dynamic input shape: pass an input shape for a MACs estimate"
+        return estimate_macs(main), None
+    if len(sigs) != 1:
+        return None, f"--shape sizes a model with one input; this one has {len(sigs)}"
+    sig = sigs[0]
+    if len(input_shape) != len(sig) or any(v < 1 for v in input_shape):
+        raise MaikitError(f"`--shape` {list(input_shape)} does not fit the model's input {sig}: give {len(sig)} positive sizes", path)
+    clash = [k for k, (s, v) in enumerate(zip(sig, input_shape)) if s >= 0 and s != v]
+    if dynamic and clash:
+        raise MaikitError(f"`--shape` {list(input_shape)} does not fit the model's input {sig}: dimension {clash[0]} "
+                          f"is fixed at {sig[clash[0]]}", path)
+    if not dynamic and not clash:
+        return estimate_macs(main), None
+    note = f"at input shape {list(input_shape)}"
+    if not dynamic:
+        note += f" (the file is fixed at {sig}; resized for this estimate only)"
+    return estimate_macs(main, _resized_shapes(path, input_shape)), note
 
 
 # --------------------------------------------------------------------------------------
@@ -164,6 +196,47 @@ def _finding(target: str, node: int | None, op: str, reason: str, severity: str 
     return f
 
 
+def _cpu_custom_op(name: str) -> tuple[str, str]:
+    """(severity, reason) for a custom op on the CPU."""
+    if name in XNNPACK_CUSTOM_OPS:
+        return "warning", (f"custom op `{name}`: the XNNPACK delegate runs it (MediaPipe's op); LiteRT's builtin kernels "
+                           "have none, so it fails where XNNPACK is off (--no-xnnpack) or cannot take it")
+    if name.startswith("Flex"):
+        return "error", f"Flex op `{name}` needs the Select TF ops library, which LiteRT's builtin runtime lacks"
+    return "error", (f"custom op `{name}`: neither LiteRT's builtin kernels nor XNNPACK have it; the runtime must "
+                     "register its kernel")
+
+
+def _gpu_condition(op: dict, tensors: list[dict]) -> str | None:
+    """The GPU delegate's per-op check beyond the op's name (docs/delegate-compatibility.md):
+    the reason it refuses this node, or None when the node passes."""
+    name = op["op"]
+    ins = [tensors[i] for i in op["inputs"] if i >= 0]
+    runtime = [t for t in ins if not t["constant"]]
+    if name == "DENSIFY" and runtime:
+        return "DENSIFY: the GPU delegate takes it only when its input is a constant (sparse weights densified once); here it is computed"
+    if name == "DEQUANTIZE" and ins and ins[0]["dtype"] == "int16":
+        return "DEQUANTIZE of int16: the GPU delegate dequantises fp16 and 8-bit inputs only"
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(runtime) > 2:
+        return f"{name} with {len(runtime)} computed inputs: the GPU delegate takes at most 2 (input and weights)"
+    if name == "FULLY_CONNECTED":
+        if ins and ins[0]["constant"]:
+            return "FULLY_CONNECTED with a constant first input: the GPU delegate needs it computed"
+        if len(runtime) > 2:
+            return f"FULLY_CONNECTED with {len(runtime)} computed inputs: the GPU delegate takes at most 2"
+    if name == "MEAN":
+        axes = ins[1] if len(ins) > 1 else None
+        if axes is None or not axes["constant"] or axes["dtype"] != "int32":
+            return "MEAN: the GPU delegate needs its axes as a constant int32 tensor"
+    if name in ("RESHAPE", "TRANSPOSE", "TILE", "QUANTIZE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "HARD_SWISH") and len(runtime) != 1:
+        return f"{name} with {len(runtime)} computed inputs: the GPU delegate needs exactly one (the others constant)"
+    if name in ("SLICE", "STRIDED_SLICE") and ins and len(ins[0]["shape_signature"]) not in (3, 4):
+        return f"{name} of a rank-{len(ins[0]['shape_signature'])} tensor: the GPU delegate slices rank 3 or 4 only"
+    if name in ("ADD", "MUL") and len(ins) != 2:
+        return f"{name} with {len(ins)} inputs: the GPU delegate needs two"
+    return None
+
+
 def find_issues(model: dict, targets: Iterable[str]) -> list[dict]:
     """Compatibility findings per target: node, op, reason, severity (error = not delegated)."""
     findings: list[dict] = []
@@ -188,13 +261,18 @@ def find_issues(model: dict, targets: Iterable[str]) -> list[dict]:
                 used = [tensors[i] for i in op["inputs"] + op["outputs"] if i >= 0]
                 if target == "cpu":
                     if op["custom"]:
-                        findings.append(_finding(target, node, name, f"custom op `{name}` needs its own kernel (Flex ops need the Select TF ops library)", subgraph=s))
+                        severity, reason = _cpu_custom_op(name)
+                        findings.append(_finding(target, node, name, reason, severity, s))
                     if any(t["dtype"] == "float64" for t in used):
                         findings.append(_finding(target, node, name, "float64 tensor: not accelerated by XNNPACK", "warning", s))
                     continue
-                if name not in supported:
-                    reason = KNOWN_OP_REASONS.get(name, "{op} is not supported by the {title}").format(op=name, title=title)
+                known = (name in GPU_CUSTOM_OPS) if (op["custom"] and target == "gpu") else (name in supported)
+                if not known:
+                    what = f"custom op `{name}`" if op["custom"] else name
+                    reason = KNOWN_OP_REASONS.get(name, "{op} is not supported by the {title}").format(op=what, title=title)
                     findings.append(_finding(target, node, name, reason + "; it runs on the CPU and splits the graph", subgraph=s))
+                elif target == "gpu" and (why := _gpu_condition(op, tensors)):
+                    findings.append(_finding(target, node, name, why + "; it runs on the CPU and splits the graph", subgraph=s))
                 rank = max((len(t["shape_signature"]) for t in used), default=0)
                 if rank > MAX_RANK[target]:
                     why = " (pixel shuffle written as a rank-6 reshape/transpose)" if name in _SHUFFLE_OPS and rank == 6 else ""
@@ -225,7 +303,10 @@ def find_issues(model: dict, targets: Iterable[str]) -> list[dict]:
 def inspect_tflite(path: str | os.PathLike, targets: Iterable[str] = TARGETS, input_shape: Iterable[int] | None = None) -> dict:
     """Describe a .tflite file; see the module docstring for the counting rules.
 
-    ``input_shape`` sizes a dynamic model for the MACs estimate (ignored for fixed shapes).
+    ``input_shape`` sizes the MACs estimate of a one-input model: a dynamic model at that
+    shape, a fixed one resized to it for the estimate (the note says so). A shape of the wrong
+    rank, with a size below 1, or against a fixed dimension of a dynamic input, is a
+    MaikitError, as is a shape the model cannot be sized at.
     """
     path = Path(path)
     targets = tuple(targets)
@@ -240,17 +321,7 @@ def inspect_tflite(path: str | os.PathLike, targets: Iterable[str] = TARGETS, in
         for op in sg["ops"]:
             ops[op["op"]] = ops.get(op["op"], 0) + 1
     dynamic = any(v < 0 for i in main["inputs"] for v in tensors[i]["shape_signature"])
-    macs, macs_note = None, None
-    if not dynamic:
-        macs = estimate_macs(main)
-    elif input_shape is not None:
-        try:
-            macs = estimate_macs(main, _resized_shapes(path, input_shape))
-            macs_note = f"at input shape {list(input_shape)}"
-        except MaikitError as e:  # e.g. a traced constant output shape the builtin kernels refuse
-            macs_note = e.reason
-    else:
-        macs_note = "dynamic input shape: pass an input shape for a MACs estimate"
+    macs, macs_note = _macs_at(path, main, list(input_shape) if input_shape is not None else None)
     high_rank = [
         {"index": t["index"], "name": t["name"], "shape": t["shape_signature"]}
         for t in tensors if len(t["shape_signature"]) > 4
@@ -264,6 +335,11 @@ def inspect_tflite(path: str | os.PathLike, targets: Iterable[str] = TARGETS, in
         "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         "op_count": sum(ops.values()),
         "subgraphs": len(model["subgraphs"]),
+        "signatures": {
+            key: {"subgraph": sig["subgraph"],
+                  "inputs": [_io_entry(model["subgraphs"][sig["subgraph"]]["tensors"][i], name) for name, i in sig["inputs"].items()],
+                  "outputs": [_io_entry(model["subgraphs"][sig["subgraph"]]["tensors"][i], name) for name, i in sig["outputs"].items()]}
+            for key, sig in model["signatures"].items()},
         "tensors": len(tensors),
         "rank_gt4_tensors": high_rank,
         "params": count_params(main),

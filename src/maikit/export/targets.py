@@ -12,8 +12,12 @@ for the delegates of the challenges' era and the devices they ran on:
   target). Sources: the Android NNAPI operation list (``NeuralNetworks.h``, feature level 3 /
   Android 10) as mapped from TFLite ops in ``tensorflow/lite/delegates/nnapi/nnapi_delegate.cc``.
   Rank at most 4; vendor drivers run int8 (or fp16-relaxed) models.
-* ``cpu``: the builtin kernels (+ XNNPACK): every builtin op runs; custom and Flex ops need
+* ``cpu``: the builtin kernels (+ XNNPACK): every builtin op runs; of the custom ops, XNNPACK
+  runs the three MediaPipe ones in ``XNNPACK_CUSTOM_OPS``; other custom ops and Flex ops need
   their own kernels.
+
+The per-op conditions the GPU delegate checks beyond the op's name (``maikit.export.inspect``
+applies them) and their sources are listed in ``docs/delegate-compatibility.md``.
 """
 
 from __future__ import annotations
@@ -31,8 +35,13 @@ GPU_OPS = frozenset({
     "RELU_N1_TO_1", "RESHAPE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "RSQRT", "SIN",
     "SLICE", "SOFTMAX", "SPACE_TO_DEPTH", "SPLIT", "SPLIT_V", "SQRT", "SQUARE",
     "SQUARED_DIFFERENCE", "STRIDED_SLICE", "SUB", "SUM", "TANH", "TILE", "TRANSPOSE",
-    "TRANSPOSE_CONV",
+    "TRANSPOSE_CONV", "DENSIFY",
 })
+
+# Custom ops (by custom code) with a kernel in the delegate (MediaPipe's ops): the GPU delegate's
+# compatibility check accepts these four; XNNPACK's delegate visits the first three.
+GPU_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Resampler"})
+XNNPACK_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D"})
 
 NPU_OPS = frozenset({
     "ABS", "ADD", "ARG_MAX", "ARG_MIN", "AVERAGE_POOL_2D", "BATCH_TO_SPACE_ND", "CAST",

@@ -13,13 +13,13 @@ from typing import Iterable
 
 import numpy as np
 
-from maikit.errors import MaikitError, describe
+from maikit.errors import MaikitError
 from maikit.runtime.backends import create_backend
 from maikit.runtime.loop import DEFAULTS, LoopSettings, measure, settings_for
 from maikit.runtime.system import machine_info
 from maikit.tflite.backend import TfliteBackend, random_input
 from maikit.tflite.files import read_export_json
-from maikit.tflite.runner import TfliteRunner
+from maikit.tflite.model import read_tflite
 
 COMPARE_BACKENDS = ("torch", "onnx")
 
@@ -34,7 +34,7 @@ def load_input(input: str | os.PathLike | np.ndarray | None) -> np.ndarray | Non
     except FileNotFoundError:
         raise MaikitError("file not found", path) from None
     except (OSError, ValueError) as e:
-        raise MaikitError(f"not a readable .npy array ({describe(e)})", path) from None
+        raise MaikitError(f"not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})", path) from None
     if not isinstance(arr, np.ndarray):
         raise MaikitError("expected a single array in the .npy file", path)
     return arr
@@ -54,12 +54,21 @@ def _default_shape(path: Path) -> tuple[int, ...] | None:
     return tuple(shape)
 
 
-def _tflite_backend(path: Path, threads: int, xnnpack: bool, x: np.ndarray | None, shape) -> TfliteBackend:
-    if x is None and shape is None:
-        probe = TfliteRunner(path, threads=1)
-        if probe.dynamic:
+def load_inputs(inputs: dict | None) -> dict[str, np.ndarray]:
+    """Input name -> array (a .npy path or an array) for each input given by name."""
+    return {str(k): load_input(v) for k, v in (inputs or {}).items()}
+
+
+def _tflite_backend(path: Path, threads: int, xnnpack: bool, x: np.ndarray | None, shape, *,
+                    inputs: dict | None = None, shapes: dict | None = None, signature: str | None = None,
+                    resize: bool = False) -> TfliteBackend:
+    if x is None and shape is None and not inputs and not shapes and signature is None:
+        main = read_tflite(path)["subgraphs"][0]
+        sigs = [main["tensors"][i]["shape_signature"] for i in main["inputs"]]
+        if len(sigs) == 1 and any(v < 0 for v in sigs[0]):
             shape = _default_shape(path)
-    return TfliteBackend(path, threads=threads, xnnpack=xnnpack, input=x, shape=shape)
+    return TfliteBackend(path, threads=threads, xnnpack=xnnpack, input=x, shape=shape,
+                         inputs=load_inputs(inputs), shapes=shapes, signature=signature, resize=resize)
 
 
 def benchmark_tflite(
@@ -76,13 +85,23 @@ def benchmark_tflite(
     *,
     shape: Iterable[int] | None = None,
     settings: LoopSettings | None = None,
+    inputs: dict[str, str | os.PathLike | np.ndarray] | None = None,
+    shapes: dict[str, Iterable[int]] | None = None,
+    signature: str | None = None,
+    resize: bool = False,
 ) -> dict:
     """Measure one .tflite with LiteRT (benchmark_model semantics, see ``runtime.loop``).
 
+    Any model runs: every input of the main subgraph (or of ``signature``'s) is taken from
+    ``inputs`` (name -> array or .npy file; ``input`` for a model with one input) or filled
+    with random values of its type (:func:`maikit.tflite.runner.fill_input`). A dynamic input
+    runs at its ``shapes`` entry (``shape`` for a model with one input), at the given array's
+    shape, or at the task's latency shape when its export.json says which task it is for. A
+    fixed-shape input is measured at its own shape: another one is an error unless
+    ``resize`` is True.
+
     ``profile`` (``quick``/``normal``) replaces ``runs``/``min_seconds``/``max_seconds`` with
-    MLPerf Mobile's values; ``settings`` replaces all loop settings. A file with dynamic
-    height/width runs at ``shape``, at the input's shape, or at the task's latency shape
-    when its export.json says which task it is for.
+    MLPerf Mobile's values; ``settings`` replaces all loop settings.
     """
     path = Path(path)
     if settings is None:
@@ -93,7 +112,9 @@ def benchmark_tflite(
     if int(threads) < 1:
         raise MaikitError(f"`threads` must be at least 1, got {threads}")
     x = load_input(input)
-    backend = _tflite_backend(path, threads, xnnpack, x, tuple(shape) if shape is not None else None)
+    shapes = {k: tuple(int(v) for v in s) for k, s in (shapes or {}).items()}
+    backend = _tflite_backend(path, threads, xnnpack, x, tuple(shape) if shape is not None else None,
+                              inputs=inputs, shapes=shapes, signature=signature, resize=resize)
     result = measure(backend, settings)
     return {
         "file": str(path),
@@ -102,6 +123,10 @@ def benchmark_tflite(
         "threads": int(threads),
         "xnnpack": bool(xnnpack),
         "input_shape": list(backend.input_shape),
+        "inputs": backend.inputs,
+        "outputs": backend.outputs,
+        "signature": signature,
+        "resized": bool(resize),
         "profile": profile,
         **machine_info(),
     }

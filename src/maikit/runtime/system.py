@@ -74,6 +74,47 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# /proc/cpuinfo flag -> the name reports use, in the order they are listed (x86, then ARM)
+_SIMD_FLAGS = (
+    ("sse4_2", "SSE4.2"), ("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX512-VNNI"),
+    ("avx_vnni", "AVX-VNNI"), ("avx512_bf16", "AVX512-BF16"), ("avx512_fp16", "AVX512-FP16"),
+    ("amx_int8", "AMX-INT8"), ("amx_bf16", "AMX-BF16"),
+    ("asimd", "NEON"), ("asimddp", "dotprod"), ("asimdhp", "fp16"), ("i8mm", "i8mm"), ("sve", "SVE"),
+    ("sve2", "SVE2"), ("sme", "SME"),
+)
+
+
+def simd_from_flags(flags: set[str] | frozenset[str]) -> str:
+    """The SIMD extensions that matter for int8/fp32 kernels, from a CPU's /proc/cpuinfo flags.
+
+    x86 lists the widest vector set plus the int8 dot-product (VNNI) and matrix (AMX) units;
+    ARM lists NEON (``asimd``), dot product (``asimddp``), fp16 arithmetic, int8 matrix
+    multiply (``i8mm``) and SVE/SME. Older SSE-only or unknown CPUs give "" (nothing listed).
+    """
+    names = [name for flag, name in _SIMD_FLAGS if flag in flags]
+    if "AVX-512" in names or "AVX2" in names:
+        names = [n for n in names if n != "SSE4.2"]
+    return " ".join(names)
+
+
+@lru_cache(maxsize=1)
+def simd_level() -> str:
+    """This machine's SIMD level (see :func:`simd_from_flags`), "" when /proc/cpuinfo is unreadable."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("flags", "features")):
+                return simd_from_flags(frozenset(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return ""
+
+
+def cpu_description() -> str:
+    """CPU name and SIMD level in one string, as reports print it."""
+    simd = simd_level()
+    return f"{cpu_model()} ({simd})" if simd else cpu_model()
+
+
 def package_version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -90,6 +131,7 @@ def machine_info() -> dict:
 
     return {
         "cpu": cpu_model(),
+        "simd": simd_level(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),

@@ -1,7 +1,9 @@
-"""The measuring loop's LiteRT backend: a .tflite in the LiteRT interpreter, one fixed input.
+"""The measuring loop's LiteRT backend: any .tflite in the LiteRT interpreter, fixed inputs.
 
 Used by :func:`maikit.runtime.loop.measure` like every backend (``load`` / ``prepare`` /
-``step`` / ``close``); it times nothing itself.
+``step`` / ``close``); it times nothing itself. Like benchmark_model it takes any model:
+every input of the main subgraph (or of a signature's), each given by name or filled with
+random values of its type; ``step`` is one invoke and nothing else.
 """
 
 from __future__ import annotations
@@ -12,36 +14,48 @@ from pathlib import Path
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.tflite.runner import TfliteRunner
+from maikit.tflite.runner import ModelRunner
 
 
 class TfliteBackend:
+    """``input`` is the array for a model with one input; ``inputs`` / ``shapes`` give arrays
+    and shapes by input name. ``resize`` allows measuring a fixed-shape model at another
+    shape (an error otherwise)."""
+
     name = "tflite"
 
     def __init__(self, path: str | os.PathLike, threads: int = 2, xnnpack: bool = True,
-                 input: np.ndarray | None = None, shape: tuple[int, ...] | None = None, seed: int = 0):
+                 input: np.ndarray | None = None, shape: tuple[int, ...] | None = None, seed: int = 0, *,
+                 inputs: dict[str, np.ndarray] | None = None, shapes: dict[str, tuple[int, ...]] | None = None,
+                 signature: str | None = None, resize: bool = False):
         self.path, self.threads, self.xnnpack = Path(path), int(threads), bool(xnnpack)
-        self.input, self.shape, self.seed = input, shape, seed
-        self.runner = None
+        self._input, self.shape, self.seed = input, shape, seed
+        self.given, self.shapes = dict(inputs or {}), dict(shapes or {})
+        self.signature, self.resize = signature, bool(resize)
+        self.runner: ModelRunner | None = None
+        self.inputs: list[dict] = []
+        self.outputs: list[dict] = []
 
     def load(self) -> None:
-        self.runner = TfliteRunner(self.path, threads=self.threads, xnnpack=self.xnnpack)
-        shape = tuple(self.input.shape) if self.input is not None else self.shape
-        if shape is not None:
-            self.runner.resize(shape)
-        elif self.runner.dynamic:
-            raise MaikitError(
-                f"the input shape {list(self.runner.input_signature)} is dynamic: give an input or a shape to measure at",
-                self.path,
-            )
+        self.runner = ModelRunner(self.path, threads=self.threads, xnnpack=self.xnnpack, signature=self.signature)
+        if self._input is not None or self.shape is not None:
+            if len(self.runner.inputs) != 1:
+                names = ", ".join(f"`{t.key or t.name}`" for t in self.runner.inputs)
+                raise MaikitError(f"the model has {len(self.runner.inputs)} inputs ({names}): give each by name "
+                                  "(NAME=FILE.npy, NAME=SHAPE)", self.path)
+            key = self.runner.inputs[0].key or self.runner.inputs[0].name
+            if self._input is not None:
+                self.given.setdefault(key, self._input)
+            if self.shape is not None:
+                self.shapes.setdefault(key, tuple(self.shape))
 
     def prepare(self) -> None:
         r = self.runner
-        if self.input is None:
-            self.input = random_input(r.input_shape, r.input_dtype, self.seed)
-        elif tuple(self.input.shape) != r.input_shape:
-            raise MaikitError(f"input shape {list(self.input.shape)} does not fit the model's input {list(r.input_shape)}", self.path)
-        r.set_input(self.input)
+        r.prepare(self.given, self.shapes, resize=self.resize, seed=self.seed)
+        self.inputs = [{**t.describe(), "source": "given" if (t.key or t.name) in self.given or t.name in self.given else "random"}
+                       for t in r.inputs]
+        self.outputs = [t.describe() for t in r.outputs]
+        self._first = r.values[r.inputs[0].key or r.inputs[0].name] if r.inputs else None
 
     def step(self) -> None:
         self.runner.invoke()
@@ -50,8 +64,15 @@ class TfliteBackend:
         self.runner = None
 
     @property
+    def input(self) -> np.ndarray | None:
+        """The first input's values (after :meth:`prepare`), or the array given."""
+        return getattr(self, "_first", None) if getattr(self, "_first", None) is not None else self._input
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.input.shape) if self.input is not None else tuple(self.shape or ())
+        if self.inputs:
+            return tuple(self.inputs[0]["shape"])
+        return tuple(self._input.shape) if self._input is not None else tuple(self.shape or ())
 
 
 def random_input(shape: tuple[int, ...], dtype=np.float32, seed: int = 0) -> np.ndarray:

@@ -47,7 +47,8 @@ def numpy_types(fb) -> dict[int, np.dtype]:
 # Flatbuffer -> plain structures
 # --------------------------------------------------------------------------------------
 def read_tflite(path: str | os.PathLike) -> dict:
-    """Parse a .tflite into plain dicts: ``tensors``, ``ops``, ``inputs``, ``outputs`` per subgraph.
+    """Parse a .tflite into plain dicts: ``tensors``, ``ops``, ``inputs``, ``outputs`` per subgraph,
+    and ``signatures`` (key -> subgraph index and input/output names -> tensor indices).
 
     Raises MaikitError naming the file for a missing, non-TFLite, truncated or corrupt file.
     """
@@ -137,7 +138,17 @@ def _parse(data: bytes) -> dict:
         subgraphs.append({"tensors": tensors, "ops": ops, "inputs": inputs, "outputs": outputs})
     if not subgraphs:
         raise MaikitError("the model has no subgraph")
-    return {"size_bytes": size, "buffers": buffers, "subgraphs": subgraphs, "version": int(model.Version())}
+    signatures = {}
+    for k in range(model.SignatureDefsLength()):
+        sd = model.SignatureDefs(k)
+        g = int(sd.SubgraphIndex())
+        if g >= len(subgraphs):
+            raise MaikitError(f"signature {k} refers to subgraph {g} of {len(subgraphs)}")
+        names = lambda n, get: {(get(i).Name() or b"").decode("utf-8", "replace"): int(get(i).TensorIndex()) for i in range(n)}  # noqa: E731
+        signatures[(sd.SignatureKey() or b"").decode("utf-8", "replace")] = {
+            "subgraph": g, "inputs": names(sd.InputsLength(), sd.Inputs), "outputs": names(sd.OutputsLength(), sd.Outputs)}
+    return {"size_bytes": size, "buffers": buffers, "subgraphs": subgraphs, "signatures": signatures,
+            "version": int(model.Version())}
 
 
 # --------------------------------------------------------------------------------------
@@ -158,6 +169,12 @@ class Graph:
     def op_name(self, op) -> str:
         c = self.model.operatorCodes[op.opcodeIndex]
         return self.opcodes.get(max(int(c.builtinCode), int(c.deprecatedBuiltinCode)), "")
+
+    def custom_name(self, op) -> str:
+        """The custom code of a CUSTOM op (as the interpreter names it), "" for builtins."""
+        c = self.model.operatorCodes[op.opcodeIndex]
+        code = c.customCode
+        return code.decode("utf-8", "replace") if isinstance(code, bytes) else (code or "")
 
     def opcode_index(self, name: str) -> int:
         """Index of builtin ``name`` in the model's operator codes, added when missing."""
