@@ -102,3 +102,38 @@ def test_develop_with_a_fixed_shape_tflite_runs_in_tiles(tmp_path):
     # only the 2 packed px at the right and bottom border may differ
     assert np.abs(img[:-4, :-4].astype(int) - ref[:-4, :-4].astype(int)).max() <= 1
     assert res.photos[0]["rgb_hw"] == [130, 194]
+
+
+class _UpIsp(torch.nn.Module):
+    """conv 3x3 -> tanh -> 2x2 stride-2 transposed conv: exports with dynamic height/width
+    (a pixel shuffle does not), receptive field 1 packed px."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.c = torch.nn.Conv2d(4, 8, 3, padding=1)
+        self.u = torch.nn.ConvTranspose2d(8, 3, 2, stride=2)
+
+    def forward(self, x):
+        return torch.sigmoid(self.u(torch.tanh(self.c(x))))
+
+
+@pytest.mark.slow
+def test_develop_with_a_dynamic_shape_tflite_equals_the_untiled_model(tmp_path):
+    from maikit.data.isp import pack_raw
+    from maikit.data.rawphoto import read_raw_photo, to_layout_mosaic
+    from maikit.export.tflite import convert_to_tflite
+    from maikit.train.develop import develop
+    from maikit.train.predict import predict_isp_packed
+
+    model = _UpIsp().eval()
+    tfl = convert_to_tflite(model, torch.zeros(1, 4, 64, 64), tmp_path / "model_none.tflite", dynamic_hw=True,
+                            size_multiple=32)
+    dng, _ = _scene_dng(tmp_path / "in" / "b.dng", "GRBG")
+    develop(dng, tfl, tmp_path / "out", tile=64, overlap=8)
+    img = read_png(tmp_path / "out" / "b.png")
+    x = torch.from_numpy(pack_raw(to_layout_mosaic(read_raw_photo(dng))).transpose(2, 0, 1).copy())[None]
+    ref = predict_isp_packed(model, x, size_multiple=32, tile=None)  # same padding, one piece
+    ref = (ref[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert img.shape == ref.shape == (130, 192, 3)
+    assert np.abs(img.astype(int) - ref.astype(int)).max() <= 1
