@@ -60,7 +60,7 @@ def test_middlebury_depth_against_ground_truth(tmp_path):
     both = (gt > 0) & (depth > 0)
     share = both.sum() / (gt > 0).sum()
     m = depth_metrics(np.where(both, depth, 0), np.where(both, gt, 0))
-    assert share > 0.6, share
+    assert share > 0.8, share
     assert m["rel"] <= 0.10, m
     assert m["si_rmse"] < 0.15, m
 
@@ -113,7 +113,7 @@ def test_rendered_pair_with_known_baseline(tmp_path):
     both = (exact > 0) & (depth > 0)
     m = depth_metrics(np.where(both, depth, 0), np.where(both, exact, 0))
     # flat-shaded surfaces leave much of the frame unmatched; where SGBM matches, depth is close
-    assert both.sum() / (exact > 0).sum() > 0.15
+    assert both.sum() / (exact > 0).sum() > 0.25
     assert m["rel"] < 0.08, m
 
 

@@ -254,9 +254,16 @@ def disparity_lr(left: np.ndarray, right: np.ndarray, num_disparities: int, wls:
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Left-view disparity (float32 px, NaN = unknown) and the left-right consistency mask."""
     matcher = _sgbm(num_disparities)
-    d_left = matcher.compute(left, right)
+
+    def match(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # SGBM gives nothing in the first num_disparities columns; a black margin on the left lets
+        # it match there wherever the true match lies inside the other view
+        pad = ((0, 0), (num_disparities, 0), (0, 0))
+        return matcher.compute(np.pad(a, pad), np.pad(b, pad))[:, num_disparities:]
+
+    d_left = match(left, right)
     # the right view's disparity is the left one's of the mirrored pair
-    d_right = matcher.compute(np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]))[:, ::-1]
+    d_right = match(np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]))[:, ::-1]
     if wls:
         try:
             from cv2 import ximgproc  # noqa: F401
