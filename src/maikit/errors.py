@@ -32,3 +32,42 @@ def first_line(e: BaseException, default: str | None = None) -> str:
     if text:
         return text.splitlines()[0]
     return type(e).__name__ if default is None else default
+
+
+_OS_ERROR_WORDS = (
+    (FileNotFoundError, "does not exist"),
+    (FileExistsError, "is in the way: a file exists where a folder is needed"),
+    (NotADirectoryError, "is not a folder (a part of the path is a file)"),
+    (IsADirectoryError, "is a folder, not a file"),
+    (PermissionError, "permission denied"),
+)
+
+_WORDS = {
+    "EOFError": "the file ends too early (truncated?)",
+    "UnicodeDecodeError": "not text (undecodable bytes)",
+    "JSONDecodeError": "not valid JSON",
+    "MemoryError": "out of memory",
+}
+
+
+def describe(e: BaseException) -> str:
+    """What went wrong, in words, for a one-line message (no bare exception names).
+
+    OSErrors get a phrase for their kind (the caller names the path); JSON errors say where;
+    other exceptions give the first line of their text, or a phrase for their type.
+    """
+    if isinstance(e, OSError):
+        for kind, words in _OS_ERROR_WORDS:
+            if isinstance(e, kind):
+                return words
+        return (e.strerror or first_line(e, default="input/output error")).lower()
+    name = type(e).__name__
+    if name == "JSONDecodeError":
+        return f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+    if name in _WORDS:
+        return _WORDS[name]
+    text = first_line(e, default="")
+    if text:
+        return text
+    return {"ValueError": "invalid value", "TypeError": "wrong kind of value", "KeyError": "missing entry",
+            "RuntimeError": "failed"}.get(name, f"failed ({name})")

@@ -124,7 +124,7 @@ def test_align_cli_writes_a_checked_dataset_and_skips_an_unrelated_pair(tmp_path
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     again = CliRunner().invoke(app, ["data", "align", "--raw", str(raw_dir), "--rgb", str(rgb_dir), "--out", str(out),
                                      "--split", "val", "--patch", str(PATCH)])
-    assert again.exit_code == 2 and "already exists" in again.output
+    assert again.exit_code == 1 and "already exists" in again.output
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing rewritten
 
 
@@ -136,7 +136,7 @@ def test_unreadable_raw_is_a_one_line_error(tmp_path):
     cv2.imwrite(str(tmp_path / "rgb" / "a.png"), np.zeros((8, 8, 3), np.uint8))
     res = CliRunner().invoke(app, ["data", "align", "--raw", str(tmp_path / "raw"), "--rgb", str(tmp_path / "rgb"),
                                    "--out", str(tmp_path / "out")])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and str(bad) in lines[0] and "not a RAW photo" in lines[0]
     assert not (tmp_path / "out" / "train").exists()

@@ -129,12 +129,12 @@ def test_cli_synth(tmp_path):
     res = runner.invoke(app, ["data", "synth", "isp", "--out", str(tmp_path / "e"), "--count", "2", "--patch", "32"])
     assert res.exit_code == 0 and "mai data check" in res.stdout
 
-    for args in (["synth", "depth", "--out", str(tmp_path / "f"), "--photos", str(tmp_path)],
-                 ["synth", "depth", "--out", str(tmp_path / "f"), "--full-res", "2"],
-                 ["sample-real", "isp", "--out", str(tmp_path / "g")],
-                 ["synth", "isp", "--out", str(tmp_path / "d"), "--count", "3"]):
+    for args, code in ((["synth", "depth", "--out", str(tmp_path / "f"), "--photos", str(tmp_path)], 2),  # usage
+                       (["synth", "depth", "--out", str(tmp_path / "f"), "--full-res", "2"], 2),
+                       (["sample-real", "isp", "--out", str(tmp_path / "g")], 1),  # input problems
+                       (["synth", "isp", "--out", str(tmp_path / "d"), "--count", "3"], 1)):
         res = runner.invoke(app, ["data", *args])
-        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert res.exit_code == code and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "f").exists()
 
 

@@ -131,10 +131,10 @@ def test_cli_problems_exit_1(isp_root):
 
 
 @pytest.mark.parametrize("args", [["--task", "isp"], ["--task", "nope"], ["--raw-convention", "x"]])
-def test_cli_errors_exit_2_one_line(tmp_path, isp_root, args):
+def test_cli_errors_exit_1_one_line(tmp_path, isp_root, args):
     target = tmp_path / "absent" if args[1] == "isp" else isp_root
     res = runner.invoke(app, ["data", "check", str(target), *args])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert res.stdout == "" and len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.stderr
 

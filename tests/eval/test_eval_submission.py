@@ -138,7 +138,7 @@ def test_cli_json_and_one_line_error(depth_case, isp_case):
     data = json.loads(res.stdout)
     assert set(("si_rmse", "rmse", "log10", "rel", "runtime_ms", "score", "images")) <= set(data)
     res = CliRunner().invoke(app, ["eval", str(out), "--task", "isp", "--data", str(isp_case[1])])
-    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.exit_code == 1 and "Traceback" not in res.output
     assert len([line for line in res.output.strip().splitlines() if line.strip()]) == 1
 
 

@@ -197,7 +197,7 @@ def test_bad_files_are_one_line_errors(tmp_path, isp_export, content):
     with pytest.raises(MaikitError, match="bad.tflite"):
         inspect_tflite(path)
     result = CliRunner().invoke(app, ["inspect", str(path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "bad.tflite" in lines[0] and "Traceback" not in result.output
 

@@ -125,11 +125,11 @@ def test_cli_metrics_depth_json(depth_dirs):
     assert data["images"] == 2
 
 
-def test_cli_mismatched_names_exit_2_naming_the_file(isp_dirs):
+def test_cli_mismatched_names_exit_1_naming_the_file(isp_dirs):
     pred_dir, gt_dir, pairs = isp_dirs
     (pred_dir / "1.png").rename(pred_dir / "7.png")
     res = runner.invoke(app, ["metrics", "isp", "--pred", str(pred_dir), "--gt", str(gt_dir), "--json"])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert "7.png" in res.stderr and "Traceback" not in res.output
     assert res.stdout == ""
     assert len(res.stderr.strip().splitlines()) == 1

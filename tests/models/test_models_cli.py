@@ -61,6 +61,19 @@ def test_models_show_json():
 def test_models_errors_are_one_line():
     for args in (["models", "show", "isp/nope"], ["models", "list", "--task", "video"]):
         result = runner.invoke(app, args)
-        assert result.exit_code == 2
+        assert result.exit_code == 1
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+
+
+def test_short_model_names_where_unambiguous():
+    assert _json(["models", "show", "smallnet", "--json"])["name"] == "isp/smallnet"
+    from maikit.models import list_models, resolve_model_name
+
+    shorts = [n.split("/", 1)[1] for n in list_models()]
+    for name in list_models():
+        short = name.split("/", 1)[1]
+        if shorts.count(short) == 1:
+            assert resolve_model_name(short) == name
+    result = runner.invoke(app, ["models", "show", "nope"])
+    assert result.exit_code == 1 and "unknown model `nope`" in result.stderr

@@ -77,7 +77,10 @@ def test_cli_paper_json_and_table(task, count):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["task"] == task and len(data["rows"]) == count
-    assert all(set(r) == {"team", "published", "computed", "match"} and r["match"] for r in data["rows"])
+    metric = "psnr" if task == "isp" else "si_rmse"
+    for r, row in zip(data["rows"], paper_rows(task)):  # every column the table shows, and more
+        assert {"team", "published", "computed", "match", "runtime_ms", "size_kb", metric} <= set(r) and r["match"]
+        assert r["team"] == row.team and r[metric] == row.metrics[metric] and r["runtime_ms"] == row.runtime_ms
     table = runner.invoke(app, ["score", "--paper", task])
     assert table.exit_code == 0
     if task == "depth":
@@ -85,25 +88,26 @@ def test_cli_paper_json_and_table(task, count):
 
 
 def test_cli_paper_mismatch_exits_1(monkeypatch):
-    import maikit.cli.score as score_cli
+    import maikit.scoring.paper as paper_module
 
     rows = paper_rows("isp")
     rows[0] = dataclasses.replace(rows[0], score_text="26.98")
-    monkeypatch.setattr(score_cli, "paper_rows", lambda task: rows)
+    monkeypatch.setattr(paper_module, "paper_rows", lambda task: rows)
     res = runner.invoke(app, ["score", "--paper", "isp", "--json"])
     assert res.exit_code == 1
     assert [r["match"] for r in json.loads(res.stdout)["rows"]].count(False) == 1
 
 
-@pytest.mark.parametrize("argv", [
-    ["score", "isp", "--psnr", "23", "--runtime-ms", "-5"],
-    ["score", "isp", "--psnr", "nan", "--runtime-ms", "50"],
-    ["score", "depth", "--si-rmse", "-0.1", "--runtime-ms", "50"],
-    ["score", "depth", "--si-rmse", "0.3", "--runtime-ms", "nan"],
-    ["score", "--paper", "rgb"],
-    ["score"],
+@pytest.mark.parametrize("argv,code", [
+    (["score", "isp", "--psnr", "23", "--runtime-ms", "-5"], 1),
+    (["score", "isp", "--psnr", "nan", "--runtime-ms", "50"], 1),
+    (["score", "isp", "--psnr", "-5", "--runtime-ms", "50"], 1),
+    (["score", "depth", "--si-rmse", "-0.1", "--runtime-ms", "50"], 1),
+    (["score", "depth", "--si-rmse", "0.3", "--runtime-ms", "nan"], 1),
+    (["score", "--paper", "rgb"], 1),
+    (["score"], 2),
 ])
-def test_cli_bad_numbers_one_line_exit_2(argv):
+def test_cli_bad_numbers_one_line(argv, code):
     res = runner.invoke(app, argv)
-    assert res.exit_code == 2
+    assert res.exit_code == code
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.output

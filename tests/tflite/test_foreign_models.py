@@ -105,13 +105,13 @@ def test_bench_picks_a_signature(models):
     assert [(t["name"], t["shape"]) for t in data["inputs"]] == [(k, [int(v) for v in d["shape"]]) for k, d in ref.items()]
     assert data["signature"] == "mix"
     res, _ = _bench([path, "--signature", "decode"])
-    assert res.exit_code == 2 and "no signature `decode`" in res.output and "`encode`, `mix`" in res.output
+    assert res.exit_code == 1 and "no signature `decode`" in res.output and "`encode`, `mix`" in res.output
 
 
 def test_a_custom_op_the_runtime_lacks_is_one_line(models):
     res, _ = _bench([models["custom"], *FAST])
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert res.exit_code == 2 and len(lines) == 1 and f"`{CUSTOM_OP}`" in lines[0] and "Traceback" not in res.output
+    assert res.exit_code == 1 and len(lines) == 1 and f"`{CUSTOM_OP}`" in lines[0] and "Traceback" not in res.output
     cpu = [f for f in inspect_tflite(models["custom"], targets=("cpu",))["findings"]]
     assert [(f["op"], f["severity"]) for f in cpu] == [(CUSTOM_OP, "error")]
 
@@ -133,7 +133,7 @@ def test_xnnpack_custom_op_is_no_cpu_error_and_runs(models):
     res, _ = _bench([path, *FAST])
     assert res.exit_code == 0, res.output
     res, _ = _bench([path, *FAST, "--no-xnnpack"])
-    assert res.exit_code == 2 and "Convolution2DTransposeBias" in res.output and len(res.output.strip().splitlines()) == 1
+    assert res.exit_code == 1 and "Convolution2DTransposeBias" in res.output and len(res.output.strip().splitlines()) == 1
     prof = profile_ops(path, threads=1, runs=1, min_seconds=0)
     (row,) = [r for r in prof["ops"] if r["op"] == "Convolution2DTransposeBias"]
     assert row["ms"] is not None and row["delegated"]
@@ -191,11 +191,11 @@ def test_an_op_that_cannot_run_alone_is_reported_not_zero(models, capfd):
 def test_fixed_shape_is_not_resized_unless_asked(models, tmp_path):
     path = models["f32"]
     res, _ = _bench([path, *FAST, "--shape", "1x10x10x3"])
-    assert res.exit_code == 2 and "--resize" in res.output and "[1, 32, 32, 3]" in res.output
+    assert res.exit_code == 1 and "--resize" in res.output and "[1, 32, 32, 3]" in res.output
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((1, 10, 10, 3), np.float32))
     res, _ = _bench([path, *FAST, "--input", str(x)])
-    assert res.exit_code == 2 and "--resize" in res.output
+    assert res.exit_code == 1 and "--resize" in res.output
     res, data = _bench([path, *FAST, "--shape", "1x10x10x3", "--resize", "--json"])
     assert res.exit_code == 0 and data["input_shape"] == [1, 10, 10, 3] and data["resized"] is True
     with pytest.raises(MaikitError, match="--resize"):

@@ -72,7 +72,7 @@ def test_develop_non_raw_file_is_a_one_line_error(isp_checkpoint, tmp_path):
     cv2.imwrite(str(png), np.zeros((16, 16, 3), np.uint8))
     res = CliRunner().invoke(app, ["isp", "develop", str(png), "--model", str(isp_checkpoint[0]),
                                    "--out", str(tmp_path / "out")])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and str(png) in lines[0] and "not a RAW photo" in lines[0]
     assert not (tmp_path / "out").exists()

@@ -86,6 +86,6 @@ def test_predict_broken_checkpoint_is_one_line(tmp_path):
     bad.write_bytes(b"\x00garbage")
     for target in (bad, tmp_path / "missing_run"):
         res = CliRunner().invoke(app, ["predict", str(target), "--input", str(tmp_path), "--out", str(tmp_path / "o")])
-        assert res.exit_code == 2
+        assert res.exit_code == 1
         lines = [line for line in res.output.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in res.output

@@ -102,7 +102,7 @@ def test_existing_run_needs_resume(isp_run, isp_data):
 
     res = CliRunner().invoke(app, ["train", "--task", "isp", "--model", "isp/smallnet", "--data", str(isp_data),
                                    "--out", str(isp_run.run_dir), "--recipe", "fast"])
-    assert res.exit_code == 2
+    assert res.exit_code == 1
     assert "already has a checkpoint" in res.output and "Traceback" not in res.output
 
 
@@ -245,5 +245,5 @@ def test_fp16_on_cpu_is_a_one_line_error(isp_data, tmp_path):
     res = CliRunner().invoke(app, ["train", "--task", "isp", "--model", "smallnet", "--data", str(isp_data),
                                    "--out", str(tmp_path / "r"), "--recipe", "fast", "--device", "cpu",
                                    "--amp", "fp16", "--steps", "1"])
-    assert res.exit_code == 2 and "on CPU use --amp bf16" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 1 and "on CPU use --amp bf16" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "r" / "last.pt").exists()

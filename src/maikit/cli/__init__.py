@@ -11,6 +11,7 @@ import importlib
 import typer
 
 from maikit import __version__
+from maikit.cli._common import MaiGroup
 
 _COMMAND_MODULES = (
     "data", "data_build", "isp", "metrics", "score", "models", "train", "predict",
@@ -20,6 +21,7 @@ _COMMAND_MODULES = (
 
 app = typer.Typer(
     name="mai",
+    cls=MaiGroup,
     help="maikit — Mobile AI challenge toolkit: learned ISP (RAW->RGB) and depth estimation "
     "(RGB->depth). Data, model zoo, training, TFLite export, runtime benchmark, official "
     "metrics and scores.",

@@ -6,24 +6,33 @@ stderr, so ``mai ... --json | jq`` always gets clean JSON.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import json
 import math
 import os
 import sys
-from typing import Any, Callable
+import tempfile
+from typing import Any, Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer._click import exceptions as click_errors
+from typer.core import TyperGroup
 
-from maikit.errors import MaikitError, first_line
+from maikit.errors import MaikitError, describe
 
 # Piped or redirected output gets a wide fixed width so tables stay readable in files and CI logs.
 console = Console(width=None if sys.stdout.isatty() else 160)  # results
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)  # progress, warnings, errors
 
-EXIT_PROBLEMS = 1  # the command ran, and found problems in the input (e.g. data check)
-EXIT_ERROR = 2  # the command could not run: bad input, bad arguments
+# Exit status of every command (README, "Exit status"):
+EXIT_OK = 0
+EXIT_PROBLEMS = 1  # the input has problems: a file, folder or value given is missing, malformed or out of
+#                    range, or the command's own check found problems (data check, score --paper)
+EXIT_ERROR = 2  # the command could not run: the command line cannot be parsed (unknown command or option,
+#                 missing required argument) or something failed that is not the input's fault
+EXIT_INTERRUPTED = 130
 
 
 def _jsonable(obj: Any) -> Any:
@@ -45,14 +54,24 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def parse_shape(text: str | None, option: str = "--shape") -> list[int] | None:
-    """``"1x544x960x4"`` (or comma-separated) -> ``[1, 544, 960, 4]``; None stays None."""
+def parse_shape(text: str | None, option: str = "--shape", rank: int | None = 4) -> list[int] | None:
+    """``"1x544x960x4"`` (or comma-separated) -> ``[1, 544, 960, 4]``; None stays None.
+
+    Every dimension must be a positive integer and, when ``rank`` is given, there must be
+    that many of them; otherwise a MaikitError names ``option``.
+    """
     if not text:
         return None
+    example = "1x544x960x4"
     try:
-        return [int(v) for v in text.lower().replace(",", "x").split("x")]
+        dims = [int(v) for v in text.lower().replace(",", "x").split("x")]
     except ValueError:
-        raise MaikitError(f"`{option}` must look like 1x544x960x4, got {text!r}") from None
+        raise MaikitError(f"`{option}` must look like {example}, got {text!r}") from None
+    if rank is not None and len(dims) != rank:
+        raise MaikitError(f"`{option}` needs {rank} dimensions (N x H x W x C, like {example}), got {len(dims)} in {text!r}")
+    if any(d < 1 for d in dims):
+        raise MaikitError(f"`{option}` dimensions must be positive integers, got {text!r}")
+    return dims
 
 
 # Installed by the full install only (`pip install 'maikit[full]'`); the core install
@@ -69,35 +88,165 @@ def needs_full_install(module: str | None) -> str | None:
     return f"this needs the full install (`pip install 'maikit[full]'`): the `{top}` package is not installed"
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
-    from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+def check_shape(shape: list[int] | None, model_shape, option: str = "--shape") -> None:
+    """Refuse ``shape`` where it contradicts a fixed dimension of the model's input (-1 = free)."""
+    if shape is None:
+        return
+    model_shape = [int(v) for v in model_shape]
+    fmt = "x".join("?" if v < 0 else str(v) for v in model_shape)
+    if len(shape) != len(model_shape):
+        raise MaikitError(f"`{option}` has {len(shape)} dimensions but the model's input is {fmt}")
+    for i, (given, fixed) in enumerate(zip(shape, model_shape)):
+        if i and fixed >= 0 and given != fixed:  # i = 0: the batch size
+            raise MaikitError(f"`{option}` {'x'.join(map(str, shape))} does not fit the model's input {fmt} "
+                              f"(dimension {i} is fixed at {fixed})")
+
+
+# -- option value checks: Typer's `min=` / `max=` for integers; these callbacks for floats,
+# which must also be finite (a range cannot catch NaN) --
+def _number_check(lower: float, strict: bool, upper: float | None = None):
+    def check(value):
+        if value is None:
+            return value
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"must be a finite number, got {value}")
+        if (value <= lower) if strict else (value < lower):
+            raise typer.BadParameter(f"must be {'greater than' if strict else 'at least'} {lower:g}, got {value:g}")
+        if upper is not None and value > upper:
+            raise typer.BadParameter(f"must be at most {upper:g}, got {value:g}")
+        return value
+
+    return check
+
+
+positive = _number_check(0.0, strict=True)  # callback: > 0
+non_negative = _number_check(0.0, strict=False)  # callback: >= 0
+
+
+def in_range(lower: float, upper: float, strict: bool = False):
+    """Callback: a finite value in [lower, upper] (``strict``: lower excluded)."""
+    return _number_check(lower, strict, upper)
+
+
+# -- errors: handled once, for every command, by the root group --
+def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
+    """Print ``error: message`` on stderr and return the typer.Exit to raise."""
+    print_error(message)
     return typer.Exit(code)
 
 
-def handle_errors(fn: Callable) -> Callable:
-    """Turn MaikitError (and other failures) into a one-line message and a non-zero exit.
+def print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
-    Set MAI_DEBUG=1 to see the full traceback of unexpected errors.
+
+def error_exit(e: BaseException) -> tuple[str, int]:
+    """The one-line message and exit status for an exception that ended a command."""
+    if isinstance(e, MaikitError):
+        return str(e), EXIT_PROBLEMS
+    if isinstance(e, click_errors.ClickException):
+        message = e.format_message()
+        code = EXIT_PROBLEMS
+        if not isinstance(e, click_errors.BadParameter) or isinstance(e, click_errors.MissingParameter):
+            code = EXIT_ERROR
+        ctx = getattr(e, "ctx", None)
+        if isinstance(e, click_errors.UsageError) and ctx is not None:
+            message = f"{message.rstrip('.')} (see `{ctx.command_path} --help`)"
+        return message, code
+    if isinstance(e, OSError) and e.filename is not None:  # a path the user gave, or one under it
+        return f"{e.filename}: {describe(e)}", EXIT_PROBLEMS
+    if isinstance(e, ModuleNotFoundError) and needs_full_install(e.name):
+        return needs_full_install(e.name), EXIT_ERROR
+    if isinstance(e, MemoryError):
+        return describe(e), EXIT_ERROR
+    return f"{describe(e)} ({type(e).__name__}; set MAI_DEBUG=1 for a traceback)", EXIT_ERROR
+
+
+class MaiGroup(TyperGroup):
+    """The ``mai`` command group: every command's errors become one line and an exit status.
+
+    MaikitError, a bad option value and an OSError naming a path exit with 1 (the input has
+    problems); a command line that cannot be parsed or an unexpected failure exits with 2
+    (the command could not run); Ctrl-C exits with 130. Float options refuse NaN and
+    infinity. Command modules get all of this by being registered on the app; set
+    MAI_DEBUG=1 to see the traceback of an unexpected failure.
     """
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except MaikitError as e:
-            raise fail(str(e)) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
-        except Exception as e:  # pragma: no cover - last line of defence
-            if isinstance(e, ModuleNotFoundError) and needs_full_install(e.name):
-                raise fail(needs_full_install(e.name)) from None
-            if os.environ.get("MAI_DEBUG"):
-                raise
-            msg = first_line(e, default="")
-            raise fail(f"{type(e).__name__}: {msg} (set MAI_DEBUG=1 for a traceback)") from None
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _one_line_errors():  # the root's own options: `mai --bogus`
+            return super().make_context(info_name, args, parent=parent, **extra)
 
-    return wrapper
+    def invoke(self, ctx):
+        with _one_line_errors():  # parsing the subcommand's options, and running it
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    try:
+        yield
+    except typer.Exit:  # --help, --version, typer.Exit(code): already handled
+        raise
+    except (KeyboardInterrupt, typer.Abort):
+        print_error("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as e:
+        if os.environ.get("MAI_DEBUG") and not isinstance(e, (MaikitError, click_errors.ClickException)):
+            raise
+        message, code = error_exit(e)
+        print_error(message)
+        raise typer.Exit(code) from None
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """No-op: errors of every command are handled by :class:`MaiGroup` (kept for old decorators)."""
+    return fn
+
+
+def raw_convention_option(raw_convention: str | None, old: str | None) -> str | None:
+    """``--raw-convention``, or its old hidden name ``--convention``; both given must agree."""
+    if raw_convention is not None and old is not None and raw_convention != old:
+        raise MaikitError(f"`--raw-convention {raw_convention}` and its old name `--convention {old}` disagree; give one")
+    return raw_convention if raw_convention is not None else old
+
+
+def usage_error(message: str) -> Exception:
+    """An error in the form of the command line (options that do not go together, a missing
+    choice): exit status 2 like an unknown option, with ``message`` on one line."""
+    return click_errors.UsageError(message)
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Keep what native libraries write to stderr (the converter's and LiteRT's log lines,
+    torchao's "Failed to load ...so", XNNPACK's "Created delegate") off the terminal.
+
+    File descriptor 2 points at a scratch file for the duration; ``err_console`` (progress,
+    warnings) keeps writing to the real stderr. With MAI_DEBUG=1 nothing is hidden. Where
+    stderr is not file descriptor 2 (a test runner's capture) this does nothing.
+    """
+    try:
+        real_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        real_fd = -1
+    if os.environ.get("MAI_DEBUG") or real_fd != 2:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
+    previous = err_console._file
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        err_console.file = terminal
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            err_console.file = previous
+            terminal.close()

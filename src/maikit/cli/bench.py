@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, handle_errors, parse_shape, print_json
+from maikit.cli._common import console, err_console, non_negative, parse_shape, positive, print_json, quiet_libraries
 from maikit.errors import MaikitError
 from maikit.runtime.loop import DEFAULTS as D, PROFILES
 
@@ -42,15 +42,14 @@ def _positive_shape(text: str) -> list[int]:
     return shape
 
 
-@handle_errors
 def bench(
     file: Path = typer.Argument(..., help="A .tflite file: any model (several inputs and outputs, signatures, fp16 or sparse weights)."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads (always set explicitly)."),
-    runs: Optional[int] = typer.Option(None, "--runs", help=f"Minimum number of timed runs (default {D.runs}, or the profile's)."),
-    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help=f"Minimum timed duration (default {D.min_seconds:g}, or the profile's)."),
-    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help=f"Stop after this long whatever the count (default {D.max_seconds:g}, or the profile's)."),
-    warmup: int = typer.Option(D.warmup_runs, "--warmup", help=f"Minimum warm-up runs (and at least --warmup-seconds, {D.warmup_seconds:g} s)."),
-    warmup_seconds: float = typer.Option(D.warmup_seconds, "--warmup-seconds", help="Minimum warm-up duration."),
+    threads: int = typer.Option(2, "--threads", min=1, help="CPU threads (always set explicitly)."),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"Minimum number of timed runs (default {D.runs}, or the profile's)."),
+    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", callback=non_negative, help=f"Minimum timed duration (default {D.min_seconds:g}, or the profile's)."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", callback=positive, help=f"Stop after this long whatever the count (default {D.max_seconds:g}, or the profile's)."),
+    warmup: int = typer.Option(D.warmup_runs, "--warmup", min=0, help=f"Minimum warm-up runs (and at least --warmup-seconds, {D.warmup_seconds:g} s)."),
+    warmup_seconds: float = typer.Option(D.warmup_seconds, "--warmup-seconds", callback=non_negative, help="Minimum warm-up duration."),
     no_xnnpack: bool = typer.Option(False, "--no-xnnpack", help="Builtin kernels only (no XNNPACK delegate)."),
     profile: Optional[str] = typer.Option(None, "--profile", help="MLPerf Mobile profile: " + " or ".join(
         f"{k} ({p.runs} / {p.min_seconds:g} s / {p.max_seconds:g} s)" for k, p in PROFILES.items()) + "."),
@@ -60,7 +59,7 @@ def bench(
     resize: bool = typer.Option(False, "--resize", help="Allow --shape / --input to resize a fixed-shape model (an error otherwise)."),
     compare: Optional[str] = typer.Option(None, "--compare", help="Also measure torch and/or onnx (comma-separated), same loop and threads."),
     per_op: bool = typer.Option(False, "--per-op", help="Also time every op alone (as its own one-op model, same threads and delegate) and rank ops and op types."),
-    top: int = typer.Option(10, "--top", help="With --per-op: how many of the slowest ops to list."),
+    top: int = typer.Option(10, "--top", min=0, help="With --per-op: how many of the slowest ops to list."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Measure init time, first inference and steady-state latency of a .tflite, like LiteRT's benchmark_model.
@@ -78,7 +77,7 @@ def bench(
                             warmup_runs=warmup, warmup_seconds=warmup_seconds)
     one_input, inputs = _named(input, "--input", Path)
     one_shape, shapes = _named(shape, "--shape", _positive_shape)
-    with err_console.status(f"measuring {file.name}"):
+    with quiet_libraries(), err_console.status(f"measuring {file.name}"):
         if compare:
             if inputs or shapes or signature:
                 raise MaikitError("`--compare` takes the model's one image input: use --input FILE.npy / --shape SHAPE without names")
@@ -92,7 +91,7 @@ def bench(
     if per_op:
         from maikit.runtime.opprofile import profile_ops
 
-        with err_console.status("timing each op alone") as status:
+        with quiet_libraries(), err_console.status("timing each op alone") as status:
             result["op_profile"] = profile_ops(
                 file, threads=threads, xnnpack=not no_xnnpack, signature=signature, model_ms=result["avg_ms"],
                 progress=lambda done, total: status.update(f"timing each op alone: {done}/{total}"))

@@ -14,10 +14,8 @@ from typing import Callable, Iterator, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from maikit.cli._common import EXIT_PROBLEMS, console, err_console, handle_errors, print_json
+from maikit.cli._common import EXIT_PROBLEMS, console, err_console, in_range, print_json, usage_error
 from maikit.errors import MaikitError
 from maikit.tasks import RAW_CONVENTIONS, TASK_NAMES, get_raw_convention, get_task
 
@@ -36,6 +34,8 @@ _CONVENTION_HELP = "RAW packing convention (ISP): " + "; ".join(
 @contextlib.contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A Rich progress bar on stderr, driven by a ``progress(done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -52,29 +52,10 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def _detect_task(path: Path) -> str:
-    from maikit.data.layout import resolve_splits
-
-    found = []
-    for name in TASK_NAMES:
-        try:
-            resolve_splits(path, name)
-            found.append(name)
-        except MaikitError as e:
-            if e.reason in ("folder not found", "not a folder"):
-                raise
-    if len(found) != 1:
-        raise MaikitError(
-            "cannot tell the task from the folder names; pass `--task isp` or `--task depth`", path
-        )
-    return found[0]
-
-
 # --------------------------------------------------------------------------------------
 # mai data check
 # --------------------------------------------------------------------------------------
 @data_app.command("check")
-@handle_errors
 def check_cmd(
     path: Path = typer.Argument(..., metavar="DIR", help="A dataset root (train/, val/, test/) or one split folder."),
     task: Optional[str] = typer.Option(None, "--task", "-t", help=_TASK_HELP + " Default: from the folder names."),
@@ -87,7 +68,9 @@ def check_cmd(
     """
     from maikit.data.check import check_dataset
 
-    spec = get_task(task) if task else get_task(_detect_task(path))
+    from maikit.data.layout import detect_task
+
+    spec = get_task(task) if task else get_task(detect_task(path))
     conv = get_raw_convention(raw_convention)
     with _progress(f"checking {spec.name} data") as progress:
         report = check_dataset(path, spec, conv, progress=progress)
@@ -95,6 +78,8 @@ def check_cmd(
     if json_out:
         print_json({**report.to_dict(), "task": spec.name, "ok": report.ok})
     else:
+        from rich.table import Table
+
         table = Table(title=f"{spec.title}: {escape(str(path))}", title_justify="left")
         for col in ("split", "pairs", spec.input_dir, spec.target_dir, "problems"):
             table.add_column(col, justify="left" if col == "split" else "right")
@@ -138,20 +123,19 @@ def _print_summary(summary: dict, json_out: bool, what: str) -> None:
 
 
 @data_app.command("synth")
-@handle_errors
 def synth_cmd(
     task: str = typer.Argument(..., metavar="TASK", help=_TASK_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Output dataset root (gets train/, val/ and synth.json)."),
-    count: int = typer.Option(200, "--count", "-n", help="Number of training + validation pairs."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of pairs written to val/."),
+    count: int = typer.Option(200, "--count", "-n", min=1, help="Number of training + validation pairs."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed (same seed, same files)."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", callback=in_range(0.0, 1.0), help="Share of pairs written to val/ (0 to 1)."),
     photos: Optional[Path] = typer.Option(
         None, "--photos", help="ISP only: folder of JPEG/PNG photos to unprocess (default: scikit-image's photos)."
     ),
     full_res: Optional[int] = typer.Option(
-        None, "--full-res", help="ISP only: also write K whole-photo frames (sides divisible by 32) to test/."
+        None, "--full-res", min=1, help="ISP only: also write K whole-photo frames (sides divisible by 32) to test/."
     ),
-    patch: Optional[int] = typer.Option(None, "--patch", help="ISP only: RAW/RGB patch size in pixels (default 256)."),
+    patch: Optional[int] = typer.Option(None, "--patch", min=1, help="ISP only: RAW/RGB patch size in pixels (default 256)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Write a synthetic dataset in the official layout.
@@ -171,7 +155,7 @@ def synth_cmd(
     else:
         given = [flag for flag, value in (("--photos", photos), ("--full-res", full_res), ("--patch", patch)) if value is not None]
         if given:
-            raise MaikitError(f"{', '.join(given)} only apply to `isp`, not `{spec.name}`")
+            raise usage_error(f"{', '.join(given)} only apply to `isp`, not `{spec.name}`")
         from maikit.data.synth_depth import synth_depth
 
         with _progress("rendering depth scenes") as progress:
@@ -183,7 +167,6 @@ def synth_cmd(
 # mai data sample-real
 # --------------------------------------------------------------------------------------
 @data_app.command("sample-real")
-@handle_errors
 def sample_real_cmd(
     task: str = typer.Argument(..., metavar="TASK", help="depth (the only task with a real sample that ships offline)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output dataset root."),

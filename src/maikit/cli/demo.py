@@ -6,17 +6,16 @@ from pathlib import Path
 
 import typer
 
-from maikit.cli._common import console, err_console, handle_errors, print_json
+from maikit.cli._common import console, err_console, positive, print_json, quiet_libraries
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
-    @handle_errors
     def demo(
         out: Path = typer.Option(Path("demo_out"), "--out", help="Parent folder; the demo writes a new timestamped folder inside."),
         quick: bool = typer.Option(False, "--quick", help="Tiny sizes and seconds of training: a smoke test of the whole path."),
-        isp_minutes: float = typer.Option(None, "--isp-minutes", help="Training budget for the ISP model (default 3)."),
-        depth_minutes: float = typer.Option(None, "--depth-minutes", help="Training budget for the depth model (default 3.5)."),
+        isp_minutes: float = typer.Option(None, "--isp-minutes", callback=positive, help="Training budget for the ISP model (default 3)."),
+        depth_minutes: float = typer.Option(None, "--depth-minutes", callback=positive, help="Training budget for the depth model (default 3.5)."),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Synthesise data, train isp/smallnet and depth/aiia_hit, export FP32+INT8, inspect, benchmark,
@@ -30,7 +29,8 @@ def register(app: typer.Typer) -> None:
             plan = replace(plan, isp_train_minutes=isp_minutes)
         if depth_minutes is not None:
             plan = replace(plan, depth_train_minutes=depth_minutes)
-        summary = run_demo(out, plan, console=err_console)
+        with quiet_libraries():
+            summary = run_demo(out, plan, console=err_console)
         tables = summary.pop("tables")
         if json_out:
             print_json(summary)

@@ -7,22 +7,22 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, handle_errors, print_json
+from maikit.cli._common import console, err_console, non_negative, print_json, quiet_libraries, raw_convention_option
 
 
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_)
 
 
-@handle_errors
 def eval_(
     model: Path = typer.Argument(..., metavar="FILE.tflite|DIR|RUN", help="A .tflite, a folder with model.tflite / model_none.tflite, or a training run."),
     task: str = typer.Option(..., "--task", help="isp or depth."),
     data: Path = typer.Option(..., "--data", help="A split folder in the official layout (e.g. ROOT/val)."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads for inference and the runtime measurement."),
-    runs: int = typer.Option(50, "--runs", help="Minimum timed runs of the runtime measurement."),
-    min_seconds: float = typer.Option(1.0, "--min-seconds", help="Minimum timed duration of the runtime measurement."),
-    convention: Optional[str] = typer.Option(None, "--convention", help="ISP RAW convention (default: export.json's, else mai21)."),
+    threads: int = typer.Option(2, "--threads", min=1, help="CPU threads for inference and the runtime measurement."),
+    runs: int = typer.Option(50, "--runs", min=1, help="Minimum timed runs of the runtime measurement."),
+    min_seconds: float = typer.Option(1.0, "--min-seconds", callback=non_negative, help="Minimum timed duration of the runtime measurement."),
+    raw_convention: Optional[str] = typer.Option(None, "--raw-convention", help="ISP RAW convention (default: export.json's, else mai21)."),
+    convention: Optional[str] = typer.Option(None, "--convention", hidden=True, help="Old name of --raw-convention."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Evaluate a submission like the challenge server: official metrics, runtime, score.
@@ -36,14 +36,15 @@ def eval_(
     from maikit.tasks import get_task
 
     spec = get_task(task)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console, transient=True) as bar:
+    with quiet_libraries(), Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     console=err_console, transient=True) as bar:
         job = bar.add_task("fidelity", total=None)
 
         def progress(done: int, total: int, name: str) -> None:
             bar.update(job, completed=done, total=total, description=f"fidelity {name}")
 
         result = evaluate_model(model, spec.name, data, bench_kwargs={"threads": threads, "runs": runs, "min_seconds": min_seconds},
-                                progress=progress, convention=convention)
+                                progress=progress, convention=raw_convention_option(raw_convention, convention))
     for w in result.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if as_json:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, handle_errors, print_json
+from maikit.cli._common import console, err_console, print_json, quiet_libraries, raw_convention_option, usage_error
 
 
 def register(app: typer.Typer) -> None:
     app.command("export")(export)
 
 
-@handle_errors
 def export(
     source: Optional[str] = typer.Argument(None, metavar="[RUN|CKPT]", help="A training run folder or a checkpoint (.pt)."),
     model: Optional[str] = typer.Option(None, "--model", help="A zoo model name (random weights), e.g. isp/smallnet."),
@@ -22,11 +22,12 @@ def export(
     task: Optional[str] = typer.Option(None, "--task", help="isp or depth (default: from the run or model)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 (float16 weights) or int8 (static, calibrated)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration data ROOT or split folder for int8 (default: the run's training data; random inputs otherwise)."),
-    calib_samples: int = typer.Option(8, "--calib-samples", help="Number of calibration inputs."),
+    calib_samples: int = typer.Option(8, "--calib-samples", min=1, help="Number of calibration inputs."),
     layout: str = typer.Option("nhwc", "--layout", help="Tensor layout of the files: nhwc (TFLite's) or nchw."),
     fmt: str = typer.Option("tflite", "--format", help="tflite (the challenge's) or onnx (for comparison runs)."),
     gpu_friendly: bool = typer.Option(False, "--gpu-friendly", help="Lower for older mobile GPU delegates: pixel (un)shuffle modules as (transposed) convolutions also in the dynamic-shape file, nearest resizes as RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND, single-op bilinear resizes and transposed convolutions."),
-    convention: Optional[str] = typer.Option(None, "--convention", help="ISP RAW convention recorded for eval (default: the run's, else mai21)."),
+    raw_convention: Optional[str] = typer.Option(None, "--raw-convention", help="ISP RAW convention recorded for eval (default: the run's, else mai21)."),
+    convention: Optional[str] = typer.Option(None, "--convention", hidden=True, help="Old name of --raw-convention."),
     as_json: bool = typer.Option(False, "--json", help="Print the export record as JSON."),
 ) -> None:
     """Export a model to the two challenge files, verified against PyTorch.
@@ -37,11 +38,24 @@ def export(
     from maikit.export import export_model
 
     if (source is None) == (model is None):
-        raise MaikitError("give either a RUN folder / checkpoint or --model NAME")
-    with err_console.status("exporting") as status:
+        raise usage_error("give either a RUN folder / checkpoint or --model NAME")
+    if model is not None:
+        from maikit.models import resolve_model_name
+
+        model = resolve_model_name(model)
+    elif not Path(source).exists():  # a zoo name given as SOURCE is accepted
+        from maikit.models import resolve_model_name
+
+        try:
+            source = resolve_model_name(source)
+        except MaikitError:
+            if re.fullmatch(r"\w+/\w+", source):  # looks like a model name: the error lists the known ones
+                raise
+            raise MaikitError("no such run folder or checkpoint (the path does not exist)", source) from None
+    with quiet_libraries(), err_console.status("exporting") as status:
         record = export_model(
             source if source is not None else model, out, task=task, precision=precision, calib=calib,
-            layout=layout, fmt=fmt, gpu_friendly=gpu_friendly, convention=convention, calib_samples=calib_samples,
+            layout=layout, fmt=fmt, gpu_friendly=gpu_friendly, convention=raw_convention_option(raw_convention, convention), calib_samples=calib_samples,
             progress=lambda msg: status.update(msg),
         )
     for w in record.get("warnings", []):

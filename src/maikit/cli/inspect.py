@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from maikit.cli._common import console, fail, handle_errors, parse_shape, print_json
+from maikit.cli._common import check_shape, console, fail, parse_shape, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +17,6 @@ def _shape(s) -> str:
     return "x".join("?" if v < 0 else str(v) for v in s)
 
 
-@handle_errors
 def inspect(
     file: Path = typer.Argument(..., help="A .tflite file."),
     target: str = typer.Option("all", "--target", help="cpu, gpu, npu or all."),
@@ -33,6 +32,14 @@ def inspect(
 
     targets = TARGETS if target == "all" else (target,)
     input_shape = parse_shape(shape)
+    if input_shape is not None:
+        # a fixed-shape model may be resized in height and width for the estimate, never in
+        # batch-free rank or channels
+        sig = inspect_tflite(file, targets=())["inputs"]
+        if len(sig) == 1:
+            s = [int(v) for v in sig[0]["shape"]]
+            if len(input_shape) != len(s) or (s[-1] >= 0 and input_shape[-1] != s[-1]):
+                check_shape(input_shape, s)
     report = inspect_tflite(file, targets=targets, input_shape=input_shape)
     unavailable = None
     if verify:

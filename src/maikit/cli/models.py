@@ -9,15 +9,15 @@ from __future__ import annotations
 import inspect
 import sys
 
-import typer
-from rich.panel import Panel
-from rich.table import Table
+from typing import TYPE_CHECKING
 
-from maikit.cli._common import console, handle_errors, print_json
-from maikit.models import get_model_entry, list_models
-from maikit.models._registry import ModelEntry
-from maikit.models.blocks import param_count
+import typer
+
+from maikit.cli._common import console, print_json
 from maikit.tasks import get_task
+
+if TYPE_CHECKING:  # the zoo imports PyTorch: loaded by the commands, not by `mai --help`
+    from maikit.models._registry import ModelEntry
 
 
 def _team(entry: ModelEntry) -> str | None:
@@ -26,6 +26,8 @@ def _team(entry: ModelEntry) -> str | None:
 
 def model_summary(entry: ModelEntry) -> dict:
     """One row of ``mai models list --json``: params of the exported forward, size as float32 KB."""
+    from maikit.models.blocks import param_count
+
     params = param_count(entry.build())
     return {
         "name": entry.name,
@@ -66,12 +68,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sub, name="models")
 
     @sub.command("list")
-    @handle_errors
     def list_cmd(
         task: str = typer.Option(None, "--task", "-t", help="Only models of this task: isp or depth."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
     ) -> None:
         """List registered models with parameter count, size (float32 KB) and their paper row."""
+        from rich.table import Table
+
+        from maikit.models import get_model_entry, list_models
+
         if task is not None:
             task = get_task(task).name
         rows = [(get_model_entry(n), model_summary(get_model_entry(n))) for n in list_models(task)]
@@ -90,12 +95,16 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
     @sub.command("show")
-    @handle_errors
     def show_cmd(
         name: str = typer.Argument(..., help="Model name, e.g. isp/smallnet (see `mai models list`)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
     ) -> None:
         """Show one model: its description and choices, recipes and paper row."""
+        from rich.panel import Panel
+        from rich.table import Table
+
+        from maikit.models import get_model_entry
+
         d = model_details(get_model_entry(name))
         if as_json:
             print_json(d)

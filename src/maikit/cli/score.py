@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from maikit.cli._common import EXIT_PROBLEMS, console, fail, handle_errors, print_json
+from maikit.cli._common import EXIT_PROBLEMS, console, non_negative, positive, print_json, usage_error
 from maikit.scoring import isp_score, depth_score
-from maikit.scoring.paper import paper_rows
+from maikit.scoring.paper import paper_comparison, paper_rows
 from maikit.tasks import get_task
 
 score_app = typer.Typer(
@@ -31,29 +30,15 @@ _CAPTIONS = {
 }
 
 
-def paper_comparison(task: str) -> list[dict]:
-    """Every Table 1 row of ``task``: published score, recomputed score, match at print precision."""
-    spec = get_task(task)
-    rows = []
-    for row in paper_rows(spec.name):
-        computed = spec.score(row.metrics[spec.primary_metric], row.runtime_ms)
-        rows.append({
-            "team": row.team,
-            "published": row.score,
-            "computed": computed,
-            "match": f"{computed:.{row.score_decimals}f}" == row.score_text,
-            "_row": row,
-        })
-    return rows
-
-
 def _print_paper(task: str, json_out: bool) -> bool:
     spec = get_task(task)
     rows = paper_comparison(spec.name)
     ok = all(r["match"] for r in rows)
     if json_out:
-        print_json({"task": spec.name, "rows": [{k: v for k, v in r.items() if k != "_row"} for r in rows]})
+        print_json({"task": spec.name, "rows": rows})
         return ok
+    from rich.table import Table
+
     primary = spec.metric(spec.primary_metric)
     table = Table(title=f"{spec.title}: Table 1 final scores, published vs recomputed",
                   caption=_CAPTIONS[spec.name])
@@ -61,8 +46,7 @@ def _print_paper(task: str, json_out: bool) -> bool:
                          ("published", "right"), ("computed", "right"), ("exact", "right"),
                          ("match", "center")):
         table.add_column(col, justify=justify)
-    for r in rows:
-        row = r["_row"]
+    for r, row in zip(rows, paper_rows(spec.name)):
         table.add_row(row.team, row.printed.get(primary.name, str(row.metrics[primary.name])),
                       row.printed.get("runtime_ms", f"{row.runtime_ms:g}"), row.score_text,
                       f"{r['computed']:.{row.score_decimals}f}", f"{r['computed']:.4f}",
@@ -72,7 +56,6 @@ def _print_paper(task: str, json_out: bool) -> bool:
 
 
 @score_app.callback(invoke_without_command=True)
-@handle_errors
 def score_root(
     ctx: typer.Context,
     paper: Optional[str] = typer.Option(None, "--paper", metavar="isp|depth",
@@ -82,10 +65,10 @@ def score_root(
     """Final challenge scores."""
     if ctx.invoked_subcommand is not None:
         if paper is not None:
-            raise fail("--paper cannot be combined with a subcommand")
+            raise usage_error("--paper cannot be combined with a subcommand")
         return
     if paper is None:
-        raise fail("give a subcommand (isp, depth) or --paper isp|depth; see `mai score --help`")
+        raise usage_error("give a subcommand (isp, depth) or --paper isp|depth")
     if not _print_paper(paper, json_out):
         raise typer.Exit(EXIT_PROBLEMS)
 
@@ -98,10 +81,9 @@ def _print_score(task: str, value: float, detail: str, json_out: bool) -> None:
 
 
 @score_app.command("isp")
-@handle_errors
 def isp_command(
-    psnr: float = typer.Option(..., "--psnr", help="PSNR in dB."),
-    runtime_ms: float = typer.Option(..., "--runtime-ms", help="Runtime per image in milliseconds."),
+    psnr: float = typer.Option(..., "--psnr", callback=non_negative, help="PSNR in dB (0 or more)."),
+    runtime_ms: float = typer.Option(..., "--runtime-ms", callback=positive, help="Runtime per image in milliseconds."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON {task, score}."),
 ) -> None:
     """MAI 2021 ISP score: PSNR + a*(0.2 - clip(t))."""
@@ -109,10 +91,9 @@ def isp_command(
 
 
 @score_app.command("depth")
-@handle_errors
 def depth_command(
-    si_rmse: float = typer.Option(..., "--si-rmse", help="si-RMSE (natural log, lambda 1)."),
-    runtime_ms: float = typer.Option(..., "--runtime-ms", help="Runtime per image in milliseconds."),
+    si_rmse: float = typer.Option(..., "--si-rmse", callback=non_negative, help="si-RMSE (natural log, lambda 1)."),
+    runtime_ms: float = typer.Option(..., "--runtime-ms", callback=positive, help="Runtime per image in milliseconds."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON {task, score}."),
 ) -> None:
     """MAI 2022 depth score: 2^(-20*si-RMSE) / (C*t), C = 1/640 derived from Table 1."""

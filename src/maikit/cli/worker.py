@@ -21,8 +21,18 @@ def worker(
     name: Optional[str] = typer.Option(None, "--name", help="Worker name (default: host-pid)."),
     roles: str = typer.Option("fidelity,runtime", "--roles", help="Comma-separated: fidelity, runtime."),
     device: str = typer.Option("litert-cpu", "--device", help="Device tag this worker measures on."),
-    data: List[str] = typer.Option([], "--data", help="CHALLENGE[/validation|test]=DIR: reference split folder on this machine (repeatable)."),
+    data: List[str] = typer.Option([], "--data", help="CHALLENGE\\[/validation|test]=DIR: reference split folder on this machine (repeatable)."),
     wait_s: float = typer.Option(20.0, "--wait", help="Long-poll seconds of each claim."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Measure runtime jobs on a device backend: litert-cpu, litert-gpu, adb or ssh (with drift control, per-op profile and findings)."),
+    option: List[str] = typer.Option([], "--option", help="Device backend option KEY=VALUE (repeatable), e.g. serial=R58M, benchmark_model_path=./bm, host=pi4."),
+    state: Optional[str] = typer.Option(None, "--state", help="Folder of device calibrations and locks (default: $MAIKIT_STATE/devices or ~/.local/state/maikit/devices)."),
+    cooldown_s: float = typer.Option(0.0, "--cooldown", help="Seconds the device rests between jobs (and between repeated attempts)."),
+    drift_tolerance: float = typer.Option(0.10, "--drift-tolerance", help="Allowed relative drift of the reference model from its calibrated time."),
+    cv_tolerance: float = typer.Option(0.10, "--cv-tolerance", help="Allowed coefficient of variation of a measurement's samples."),
+    max_attempts: int = typer.Option(3, "--max-attempts", help="Measurements repeated at most this often on drift or noise."),
+    per_op_top: int = typer.Option(10, "--per-op-top", help="Slowest ops kept in the per-op profile (0: no profile)."),
+    once: bool = typer.Option(False, "--once", help="Run one job, then exit."),
+    json_log: bool = typer.Option(False, "--json-log", help="Log as JSON lines on stderr."),
 ) -> None:
     """Pull jobs (fidelity on reference data, runtime on this device) and run them sandboxed."""
     import logging
@@ -45,9 +55,35 @@ def worker(
         if not os.path.isdir(folder):
             raise MaikitError("not a folder", folder)
         mapping[key] = os.path.abspath(folder)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    err_console.print(f"worker for {server}: roles {', '.join(role_list)}, device {device}", highlight=False)
-    w = Worker(server, token, name=name, roles=role_list, device_tag=device, data=mapping, wait_s=wait_s)
+    if json_log:
+        from maikit.worker.device import JsonLogFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonLogFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    runner = None
+    if backend is not None:
+        from maikit.cli._common import EXIT_ERROR, fail
+        from maikit.runtime.devices.cli import _config
+        from maikit.runtime.drift import DriftPolicy
+        from maikit.worker.device import DeviceRunner
+
+        policy = DriftPolicy(tolerance=drift_tolerance, cv_tolerance=cv_tolerance, max_attempts=max_attempts,
+                             cooldown_s=cooldown_s)
+        try:
+            runner = DeviceRunner(backend, _config(option), device=device, state_dir=state, policy=policy,
+                                  cooldown_s=cooldown_s, per_op_top=per_op_top)
+        except TypeError as e:
+            raise MaikitError(f"bad `--option` for backend `{backend}` ({e})") from None
+        health = runner.health()
+        if not health.get("ok"):
+            raise fail(f"device `{device}` ({backend}) failed its health check: {health.get('reason')}; taking no jobs", EXIT_ERROR)
+    err_console.print(f"worker for {server}: roles {', '.join(role_list)}, device {device}"
+                      + (f", backend {backend}" if backend else ""), highlight=False)
+    w = Worker(server, token, name=name, roles=role_list, device_tag=device, data=mapping, wait_s=wait_s,
+               device_runner=runner, once=once)
     try:
         w.run()
     except KeyboardInterrupt:

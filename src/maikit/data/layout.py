@@ -84,6 +84,27 @@ def resolve_splits(path: str | Path, task: str | TaskSpec) -> dict[str, Path]:
     return {p.name: p for p in subdirs}
 
 
+def detect_task(path: str | Path) -> str:
+    """The task whose official layout ``path`` (a dataset root or a split folder) follows.
+
+    MaikitError naming ``path`` when it is missing, or when the folder names fit no task or
+    both.
+    """
+    from maikit.tasks import TASK_NAMES
+
+    found = []
+    for name in TASK_NAMES:
+        try:
+            resolve_splits(path, name)
+            found.append(name)
+        except MaikitError as e:
+            if e.reason in ("folder not found", "not a folder"):
+                raise
+    if len(found) != 1:
+        raise MaikitError("cannot tell the task from the folder names; pass `--task isp` or `--task depth`", path)
+    return found[0]
+
+
 def resolve_split(root: str | Path, task: str | TaskSpec, split: str) -> Path:
     """The folder of one named split under ``root`` (``val`` also finds ``validation``).
 

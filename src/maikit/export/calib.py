@@ -86,6 +86,20 @@ def verification_inputs(
     return xs, [pairs[i].input_path.name for i in picks]
 
 
+def check_calibration_data(task: str, root: str | os.PathLike, n: int, convention: str = "mai21", split: str = "train") -> None:
+    """Read the inputs :func:`data_inputs` would use, before any conversion starts.
+
+    A missing folder, an empty split or an unreadable file is a MaikitError that says it is
+    the calibration data and names the folder or file.
+    """
+    try:
+        pairs = _input_pairs(task, root, split)
+        for i in _spaced(len(pairs), n):
+            read_model_input(pairs[i].input_path, task, convention)
+    except MaikitError as e:
+        raise MaikitError(f"calibration data: {e.reason}", e.file or root) from None
+
+
 def _input_pairs(task: str, root: str | os.PathLike, split: str) -> list:
     from maikit.data.layout import find_pairs, resolve_split
 

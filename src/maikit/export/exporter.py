@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 
 from maikit.errors import MaikitError, first_line
-from maikit.export.calib import DEFAULT_CALIBRATION_SAMPLES, data_inputs, random_inputs, verification_inputs
+from maikit.export.calib import DEFAULT_CALIBRATION_SAMPLES, check_calibration_data, data_inputs, random_inputs, verification_inputs
 from maikit.export.quantize import PRECISIONS, quantize_fp16, quantize_int8
 from maikit.export.rewrite import check_same_outputs, lower_for_gpu, rewrite_pixel_shuffles
 from maikit.export.source import ModelSource, resolve_source
@@ -360,6 +360,9 @@ def export_model(
         else:
             warnings.append("--gpu-friendly: nothing to rewrite (no nn.PixelShuffle/PixelUnshuffle module, no [0, 1] clamp, no nearest resize)")
 
+    calib_root = Path(calib) if calib is not None else source.data_root
+    if fmt == "tflite" and precision == "int8" and calib_root is not None:
+        check_calibration_data(spec.name, calib_root, calib_samples, convention)  # before minutes of converting
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))

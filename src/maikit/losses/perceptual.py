@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, describe
 from maikit.losses._registry import register_loss
 
 # Configuration "E" of Simonyan & Zisserman (VGG-19): conv widths, "M" = 2x2 max-pool.
@@ -71,8 +71,10 @@ def load_vgg19_weights(model: VGG19Features, path: str | os.PathLike) -> VGG19Fe
         raise MaikitError("VGG-19 weights file not found", path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt or not a torch file: one line for the user
-        raise MaikitError(f"cannot read VGG-19 weights ({type(e).__name__})", path) from None
+    except OSError as e:
+        raise MaikitError(f"cannot read VGG-19 weights: {describe(e)}", path) from None
+    except Exception:  # corrupt or not a torch file: one line for the user
+        raise MaikitError("cannot read VGG-19 weights: not a PyTorch file, or a damaged one", path) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -96,12 +96,23 @@ def list_models(task: str | None = None) -> list[str]:
     return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
 
 
+def resolve_model_name(name: str) -> str:
+    """The registry key for ``name``: ``isp/smallnet`` as is, or a short name such as
+    ``smallnet`` when exactly one task has a model of that name."""
+    if name in _REGISTRY:
+        return name
+    matches = sorted(n for n, e in _REGISTRY.items() if "/" not in name and e.short_name == name)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise MaikitError(f"model name `{name}` is ambiguous: give one of {', '.join(matches)}")
+    known = ", ".join(sorted(_REGISTRY)) or "(none)"
+    raise MaikitError(f"unknown model `{name}` in the model registry; known: {known}")
+
+
 def get_model_entry(name: str) -> ModelEntry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "(none)"
-        raise MaikitError(f"unknown model `{name}` in the model registry; known: {known}") from None
+    """The entry of a registered model, by full name or unambiguous short name."""
+    return _REGISTRY[resolve_model_name(name)]
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, describe
 from maikit.runtime.backends import create_backend
 from maikit.runtime.loop import DEFAULTS, LoopSettings, measure, settings_for
 from maikit.runtime.system import machine_info
@@ -34,7 +34,7 @@ def load_input(input: str | os.PathLike | np.ndarray | None) -> np.ndarray | Non
     except FileNotFoundError:
         raise MaikitError("file not found", path) from None
     except (OSError, ValueError) as e:
-        raise MaikitError(f"not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})", path) from None
+        raise MaikitError(f"not a readable .npy array ({describe(e)})", path) from None
     if not isinstance(arr, np.ndarray):
         raise MaikitError("expected a single array in the .npy file", path)
     return arr

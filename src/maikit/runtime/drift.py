@@ -181,7 +181,10 @@ class DeviceGuard:
         return self.state_dir / f"{self.name}.lock"
 
     def check_health(self, device) -> dict:
-        h = device.health()
+        try:
+            h = device.health()
+        except MaikitError as e:  # an unreachable device or a missing tool
+            h = {"ok": False, "reason": str(e)}
         self.healthy, self.health_reason = bool(h.get("ok")), h.get("reason")
         return h
 

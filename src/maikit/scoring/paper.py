@@ -113,3 +113,23 @@ def paper_row(task: str, key: str) -> PaperRow:
         if row.key == key:
             return row
     raise MaikitError(f"no row `{key}` in the {task} paper table")
+
+
+def paper_comparison(task: str) -> list[dict]:
+    """Every Table 1 row of ``task`` with its score recomputed from its own columns.
+
+    Each dict holds the row's published columns (team, size, fidelity metrics, runtime, the
+    printed score as ``published``), the recomputed score (``computed``) and whether the two
+    agree at the precision the report prints (``match``).
+    """
+    from maikit.tasks import get_task
+
+    spec = get_task(task)
+    out = []
+    for row in paper_rows(spec.name):
+        computed = spec.score(row.metrics[spec.primary_metric], row.runtime_ms)
+        d = row.to_dict()
+        published = d.pop("score")
+        out.append({**d, "published": published, "computed": computed,
+                    "match": f"{computed:.{row.score_decimals}f}" == row.score_text})
+    return out

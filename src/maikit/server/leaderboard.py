@@ -20,6 +20,19 @@ from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import FINISHED, Phase, Submission, Team, User
 
 
+def board_refusal(phase: Phase, cdef: ChallengeDef, user: User | None) -> str | None:
+    """Why ``user`` (None: anonymous) may not see this phase's leaderboard, or None.
+
+    ``private`` boards are for organisers; ``hidden-until-published`` ones until published."""
+    if user is not None and user.is_organiser:
+        return None
+    vis = cdef.phase(phase.slug).visibility
+    if vis == "private" or (vis == "hidden-until-published" and not phase.published):
+        return (f"the leaderboard of {cdef.slug}/{phase.slug} is not public"
+                + (" until an organiser publishes it" if vis != "private" else ""))
+    return None
+
+
 def leaderboard_rows(s: Session, phase: Phase, cdef: ChallengeDef) -> list[dict]:
     from maikit.tasks import get_task
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, describe
 from maikit.io import atomic_path
 
 CKPT_FORMAT = "maikit-train-1"
@@ -54,8 +54,10 @@ def load_checkpoint(path: str | os.PathLike, prefer: str = BEST) -> dict[str, An
     try:
         # weights_only: a checkpoint holds tensors and plain values, never code to run
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, not a torch file, unpickling error
-        raise MaikitError(f"unreadable checkpoint ({type(e).__name__})", file) from None
+    except OSError as e:
+        raise MaikitError(f"unreadable checkpoint: {describe(e)}", file) from None
+    except Exception:  # truncated, not a torch file, unpickling error (torch's texts are not for users)
+        raise MaikitError("unreadable checkpoint: not a PyTorch file, or a damaged one", file) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT or "model" not in ckpt:
         raise MaikitError("not a maikit training checkpoint", file)
     ckpt["path"] = str(file)

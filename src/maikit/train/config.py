@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from maikit.errors import MaikitError
+from maikit.errors import MaikitError, describe
 from maikit.tasks import TASK_NAMES
 
 # auto: float16 autocast + loss scaling on CUDA, full float32 on CPU; off: float32 everywhere;
@@ -89,4 +89,4 @@ def read_config(path: str | Path) -> TrainConfig:
     except FileNotFoundError:
         raise MaikitError("run configuration not found", path) from None
     except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as e:
-        raise MaikitError(f"unreadable run configuration ({type(e).__name__})", path) from None
+        raise MaikitError(f"unreadable run configuration: {describe(e)}", path) from None

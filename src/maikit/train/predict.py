@@ -57,8 +57,10 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, 
     h, w = x.shape[-2:]
     if not tile or (h <= tile and w <= tile):
         return fn(x)
+    if overlap < 0:
+        raise MaikitError(f"`--overlap` must be 0 or more, got {overlap}")
     core = tile - 2 * overlap
-    if overlap < 0 or core < max(1, multiple):
+    if core < max(1, multiple):
         raise MaikitError(f"`--tile {tile}` leaves no room inside the two {overlap}-px overlaps; "
                           f"use a tile larger than {2 * overlap + max(1, multiple)}")
     out: torch.Tensor | None = None

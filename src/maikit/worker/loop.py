@@ -44,7 +44,8 @@ def fingerprint() -> dict:
 class Worker:
     def __init__(self, server: str, token: str, *, name: str | None = None, roles=("fidelity", "runtime"),
                  device_tag: str = "litert-cpu", data: dict[str, str] | None = None, wait_s: float = 20.0,
-                 stop: threading.Event | None = None, workdir: str | os.PathLike | None = None):
+                 stop: threading.Event | None = None, workdir: str | os.PathLike | None = None,
+                 device_runner=None, once: bool = False):
         self.client = Client(server, token)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.roles = list(roles)
@@ -55,18 +56,25 @@ class Worker:
         self.workdir = Path(workdir) if workdir else None
         self.worker_id: int | None = None
         self._fingerprint: dict | None = None
+        self.device_runner = device_runner  # maikit.worker.device.DeviceRunner: runtime jobs on a device backend
+        self.once = once  # stop after one job
 
     def run(self) -> None:
         """Serve until ``stop`` is set; a server that is away is retried."""
         while not self.stop.is_set():
             try:
                 if self.worker_id is None:
-                    self._fingerprint = self._fingerprint or fingerprint()
+                    if self._fingerprint is None:
+                        self._fingerprint = fingerprint()
+                        if self.device_runner is not None:
+                            self._fingerprint["device"] = self.device_runner.fingerprint()
                     self.worker_id = self.client.register(self.name, self.roles, self.device_tag, self._fingerprint)
                     log.info("worker %s registered as %s", self.name, self.worker_id)
                 job = self.client.claim(self.worker_id, self.wait_s)
                 if job is not None:
                     self.run_job(job)
+                    if self.once:
+                        self.stop.set()
             except (ServerError, OSError, Exception) as e:  # keep serving: the server may restart
                 if self.stop.is_set():
                     break
@@ -123,6 +131,15 @@ class Worker:
                         f"is not on worker {self.name}", "fault": INFRA}
             func, kwargs = "fidelity", {"file": str(file), "task": job["task"], "split": split,
                                         "convention": job.get("convention") or "mai21", "threads": job["protocol"]["threads"]}
+        elif role == "runtime" and self.device_runner is not None:
+            self._log(job, f"[runtime] worker {self.name} attempt {job['attempt']}: {self.device_runner.backend_name} "
+                      f"on {self.device_runner.device} (limits {limits})")
+            body = self.device_runner.run(job, file, limits, cancel=cancel, log=lambda text: self._log(job, text))
+            if not body["ok"]:
+                self._log(job, f"[runtime] failed: {body['reason']}")
+            else:
+                body["result"]["worker"] = self.name
+            return body
         elif role == "runtime":
             func, kwargs = "runtime", {"file": str(file), "task": job["task"], "bench_kwargs": job["bench_kwargs"]}
         else:

@@ -49,7 +49,32 @@ def preflight(files: dict, task: str, target: str) -> dict:
         f = errors[0]
         node = f" at node {f['node']}" if f.get("node") is not None else ""
         raise MaikitError(f"{f['file']} file: incompatible op {f['op']}{node} for {target}: {f['reason']}")
+    if target == "gpu" and "runtime" in files:
+        report["gpu_check"] = _gpu_check(Path(files["runtime"]), spec, report)
     return report
+
+
+def _gpu_check(path: Path, spec, report: dict) -> dict:
+    """The GPU delegate's own verdict on the runtime file (LiteRT's GPU accelerator, in a child
+    process; software Vulkan on a machine without a GPU). Ops it rejects become warnings: they
+    fall back to the CPU and slow the model, they do not stop it."""
+    from maikit.runtime.devices import DeviceUnavailable, ModelFault
+    from maikit.runtime.devices.litert_gpu import verify_gpu
+
+    info = report["files"]["runtime"]
+    shape = None
+    if info["dynamic"]:
+        lat = list(spec.latency_input_shape)
+        shape = lat if info["layout"] == "nhwc" else [lat[0], lat[3], lat[1], lat[2]]
+    try:
+        check = verify_gpu(path, [f for f in report["findings"] if f.get("file") == "runtime"], shape)
+    except (DeviceUnavailable, ModelFault) as e:
+        return {"available": False, "reason": str(e)}
+    for r in check["rejected"]:
+        report["findings"].append({"target": "gpu", "node": None, "op": r["op"], "severity": "warning", "file": "runtime",
+                                   "reason": f"the GPU delegate rejects it: {r['reason']} (runs on the CPU)"})
+    return {"available": True, **{k: check[k] for k in ("checked_shape", "ops_total", "gpu_ops", "cpu_ops", "fully_on_gpu",
+                                                          "rejected", "max_abs_diff", "outputs_match", "disagreements", "note")}}
 
 
 def _layout(sig: list[int], spec, role: str) -> str:

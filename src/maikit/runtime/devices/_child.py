@@ -128,13 +128,32 @@ def _gpu_check(req: dict) -> dict:
     return reply
 
 
-ACTIONS = {"measure": _measure, "gpu_check": _gpu_check}
+def _per_op(req: dict) -> dict:
+    """The per-op profile (``mai bench --per-op``), top ``top`` ops by time, and op types."""
+    from maikit.runtime.opprofile import profile_ops
+
+    prof = profile_ops(req["file"], threads=int(req["threads"]), xnnpack=bool(req.get("xnnpack", True)),
+                       runs=int(req.get("runs", 5)), min_seconds=float(req.get("min_seconds", 0.05)))
+    top = sorted(prof["ops"], key=lambda r: -(r["ms"] or 0))[: int(req.get("top", 10))]
+    return {"top_ops": top, "by_type": prof["by_type"], "sum_ms": prof["sum_ms"], "op_count": len(prof["ops"])}
+
+
+def _inspect(req: dict) -> dict:
+    """Static op-compatibility findings for one target (``mai inspect``)."""
+    from maikit.export.inspect import inspect_tflite
+
+    rep = inspect_tflite(req["file"], targets=(req["target"],))
+    return {"findings": rep["findings"], "ops": rep["ops"], "op_count": rep["op_count"]}
+
+
+ACTIONS = {"measure": _measure, "gpu_check": _gpu_check, "per_op": _per_op, "inspect": _inspect}
 
 
 def main() -> None:
-    from maikit.runtime.devices.base import ModelFault, child_reply
+    from maikit.runtime.devices.base import ModelFault, child_reply, limit_self
 
     req = json.loads(sys.stdin.read())
+    limit_self(**req["limits"])
     try:
         reply = ACTIONS[req["action"]](req)
     except ModelFault as e:

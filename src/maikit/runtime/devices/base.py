@@ -186,38 +186,65 @@ class ChildLimits:
 _MARK = "MAIKIT-CHILD-RESULT "
 
 
-def _limit(limits: ChildLimits):
-    def apply() -> None:
-        os.setsid()
-        mem = int(limits.memory_mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = int(limits.cpu_seconds)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def limit_self(memory_mb: int, cpu_seconds: int) -> None:
+    """Called by the child first thing: address-space and CPU-time limits, no core dumps.
 
-    return apply
+    (Set in the child itself, not in a ``preexec_fn``: forking a threaded parent, such as a
+    worker with its heartbeat thread, must not run Python code between fork and exec.)
+    """
+    def cap(kind, soft, hard):  # never above a limit inherited from an enclosing sandbox
+        _, inherited = resource.getrlimit(kind)
+        if inherited != resource.RLIM_INFINITY:
+            soft, hard = min(soft, inherited), min(hard, inherited)
+        resource.setrlimit(kind, (soft, hard))
+
+    mem = int(memory_mb) * 1024 * 1024
+    cap(resource.RLIMIT_AS, mem, mem)
+    cpu = int(cpu_seconds)
+    cap(resource.RLIMIT_CPU, cpu, cpu + 5)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None) -> tuple[dict, str]:
+class Cancelled(MaikitError):
+    """The job was cancelled (or its lease lost) while its child ran."""
+
+
+def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None, cancel=None) -> tuple[dict, str]:
     """Run ``request`` in ``python -m maikit.runtime.devices._child`` under ``limits``.
 
     Returns (the child's JSON reply, its stderr — LiteRT's native log lines). A crash, a
-    time-out or a memory blow-up raises :class:`ModelFault`; the parent lives on.
+    time-out or a memory blow-up raises :class:`ModelFault`; the parent lives on. When
+    ``cancel`` (a threading.Event) is set, the child is killed and :class:`Cancelled` raised.
     """
     env = {**os.environ, **{k: str(v) for k, v in limits.env.items()}}
     src = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    request = {**request, "limits": {"memory_mb": int(limits.memory_mb), "cpu_seconds": int(limits.cpu_seconds)}}
     proc = subprocess.Popen(
         [sys.executable, "-m", "maikit.runtime.devices._child"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=_limit(limits), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True,
     )
-    try:
-        out, err = proc.communicate(json.dumps(request), timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise ModelFault("timeout", f"stopped after the wall-clock limit of {limits.wall_seconds:g} s", file) from None
+    import time
+
+    deadline = time.monotonic() + limits.wall_seconds
+    data = json.dumps(request)
+    while True:
+        step = max(0.05, min(0.5, deadline - time.monotonic())) if cancel is not None else limits.wall_seconds
+        try:
+            out, err = proc.communicate(data, timeout=step)
+            break
+        except subprocess.TimeoutExpired:
+            data = None
+            stop = "cancel" if cancel is not None and cancel.is_set() else (
+                "timeout" if time.monotonic() >= deadline or cancel is None else None)
+            if stop is None:
+                continue
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            if stop == "cancel":
+                raise Cancelled("cancelled", file) from None
+            raise ModelFault("timeout", f"stopped after the wall-clock limit of {limits.wall_seconds:g} s", file) from None
     reply = None
     for line in out.splitlines():
         if line.startswith(_MARK):

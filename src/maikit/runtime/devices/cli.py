@@ -194,7 +194,7 @@ def calibrate(
     count: int = typer.Option(5, "--count", help="How many times the reference is measured."),
     reference: str = typer.Option("isp/smallnet", "--reference", help="Reference model: isp/smallnet or a .tflite file."),
     threads: int = typer.Option(2, "--threads"),
-    state: Optional[Path] = typer.Option(None, "--state", help="Folder for the baseline [default: $MAIKIT_STATE/devices or ~/.local/state/maikit/devices]."),
+    state: Optional[Path] = typer.Option(None, "--state", help="Folder for the baseline (default: $MAIKIT_STATE/devices or ~/.local/state/maikit/devices)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Measure the drift reference COUNT times and store the baseline the drift check uses."""

@@ -18,6 +18,7 @@ class LitertCpuDevice:
 
     def __init__(self, limits: ChildLimits = ChildLimits()):
         self.limits = limits
+        self.cancel = None  # a threading.Event that stops the running child
 
     def fingerprint(self) -> dict:
         return local_fingerprint()
@@ -35,7 +36,8 @@ class LitertCpuDevice:
         path = Path(path)
         if not path.is_file():
             raise MaikitError("file not found", path)
-        reply, _ = run_child({"action": "measure", "file": str(path), "protocol": protocol.to_dict()}, self.limits, file=path)
+        reply, _ = run_child({"action": "measure", "file": str(path), "protocol": protocol.to_dict()}, self.limits, file=path,
+                             cancel=self.cancel)
         fp = self.fingerprint()
         fp["delegate"] = "XNNPACK" if protocol.xnnpack else "builtin kernels"
         return result_from_loop(reply["loop"], protocol, self.name, fp)

@@ -57,7 +57,7 @@ def parse_gpu_log(text: str) -> dict:
 
 
 def gpu_check(path, shape=None, *, precision: str = "fp16", protocol: MeasureProtocol | None = None,
-              limits: ChildLimits = ChildLimits()) -> dict:
+              limits: ChildLimits = ChildLimits(), cancel=None) -> dict:
     """Compile ``path`` for the GPU accelerator (+ CPU fallback) in a child process and report
     the delegate's verdict. Raises :class:`DeviceUnavailable` without a usable Vulkan device."""
     if precision not in TOLERANCE:
@@ -67,7 +67,7 @@ def gpu_check(path, shape=None, *, precision: str = "fp16", protocol: MeasurePro
         raise MaikitError("file not found", path)
     req = {"action": "gpu_check", "file": str(path), "shape": list(shape) if shape else None,
            "enforce_f32": precision == "fp32", "protocol": protocol.to_dict() if protocol else None}
-    reply, err = run_child(req, limits, file=path)
+    reply, err = run_child(req, limits, file=path, cancel=cancel)
     log = parse_gpu_log(err)
     if not reply.get("compiled"):
         if log["no_device"]:
@@ -111,6 +111,7 @@ class LitertGpuDevice:
 
     def __init__(self, precision: str = "fp16", limits: ChildLimits = ChildLimits()):
         self.precision, self.limits = precision, limits
+        self.cancel = None  # a threading.Event that stops the running child
 
     def fingerprint(self) -> dict:
         fp = local_fingerprint()
@@ -127,7 +128,8 @@ class LitertGpuDevice:
         return {"ok": True}
 
     def measure(self, path, protocol: MeasureProtocol = MeasureProtocol()) -> dict:
-        check = gpu_check(path, protocol.shape, precision=self.precision, protocol=protocol, limits=self.limits)
+        check = gpu_check(path, protocol.shape, precision=self.precision, protocol=protocol, limits=self.limits,
+                          cancel=self.cancel)
         loop = check.pop("loop")
         result = result_from_loop(loop, protocol, self.name, self.fingerprint(), compatibility=check)
         result["notes"].append(check["note"])

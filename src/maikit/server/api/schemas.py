@@ -87,6 +87,7 @@ class SubmissionPublic(BaseModel):
     runtime_ms: float | None
     score: float | None
     size_bytes: int | None
+    description: str | None = None
     sha256: str | None
     fidelity_sha256: str | None
     preflight: dict | None
@@ -97,6 +98,8 @@ class SubmissionPublic(BaseModel):
     finished_at: str | None
     queue_position: int | None = None
     quota: dict | None = None
+    # from a device worker (mai worker --backend): drift figures, per-op profile, op findings
+    runtime_details: dict | None = None
 
 
 class WorkerRegister(BaseModel):

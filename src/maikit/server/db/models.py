@@ -129,6 +129,7 @@ class Submission(Base):
     runtime_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     fidelity_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
     preflight: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     runtime_ms: Mapped[float | None] = mapped_column(Float, nullable=True)

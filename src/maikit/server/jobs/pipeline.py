@@ -136,6 +136,13 @@ def cancel_submission(s: Session, sub: Submission, now: datetime) -> None:
     sub.reason = sub.reason or "cancelled by an organiser"
 
 
+def rerun_refusal(sub: Submission) -> str | None:
+    """Why this submission cannot be re-run, or None."""
+    if sub.stage == "preflight":
+        return "a file rejected at preflight cannot be re-run"
+    return None
+
+
 def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: int) -> Submission:
     """A new submission of the same files (lineage: ``parent_id``); the old one is superseded
     (cancelled first when still active). Re-runs never count toward quota."""
@@ -145,11 +152,21 @@ def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: i
     new = Submission(phase_id=sub.phase_id, user_id=sub.user_id, owner_key=sub.owner_key, status=QUEUED,
                      counts_quota=False, parent_id=sub.id, runtime_sha256=sub.runtime_sha256,
                      fidelity_sha256=sub.fidelity_sha256, size_bytes=sub.size_bytes, preflight=sub.preflight,
+                     description=sub.description,
                      selected=sub.selected, created_at=sub.created_at)
     s.add(new)
     s.flush()
     create_jobs(s, new, challenge_def(sub.phase), now=now, max_attempts=max_attempts)
     return new
+
+
+def rerun_phase(s: Session, phase: Phase, now: datetime, max_attempts: int) -> list[int]:
+    """Re-run the newest submission of every lineage in the phase (not preflight rejections);
+    the new submissions' ids."""
+    subs = s.execute(select(Submission).where(Submission.phase_id == phase.id, Submission.superseded.is_(False),
+                                              Submission.stage.is_distinct_from("preflight"))
+                     .order_by(Submission.id)).scalars().all()
+    return [rerun_submission(s, sub, now, max_attempts).id for sub in subs]
 
 
 def reap(s: Session, now: datetime) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
@@ -14,7 +12,8 @@ from maikit.errors import MaikitError
 from maikit.server.api.deps import Caller, caller, organiser, state
 from maikit.server.api.schemas import ChallengePublic, PhasePublic
 from maikit.server.challenge import ChallengeDef, parse_challenge
-from maikit.server.db.models import FINISHED, Challenge, Phase, Submission, User
+from maikit.server.db.models import Challenge, Phase, User
+from maikit.server.submissions import export_csv, export_rows
 
 router = APIRouter(prefix="/api/challenges", tags=["challenges"])
 
@@ -122,14 +121,11 @@ def publish(slug: str, phase: str, _: User = Depends(organiser), st=Depends(stat
 @router.post("/{slug}/phases/{phase}/rerun")
 def rerun_phase(slug: str, phase: str, _: User = Depends(organiser), st=Depends(state)) -> dict:
     """Re-run the newest submission of every lineage in the phase (e.g. after a device change)."""
-    from maikit.server.jobs.pipeline import rerun_submission
+    from maikit.server.jobs.pipeline import rerun_phase as rerun_all
 
     with st.db.write() as s, s.begin():
         c, p, cdef = get_phase(s, slug, phase)
-        subs = s.execute(select(Submission).where(Submission.phase_id == p.id, Submission.superseded.is_(False),
-                                                  Submission.stage.is_distinct_from("preflight"))
-                         .order_by(Submission.id)).scalars().all()
-        new = [rerun_submission(s, sub, st.now(), st.settings.max_attempts).id for sub in subs]
+        new = rerun_all(s, p, st.now(), st.settings.max_attempts)
     return {"rerun": len(new), "submissions": new}
 
 
@@ -138,32 +134,7 @@ def export_phase(slug: str, phase: str, format: str = "json", _: User = Depends(
     """Every submission of a phase with its metrics, runtime samples, fingerprint and files' sha256."""
     with st.db.read() as s:
         c, p, cdef = get_phase(s, slug, phase)
-        subs = s.execute(select(Submission).where(Submission.phase_id == p.id).order_by(Submission.id)).scalars().all()
-        rows = []
-        for sub in subs:
-            jobs = {j.role: j for j in sub.jobs}
-            run = (jobs.get("runtime").result or {}) if jobs.get("runtime") else {}
-            fid = (jobs.get("fidelity").result or {}) if jobs.get("fidelity") else {}
-            rows.append({
-                "id": sub.id, "user": sub.user.username, "owner": sub.owner_key, "status": sub.status, "stage": sub.stage,
-                "reason": sub.reason, "fault": sub.fault, "parent_id": sub.parent_id, "superseded": sub.superseded,
-                "created_at": sub.created_at.isoformat(), "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
-                "sha256": sub.runtime_sha256, "fidelity_sha256": sub.fidelity_sha256, "size_bytes": sub.size_bytes,
-                "score": sub.score, "runtime_ms": sub.runtime_ms, "metrics": sub.metrics,
-                "runtime": {k: run.get(k) for k in ("avg_ms", "std_ms", "p50_ms", "p90_ms", "min_ms", "runs", "samples_ms",
-                                                     "threads", "input_shape", "settings")},
-                "fingerprint": run.get("fingerprint") or {k: run.get(k) for k in ("cpu", "machine", "runtime_version", "versions")},
-                "versions": {"runtime": run.get("versions_worker"), "fidelity": fid.get("versions_worker")},
-            })
+        rows = export_rows(s, p.id)
     if format == "csv":
-        buf = io.StringIO()
-        keys = ["id", "user", "status", "reason", "score", "runtime_ms", "metrics", "size_bytes", "sha256", "created_at",
-                "samples_ms", "cpu", "runtime_version"]
-        w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "metrics": json.dumps(r["metrics"]) if r["metrics"] else "",
-                        "samples_ms": " ".join(f"{v:.4f}" for v in (r["runtime"]["samples_ms"] or [])),
-                        "cpu": (r["fingerprint"] or {}).get("cpu"), "runtime_version": (r["fingerprint"] or {}).get("runtime_version")})
-        return PlainTextResponse(buf.getvalue(), media_type="text/csv")
+        return PlainTextResponse(export_csv(rows), media_type="text/csv")
     return Response(json.dumps({"challenge": slug, "phase": phase, "submissions": rows}), media_type="application/json")

@@ -5,7 +5,7 @@ from fastapi.responses import PlainTextResponse
 
 from maikit.server.api.deps import Caller, caller, state
 from maikit.server.api.routes.challenges import get_phase
-from maikit.server.leaderboard import columns, leaderboard_rows, to_csv
+from maikit.server.leaderboard import board_refusal, columns, leaderboard_rows, to_csv
 
 router = APIRouter(prefix="/api", tags=["leaderboards"])
 
@@ -17,10 +17,9 @@ def leaderboard(slug: str, phase: str, format: str = "json", c: Caller = Depends
     ``private`` boards are for organisers; ``hidden-until-published`` ones until published."""
     with st.db.read() as s:
         ch, p, cdef = get_phase(s, slug, phase)
-        vis = cdef.phase(p.slug).visibility
-        if not c.is_organiser and (vis == "private" or (vis == "hidden-until-published" and not p.published)):
-            raise HTTPException(403, f"the leaderboard of {slug}/{phase} is not public"
-                                + (" until an organiser publishes it" if vis != "private" else ""))
+        refusal = board_refusal(p, cdef, c.user)
+        if refusal:
+            raise HTTPException(403, refusal)
         rows = leaderboard_rows(s, p, cdef)
     cols = columns(cdef)
     if format == "csv":

@@ -1,0 +1,129 @@
+"""Runtime jobs on a device backend (``mai worker --backend ...``).
+
+The worker's loop (``loop.py``) hands runtime jobs here when it was started with a device
+backend: the phase's protocol becomes a :class:`~maikit.runtime.devices.MeasureProtocol`
+(dynamic files run at the task's latency shape), the device is held exclusively with its
+cool-down (:class:`~maikit.runtime.drift.DeviceGuard`), the model is measured with drift
+control when the device has a calibration (``mai device calibrate --name <device tag>``),
+and the result carries the raw samples, the device fingerprint, the drift figures, the
+per-op profile (``mai bench --per-op``, for backends that run on this machine's CPU) and
+the op-compatibility findings for the phase's target (plus the GPU delegate's own verdict
+on ``litert-gpu``). Everything that parses or runs the model does so in a child process
+with the job's limits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from maikit.errors import MaikitError
+from maikit.runtime.devices import ChildLimits, DeviceUnavailable, MeasureProtocol, ModelFault, get_backend
+from maikit.runtime.devices.base import Cancelled, run_child
+from maikit.runtime.drift import DeviceGuard, DriftPolicy, default_state_dir, load_baseline, measure_with_drift
+
+LOCAL_CPU = ("litert-cpu",)  # backends whose per-op profile is measured where they run
+
+
+class DeviceRunner:
+    def __init__(self, backend: str = "litert-cpu", options: dict | None = None, device: str = "litert-cpu",
+                 state_dir: str | os.PathLike | None = None, policy: DriftPolicy = DriftPolicy(),
+                 cooldown_s: float = 0.0, per_op_top: int = 10):
+        self.backend_name, self.options = backend, dict(options or {})
+        self.device = device
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.policy, self.per_op_top = policy, int(per_op_top)
+        self.backend = get_backend(backend, **self.options)
+        self.guard = DeviceGuard(device, state_dir=self.state_dir, cooldown_s=cooldown_s)
+
+    @property
+    def baseline_path(self) -> Path:
+        return self.state_dir / f"{self.device}.json"
+
+    def health(self) -> dict:
+        return self.guard.check_health(self.backend)
+
+    def fingerprint(self) -> dict:
+        try:
+            return {**self.backend.fingerprint(), "backend": self.backend_name, "device": self.device}
+        except (DeviceUnavailable, ModelFault, OSError) as e:
+            return {"backend": self.backend_name, "device": self.device, "error": str(e)}
+
+    def _protocol(self, job: dict, file: Path) -> MeasureProtocol:
+        from maikit.runtime.devices._litert import input_signature
+        from maikit.tasks import get_task
+
+        p = job.get("protocol") or {}
+        shape = None
+        sig = input_signature(file)
+        if min(sig) < 0:
+            lat = list(get_task(job["task"]).latency_input_shape)
+            c = lat[3]
+            shape = lat if (len(sig) == 4 and sig[3] == c) else [lat[0], lat[3], lat[1], lat[2]]
+        return MeasureProtocol(threads=int(p.get("threads", 2)), warmup_runs=int(p.get("warmup_runs", 1)),
+                               warmup_seconds=float(p.get("warmup_seconds", 0.5)), runs=int(p.get("min_runs", 50)),
+                               min_seconds=float(p.get("min_seconds", 1.0)), max_seconds=float(p.get("max_seconds", 150.0)),
+                               statistic=p.get("statistic", "avg"), shape=shape)
+
+    def run(self, job: dict, file: Path, limits, cancel=None, log=lambda text: None) -> dict:
+        """One runtime job: the body the worker posts (``{"ok": ..., "result"|"reason", "fault"}``)."""
+        child = ChildLimits(memory_mb=int(limits.memory_mb), cpu_seconds=int(limits.cpu_s), wall_seconds=float(limits.wall_s))
+        if hasattr(self.backend, "limits"):
+            self.backend.limits = child
+        self.backend.cancel = cancel
+        try:
+            protocol = self._protocol(job, file)
+            with self.guard.job():
+                if self.baseline_path.is_file():
+                    baseline = load_baseline(self.baseline_path)
+                    r = measure_with_drift(self.backend, file, protocol, baseline, self.policy)
+                    d = r["drift"]
+                    log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms, reference drift {d['drift']:.1%} "
+                        f"in {len(d['attempts'])} attempt(s){'' if d['ok'] else ' (FLAGGED)'}")
+                else:
+                    r = self.backend.measure(file, protocol)
+                    r["drift"] = None
+                    r.setdefault("notes", []).append(f"device `{self.device}` has no calibration: no drift control "
+                                                     f"(run `mai device calibrate --name {self.device}`)")
+                    log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: not calibrated)")
+            result = {**r.pop("stats"), **r}
+            result["findings"] = self._findings(job, file, child, cancel)
+            if self.backend_name in LOCAL_CPU and self.per_op_top > 0:
+                result["op_profile"] = self._per_op(file, protocol, child, cancel)
+            else:
+                result["op_profile"] = None
+            result["fingerprint"] = {**(result.get("fingerprint") or {}), "backend": self.backend_name, "device": self.device}
+            return {"ok": True, "result": result}
+        except Cancelled:
+            return {"ok": False, "reason": "cancelled", "fault": "infrastructure"}
+        except ModelFault as e:
+            return {"ok": False, "reason": f"{e.reason} [{e.kind}]", "fault": "model"}
+        except DeviceUnavailable as e:
+            return {"ok": False, "reason": f"device unavailable: {e}", "fault": "infrastructure"}
+        except MaikitError as e:
+            return {"ok": False, "reason": str(e), "fault": "model"}
+        finally:
+            self.backend.cancel = None
+
+    def _findings(self, job: dict, file: Path, limits: ChildLimits, cancel) -> list[dict]:
+        target = (job.get("protocol") or {}).get("target", "cpu")
+        reply, _ = run_child({"action": "inspect", "file": str(file), "target": target}, limits, file=file, cancel=cancel)
+        return reply["findings"]
+
+    def _per_op(self, file: Path, protocol: MeasureProtocol, limits: ChildLimits, cancel) -> dict | None:
+        if protocol.shape is not None:
+            return None  # the per-op profile times the file as stored; a dynamic one has no static shapes
+        reply, _ = run_child({"action": "per_op", "file": str(file), "threads": protocol.threads,
+                              "xnnpack": protocol.xnnpack, "top": self.per_op_top}, limits, file=file, cancel=cancel)
+        return reply
+
+
+class JsonLogFormatter:
+    """``mai worker --json-log``: one JSON object per log record (time, level, logger, message)."""
+
+    def format(self, record) -> str:
+        import json
+        import time
+
+        return json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+                           "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()})

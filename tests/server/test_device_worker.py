@@ -1,0 +1,104 @@
+"""Runtime jobs through a device backend (`mai worker --backend ...`): the real server, a
+fidelity worker and a runtime worker on the `litert-cpu` backend with drift control."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import challenge_def, wait_for
+
+pytestmark = pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+
+
+def _calibrate(state, reference, device="litert-cpu"):
+    from maikit.runtime.devices import MeasureProtocol, get_backend
+    from maikit.runtime.drift import calibrate
+
+    proto = MeasureProtocol(threads=1, runs=5, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0, statistic="p50")
+    return calibrate(get_backend("litert-cpu"), n=2, reference=str(reference), protocol=proto,
+                     store=state / f"{device}.json", device_name=device)
+
+
+def test_runtime_job_on_a_device_backend_carries_samples_drift_profile_and_findings(live, tiny_models, isp_split, tmp_path):
+    from maikit.runtime.drift import DriftPolicy
+    from maikit.worker.device import DeviceRunner
+
+    base = _calibrate(tmp_path, tiny_models["isp"] / "model.tflite")
+    runner = DeviceRunner("litert-cpu", device="litert-cpu", state_dir=tmp_path,
+                          policy=DriftPolicy(tolerance=50.0, cv_tolerance=50.0, max_attempts=1), per_op_top=3)
+    live.create_challenge(challenge_def("dev1", isp_split))
+    live.worker(name="fid", roles=["fidelity"])
+    live.worker(name="rt", roles=["runtime"], device_runner=runner)
+    r = live.upload("dev1", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite")
+    assert r.status_code == 201, r.text
+    done = live.wait_done(r.json()["id"])
+    assert done["status"] == "Finished", done
+    row = live.get("/api/challenges/dev1/phases/validation/export", "organiser").json()["submissions"][0]
+    run = row["runtime"]
+    assert run["backend"] == "litert-cpu" and run["worker"] == "rt"
+    assert len(run["samples_ms"]) == run["runs"] >= 3
+    assert done["runtime_ms"] == pytest.approx(sum(run["samples_ms"]) / run["runs"])  # the phase statistic: avg
+    d = run["drift"]
+    assert d["baseline_ms"] == base["baseline_ms"] and d["ok"] and len(d["attempts"]) == 1
+    assert d["drift"] == pytest.approx(max(abs(d["reference_before_ms"] - base["baseline_ms"]),
+                                           abs(d["reference_after_ms"] - base["baseline_ms"])) / base["baseline_ms"])
+    ops = run["op_profile"]["top_ops"]
+    assert 1 <= len(ops) <= 3 and ops[0]["ms"] >= ops[-1]["ms"]
+    assert run["findings"] == [] and row["fingerprint"]["backend"] == "litert-cpu" and row["fingerprint"]["cpu"]
+    status = live.get(f"/api/submissions/{done['id']}", "alice").json()["runtime_details"]  # what `mai status --json` shows
+    assert status["drift"] == d and status["op_profile"]["top_ops"] == ops
+    logs = live.get(f"/api/submissions/{done['id']}/logs", "alice").json()["stages"]
+    assert "reference drift" in logs["runtime"]["log"]
+
+
+def test_mai_worker_once_with_a_backend_and_json_log(live, tiny_models, isp_split, tmp_path):
+    live.create_challenge(challenge_def("dev2", isp_split))
+    live.worker(name="fid", roles=["fidelity"])
+    r = live.upload("dev2", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite")
+    assert r.status_code == 201, r.text
+    proc = subprocess.run(
+        [sys.executable, "-m", "maikit", "worker", "--server", live.url, "--token", live.tokens["worker"], "--name", "cli-rt",
+         "--roles", "runtime", "--backend", "litert-cpu", "--state", str(tmp_path), "--wait", "2", "--once", "--json-log"],
+        capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(ln) for ln in proc.stderr.splitlines() if ln.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= set(x) for x in records)
+    done = live.wait_done(r.json()["id"])
+    assert done["status"] == "Finished", done
+    run = live.get("/api/challenges/dev2/phases/validation/export", "organiser").json()["submissions"][0]["runtime"]
+    assert run["worker"] == "cli-rt" and run["drift"] is None
+    assert any("no calibration" in n for n in run["notes"])
+
+
+def test_unhealthy_device_takes_no_jobs(live, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "maikit", "worker", "--server", live.url, "--token", live.tokens["worker"], "--roles", "runtime",
+         "--backend", "adb", "--option", f"adb={tmp_path / 'no-adb'}", "--option", "benchmark_model_path=/nonexistent",
+         "--device", "phone1", "--state", str(tmp_path), "--once"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "phone1" in proc.stderr and "failed its health check" in proc.stderr
+
+
+def _vulkan_ok() -> bool:
+    v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "mesa-vulkan-drivers"], capture_output=True, text=True).stdout
+    return bool(v) and subprocess.run(["dpkg", "--compare-versions", v, "ge", "25"]).returncode == 0
+
+
+@pytest.mark.skipif(not _vulkan_ok(), reason="Mesa Vulkan >= 25 not installed (scripts/system-deps.sh)")
+def test_gpu_phase_preflight_carries_the_delegates_verdict(live, tiny_models, isp_split):
+    from conftest import FAST
+
+    d = challenge_def("gpu1", isp_split)
+    d["protocol"] = {**FAST, "target": "gpu"}
+    live.create_challenge(d)
+    r = live.upload("gpu1", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite")
+    assert r.status_code == 201, r.text
+    g = r.json()["preflight"]["gpu_check"]
+    assert g["available"] and g["fully_on_gpu"] and g["cpu_ops"] == 0 and g["gpu_ops"] == g["ops_total"]
+    assert g["checked_shape"] == [1, 16, 16, 4] and g["outputs_match"]
