@@ -50,3 +50,16 @@ def test_evaluator_runs_without_torch(smallnet_file):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["runs"] == 3 and out["backend"] == "litert-cpu"
+
+
+def test_cancel_stops_the_child(smallnet_file):
+    """A cancelled job (the worker's heartbeat was told so) kills the measuring child."""
+    import threading
+
+    from maikit.runtime.devices.base import Cancelled
+
+    dev = get_backend("litert-cpu", limits=ChildLimits(wall_seconds=300))
+    dev.cancel = threading.Event()
+    threading.Timer(1.0, dev.cancel.set).start()
+    with pytest.raises(Cancelled):
+        dev.measure(smallnet_file, MeasureProtocol(runs=1, min_seconds=250.0, max_seconds=280.0))
