@@ -63,10 +63,12 @@ def _sha256(path: Path) -> str:
 
 
 def calibrate(device, n: int = 5, reference: str | None = None, protocol: MeasureProtocol = REFERENCE_PROTOCOL,
-              store: str | os.PathLike | None = None, device_name: str | None = None) -> dict:
+              store: str | os.PathLike | None = None, device_name: str | None = None, max_spread: float = 0.10) -> dict:
     """Measure the reference ``n`` times on ``device``; the median is the baseline.
 
-    Written to ``store`` (a .json path) atomically when given.
+    ``stable`` says whether the spread (max - min) / median stayed within ``max_spread``: a
+    baseline taken on a busy device makes every later check drift, so calibrate on the idle
+    device. Written to ``store`` (a .json path) atomically when given.
     """
     from maikit.runtime.devices.reference import reference_model
 
@@ -83,6 +85,7 @@ def calibrate(device, n: int = 5, reference: str | None = None, protocol: Measur
         "baseline_ms": med,
         "values_ms": values,
         "spread": (max(values) - min(values)) / med if med > 0 else None,
+        "stable": med > 0 and (max(values) - min(values)) / med <= max_spread,
         "protocol": protocol.to_dict(),
         "fingerprint": device.fingerprint(),
         "calibrated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -78,7 +78,8 @@ def test_calibration_takes_the_median_and_is_stored(tmp_path):
     dev = ScriptedDevice([10.0, 30.0, 11.0, 12.0, 10.5], [])
     b = calibrate(dev, n=5, store=tmp_path / "d.json", device_name="pi4-a")
     assert b["baseline_ms"] == 11.0 and b["values_ms"] == [10.0, 30.0, 11.0, 12.0, 10.5]
-    assert b["spread"] == pytest.approx(20.0 / 11.0) and b["device"] == "pi4-a"
+    assert b["spread"] == pytest.approx(20.0 / 11.0) and b["device"] == "pi4-a" and not b["stable"]
+    assert calibrate(ScriptedDevice([10.0, 10.4, 10.2], []), n=3)["stable"]
     assert load_baseline(tmp_path / "d.json")["baseline_ms"] == 11.0
     with pytest.raises(MaikitError, match="mai device calibrate"):
         load_baseline(tmp_path / "missing.json")

@@ -208,6 +208,9 @@ def calibrate(
         b = run_calibration(_backend(backend, option), n=count, reference=reference,
                             protocol=replace(REFERENCE_PROTOCOL, threads=threads), store=store, device_name=name)
     b["file"] = str(store)
+    if not b["stable"]:
+        err_console.print(f"warning: the reference's times spread {b['spread']:.0%} over {count} runs: the device was busy; "
+                          "calibrate again on the idle device", highlight=False)
     if as_json:
         print_json(b)
         return
