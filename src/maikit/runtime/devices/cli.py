@@ -19,7 +19,7 @@ from rich.console import Console
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-EXIT_PROBLEMS, EXIT_ERROR = 1, 2
+EXIT_PROBLEMS, EXIT_ERROR = 1, 2  # the input has problems / the command could not run
 
 device_app = typer.Typer(help="Device backends: fingerprint, measure, calibrate the drift reference.",
                          no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -53,11 +53,14 @@ def handle_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from maikit.errors import MaikitError
+        from maikit.runtime.devices.base import DeviceUnavailable
 
         try:
             return fn(*args, **kwargs)
-        except MaikitError as e:
-            raise fail(str(e)) from None
+        except DeviceUnavailable as e:  # the command could not run
+            raise fail(str(e), EXIT_ERROR) from None
+        except MaikitError as e:  # the input has problems
+            raise fail(str(e), EXIT_PROBLEMS) from None
 
     return wrapper
 
@@ -111,7 +114,7 @@ def list_backends(as_json: bool = typer.Option(False, "--json")) -> None:
     rows = {"litert-cpu": "LiteRT interpreter on this CPU (XNNPACK on/off)",
             "litert-gpu": "LiteRT GPU accelerator (software Vulkan here: a mobile-GPU op check)",
             "adb": "Android phone over adb with the organiser's benchmark_model",
-            "ssh": "Linux board over SSH running `python -m maikit device measure`"}
+            "ssh": "Linux board over SSH running `python -m maikit.runtime.devices measure` there"}
     if as_json:
         print_json([{"name": n, "description": rows.get(n, "")} for n in BACKENDS])
         return
@@ -173,7 +176,7 @@ def measure(
     except MaikitError as e:
         if as_json:
             print_json({"error": {"kind": "input", "reason": str(e)}})
-        raise (typer.Exit(EXIT_ERROR) if as_json else fail(str(e))) from None
+        raise (typer.Exit(EXIT_PROBLEMS) if as_json else fail(str(e), EXIT_PROBLEMS)) from None
     if as_json:
         print_json(result)
         return
