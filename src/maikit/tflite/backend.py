@@ -33,6 +33,7 @@ class TfliteBackend:
         self.given, self.shapes = dict(inputs or {}), dict(shapes or {})
         self.signature, self.resize = signature, bool(resize)
         self.runner: ModelRunner | None = None
+        self._first: np.ndarray | None = None
         self.inputs: list[dict] = []
         self.outputs: list[dict] = []
 
@@ -52,8 +53,8 @@ class TfliteBackend:
     def prepare(self) -> None:
         r = self.runner
         r.prepare(self.given, self.shapes, resize=self.resize, seed=self.seed)
-        self.inputs = [{**t.describe(), "source": "given" if (t.key or t.name) in self.given or t.name in self.given else "random"}
-                       for t in r.inputs]
+        given = lambda t: t.name in self.given or (t.key is not None and t.key in self.given)  # noqa: E731
+        self.inputs = [{**t.describe(), "source": "given" if given(t) else "random"} for t in r.inputs]
         self.outputs = [t.describe() for t in r.outputs]
         self._first = r.values[r.inputs[0].key or r.inputs[0].name] if r.inputs else None
 
@@ -66,7 +67,7 @@ class TfliteBackend:
     @property
     def input(self) -> np.ndarray | None:
         """The first input's values (after :meth:`prepare`), or the array given."""
-        return getattr(self, "_first", None) if getattr(self, "_first", None) is not None else self._input
+        return self._first if self._first is not None else self._input
 
     @property
     def input_shape(self) -> tuple[int, ...]:
