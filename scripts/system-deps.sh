@@ -14,6 +14,7 @@ PACKAGES=(
   "openssh-server - - real sshd for the ssh device backend's loopback test"
   "mesa-vulkan-drivers backports 25 software Vulkan (lavapipe) for LiteRT's GPU accelerator"
   "libvulkan1 backports - Vulkan loader for the same"
+  "chromium - - the browser the web pages' tests drive (Playwright, no browser download)"
 )
 
 log() { echo "system-deps: $*" >&2; }

@@ -73,4 +73,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
 
     for mod in (health, users, challenges, submissions, leaderboard, workers, jobs):
         app.include_router(mod.router)
+    from maikit.server.web import mount
+
+    mount(app)
     return app

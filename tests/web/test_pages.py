@@ -1,0 +1,240 @@
+"""The pages in a real browser: accounts, upload to leaderboard, preflight, escaping,
+privacy, organiser actions, accessibility basics."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from _web import screenshot, sign_in, sign_up
+
+HOSTILE_TEAM = '<script>window.__team_pwned=1</script><img src=x onerror="window.__team_pwned=2">Tiny & Co'
+
+
+def test_sign_up_creates_a_token_shown_once_that_the_api_accepts(site, new_page):
+    page = new_page()
+    sign_up(page, site.url, "dana")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "mai_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    page.get_by_label("Label").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("mai_u_")
+    # the token works on the API as this user
+    me = site.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["username"] == "dana"
+    # shown once: a reload of the account page does not show it again
+    page.goto(f"{site.url}/account")
+    assert page.locator("#new-token").count() == 0 and token not in page.content()
+    page.get_by_role("button", name="Revoke token laptop").click()
+    assert site.http.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    # a form posted without its CSRF token is refused
+    r = page.request.post(f"{site.url}/account/tokens", form={"label": "forged"})
+    assert r.status == 403
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(f"{site.url}/account")
+    assert page.get_by_role("heading", name="Sign in needed").is_visible()
+
+
+def test_upload_runs_to_finished_and_appears_on_leaderboard_and_scatter(site, new_page, tiny_models, tmp_path):
+    page = new_page()
+    sign_up(page, site.url, "erin", team=HOSTILE_TEAM)
+    page.goto(f"{site.url}/challenges/c1")
+    page.get_by_role("link", name="Submit").first.click()
+    runtime_file = tiny_models["isp"] / "model.tflite"
+    page.get_by_label("Model for runtime and fidelity").set_input_files(str(runtime_file))
+    page.get_by_label("Optional second file").set_input_files(str(tiny_models["isp"] / "model_none.tflite"))
+    page.get_by_label("Description").fill("tiny <b>conv</b>")
+    page.get_by_role("button", name="Upload and check").click()
+    heading = page.locator("#verdict-title")
+    assert heading.inner_text().startswith("Accepted: submission ")
+    sub_id = int(heading.inner_text().rsplit(" ", 1)[1])
+    assert page.locator(".left-today").inner_text() == "49"
+
+    # my submissions: the row goes to Finished while the page stays open (polling)
+    page.get_by_role("link", name="your submissions").click()
+    status = page.locator(f'tr[data-id="{sub_id}"] [data-field="status"]')
+    status.filter(has_text="Finished").wait_for(timeout=240_000)
+    assert page.locator(f'tr[data-id="{sub_id}"] td', has_text="tiny <b>conv</b>").count() == 1
+
+    # the leaderboard: own row highlighted, the team name as text, Pareto, a linked point
+    page.goto(f"{site.url}/challenges/c1/phases/validation/leaderboard")
+    row = page.locator(f"#row-{sub_id}")
+    assert "own" in row.get_attribute("class") and "pareto" in row.get_attribute("class")
+    assert row.locator("td.team").inner_text().startswith(HOSTILE_TEAM)
+    assert page.evaluate("window.__team_pwned") is None
+    api = site.get(f"/api/submissions/{sub_id}", "organiser").json()
+    assert row.locator("td.num").nth(1).inner_text() == f"{api['metrics']['psnr']:.4f}"
+    point = page.locator(f'#scatter a[href="#row-{sub_id}"] circle')
+    assert point.count() == 1 and "pareto" in page.locator(f'#scatter a[href="#row-{sub_id}"]').get_attribute("class")
+    assert page.locator("#scatter polyline.front").count() == 1
+    point.click()
+    assert page.url.endswith(f"#row-{sub_id}")
+    assert page.get_by_text("Published results of the").is_visible()
+    screenshot(page, tmp_path, "leaderboard")
+    csv_text = page.request.get(f"{site.url}/challenges/c1/phases/validation/leaderboard.csv").text()
+    assert csv_text.splitlines()[0].startswith("rank,team,size_kb,psnr") and str(sub_id) in csv_text
+
+    # the submission's page: sha256 of the file, every runtime sample in the histogram
+    page.goto(f"{site.url}/submissions/{sub_id}")
+    assert page.locator("#sha256").inner_text() == hashlib.sha256(runtime_file.read_bytes()).hexdigest()
+    export = site.get("/api/challenges/c1/phases/validation/export", "organiser").json()["submissions"]
+    samples = next(s for s in export if s["id"] == sub_id)["runtime"]["samples_ms"]
+    title = page.locator("#histogram title").first.text_content()
+    assert title.startswith(f"Histogram of {len(samples)} runtime samples")
+    assert sum(int(t.split(" ")[0]) for t in page.locator("#histogram rect title").all_text_contents()) == len(samples)
+    assert page.locator("#fingerprint").count() == 1
+    assert page.get_by_text("Not measured (no reference model timed around this run).").is_visible()
+    screenshot(page, tmp_path, "submission-detail")
+
+
+def test_junk_file_gets_a_preflight_message_and_costs_no_quota(site, new_page):
+    page = new_page()
+    sign_up(page, site.url, "frank")
+    page.goto(f"{site.url}/challenges/c1/phases/validation/submit")
+    before = page.locator(".left-today").inner_text()
+    page.get_by_label("Model for runtime and fidelity").set_input_files(
+        {"name": "junk.tflite", "mimeType": "application/octet-stream", "buffer": b"this is not a flatbuffer" * 10})
+    page.get_by_role("button", name="Upload and check").click()
+    assert page.locator("#verdict-title").inner_text() == "Rejected at preflight (no quota used)"
+    assert page.locator(".preflight-reason").inner_text().startswith("preflight: runtime file:")
+    assert page.locator(".left-today").inner_text() == before == "50"
+    page.goto(f"{site.url}/challenges/c1")
+    assert page.locator('tr[data-phase="validation"] .left-today').inner_text() == "50"
+
+
+def test_upload_over_the_cap_is_refused_before_anything_is_stored(site, new_page):
+    page = new_page()
+    sign_up(page, site.url, "gwen")
+    page.goto(f"{site.url}/challenges/c1/phases/validation/submit")
+    csrf = page.locator('input[name="csrf"]').first.get_attribute("value")
+    files_dir = site.platform.store.root
+    before = sorted(p.relative_to(files_dir) for p in files_dir.rglob("*"))
+    big = b"\0" * 3_200_000  # the challenge's cap is 1 MB per file
+    r = page.request.post(f"{site.url}/challenges/c1/phases/validation/submit",
+                          multipart={"csrf": csrf, "file": {"name": "big.tflite", "mimeType": "application/octet-stream",
+                                                            "buffer": big}})
+    assert r.status == 413 and "cap of 1 MB" in r.text()
+    assert sorted(p.relative_to(files_dir) for p in files_dir.rglob("*")) == before
+
+
+def test_script_in_a_team_name_and_the_description_render_as_text(site, new_page):
+    page = new_page()
+    team = HOSTILE_TEAM.replace("Tiny", "Other")  # team names are unique
+    sign_up(page, site.url, "hank", team=team)
+    assert page.locator("#team-name").inner_text() == team
+    assert page.locator("header .team").inner_text() == team
+    page.goto(f"{site.url}/challenges/c1")
+    desc = page.locator("section.description")
+    assert desc.locator("script, img").count() == 0
+    assert desc.locator("strong").inner_text() == "RAW"
+    assert desc.locator('a[href="https://example.org/report"]').count() == 1
+    assert desc.locator('a[href^="javascript"]').count() == 0
+    assert "<script>window.__desc_pwned = 1</script>" in desc.inner_text()
+    assert page.evaluate("[window.__team_pwned, window.__desc_pwned, window.__img_pwned]") == [None, None, None]
+
+
+def test_a_participant_gets_404_on_another_ones_submission(site, new_page, tiny_models):
+    r = site.upload("c1", tiny_models["isp"] / "model.tflite", who="bob")
+    assert r.status_code == 201, r.text
+    other = r.json()["id"]
+    page = new_page()
+    sign_up(page, site.url, "ivan")
+    for path in (f"/submissions/{other}", f"/submissions/{other}.json"):
+        resp = page.goto(site.url + path)
+        assert resp.status == 404, path
+    page.goto(f"{site.url}/submissions/{other}")
+    assert page.get_by_role("heading", name="Not found").is_visible()
+    # nor may a participant open the organiser's pages
+    assert page.goto(f"{site.url}/organiser").status == 403
+    assert page.goto(f"{site.url}/organiser/devices").status == 403
+    site.wait_done(other, "bob")
+
+
+def test_organiser_reruns_a_submission_and_publishes_the_test_phase(site, new_page, tiny_models, tmp_path):
+    r = site.upload("c1", tiny_models["isp"] / "model.tflite", who="alice", phase="testing",
+                    fidelity=tiny_models["isp"] / "model_none.tflite")
+    assert r.status_code == 201, r.text
+    first = r.json()["id"]
+    assert site.wait_done(first, "alice")["status"] == "Finished"
+
+    participant = new_page()
+    sign_up(participant, site.url, "judy")
+    assert participant.goto(f"{site.url}/challenges/c1/phases/testing/leaderboard").status == 403
+
+    org = new_page()
+    sign_in(org, site.url, "organiser", "org-pass")
+    org.goto(f"{site.url}/organiser?challenge=c1&phase=testing")
+    org.get_by_role("button", name=f"Re-run submission {first}").click()
+    msg = org.locator("#message").inner_text()
+    m = re.fullmatch(rf"Submission {first} re-runs as (\d+)\.", msg)
+    assert m, msg
+    new_id = int(m.group(1))
+    api = site.get(f"/api/submissions/{new_id}", "organiser").json()
+    assert api["parent_id"] == first and api["counts_quota"] is False
+    assert site.wait_done(new_id, "alice")["status"] == "Finished"
+
+    org.get_by_role("button", name="Publish c1 testing").click()
+    assert org.locator('tr[data-phase="c1/testing"] .published').inner_text() == "published"
+    resp = participant.goto(f"{site.url}/challenges/c1/phases/testing/leaderboard")
+    assert resp.status == 200
+    assert participant.locator(f"#row-{new_id}").count() == 1 and participant.locator(f"#row-{first}").count() == 0
+
+    org.goto(f"{site.url}/organiser/devices")
+    worker = org.locator("table.workers tbody tr").first
+    assert worker.locator("th").inner_text() == "w1"
+    assert worker.locator(".health").inner_text() in ("idle", "busy, lease current")
+    screenshot(org, tmp_path, "organiser-devices")
+    exported = org.request.get(f"{site.url}/organiser/challenges/c1/phases/testing/export.json").json()
+    assert {s["id"] for s in exported["submissions"]} >= {first, new_id}
+
+
+AXE_RULES = ["label", "image-alt", "svg-img-alt", "heading-order", "page-has-heading-one", "button-name", "link-name",
+             "document-title", "html-has-lang", "select-name", "duplicate-id-aria", "list", "listitem", "th-has-data-cells"]
+
+
+def _basics(page) -> list[str]:
+    """The same basics as plain DOM checks (used where axe-core is not installable)."""
+    return page.evaluate("""() => {
+      const bad = [];
+      for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+        const byFor = el.id && document.querySelector('label[for="' + el.id + '"]');
+        if (!byFor && !el.closest('label') && !el.getAttribute('aria-label')) bad.push('no label: ' + (el.name || el.id));
+      }
+      for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) bad.push('no alt: ' + img.src);
+      for (const svg of document.querySelectorAll('svg[role=img]')) if (!svg.getAttribute('aria-labelledby') && !svg.getAttribute('aria-label')) bad.push('svg without a name');
+      let last = 0;
+      for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+        const level = Number(h.tagName[1]);
+        if (last && level > last + 1) bad.push('heading jumps from h' + last + ' to h' + level + ': ' + h.textContent);
+        last = level;
+      }
+      if (document.querySelectorAll('h1').length !== 1) bad.push('not one h1');
+      return bad;
+    }""")
+
+
+def test_pages_pass_the_accessibility_basics(site, new_page, axe_source):
+    page = new_page()
+    sign_in(page, site.url, "organiser", "org-pass")
+    subs = site.get("/api/challenges/c1/phases/validation/submissions", "organiser").json()
+    paths = ["/", "/challenges/c1", "/challenges/c1/phases/validation/leaderboard", "/challenges/c1/phases/validation/submit",
+             "/challenges/c1/phases/validation/submissions", "/account", "/organiser", "/organiser/devices"]
+    if subs:
+        paths.append(f"/submissions/{subs[0]['id']}")
+    problems = {}
+    for path in paths:
+        page.goto(site.url + path)
+        found = _basics(page)
+        if axe_source:
+            page.add_script_tag(content=axe_source)
+            result = page.evaluate("rules => axe.run(document, {runOnly: {type: 'rule', values: rules}})", AXE_RULES)
+            found += [f"{v['id']}: {n['html'][:80]}" for v in result["violations"] for n in v["nodes"]]
+        if found:
+            problems[path] = found
+    for path in ("/signin", "/signup"):
+        anon = new_page()
+        anon.goto(site.url + path)
+        if _basics(anon):
+            problems[path] = _basics(anon)
+    assert problems == {}
