@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(MAI) demo --out $(DEMO_OUT)
 
-# system packages the tests need (sshd, software Vulkan): installed when missing, as root with apt
+# system packages the tests need (sshd, software Vulkan, chromium): installed when missing, as root with apt
 test: $(STAMP)
 	bash scripts/system-deps.sh
 	$(PY) -m pytest -q

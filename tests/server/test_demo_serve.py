@@ -57,7 +57,8 @@ def test_demo_submit_equals_mai_eval(tmp_path):
         board = _mai("leaderboard", "--server", url, "--challenge", "demo-isp", "--phase", "validation", "--json")
         assert board.returncode == 0, board.stderr
         rows = json.loads(board.stdout)["rows"]
-        assert [(r["team"], r["submission_id"]) for r in rows] == [("alice", result["id"])]
+        # alice's row next to the baseline rows the demo submits at start
+        assert ("alice", result["id"]) in [(r["team"], r["submission_id"]) for r in rows]
         table = _mai("leaderboard", "--server", url, "--challenge", "demo-isp")
         assert f"{local['psnr']:.4f}" in table.stdout
 

@@ -33,3 +33,11 @@ def test_scatter_puts_better_points_higher_and_draws_the_front_left_to_right():
     low = scatter([dict(r, psnr=r["psnr"] / 100) for r in rows], "psnr", "si-RMSE", False, set())
     ys = {p.href: p.y for p in low.points}
     assert ys["#row-3"] < ys["#row-2"] < ys["#row-1"]
+
+
+def test_tick_labels_carry_the_digits_their_step_needs():
+    from maikit.server.web.charts import _ticks
+
+    assert [label for _v, label in _ticks(260, 370)] == ["275", "300", "325", "350"]
+    assert [label for _v, label in _ticks(20, 31)] == ["20.0", "22.5", "25.0", "27.5", "30.0"]
+    assert [label for _v, label in _ticks(10.4310, 10.4326)] == ["10.4310", "10.4315", "10.4320", "10.4325"]

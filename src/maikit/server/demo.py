@@ -5,7 +5,10 @@ reference splits from :mod:`maikit.data`'s synthesis (validation and a separate 
 test split), a random-weight ``isp/smallnet`` export to submit, the challenges
 ``demo-isp`` and ``demo-depth`` (Validation and Testing phases open from yesterday for 30
 days, a short runtime protocol), an organiser, ``alice`` and ``bob``, and
-``DATA_DIR/demo-tokens.json`` with their API tokens and a worker token.
+``DATA_DIR/demo-tokens.json`` with their API tokens and a worker token. Once the server
+answers, :func:`seed_demo` submits the exported smallnet through the normal upload pipeline
+as two baseline teams (``carol``, ``dave``), so the demo's leaderboard and scatter are not
+empty.
 """
 
 from __future__ import annotations
@@ -103,3 +106,43 @@ def setup_demo(platform, *, export_model: bool = True) -> dict:
     with os.fdopen(fd, "w") as f:
         json.dump(tokens, f, indent=2)
     return tokens
+
+
+SEED_ACCOUNTS = (("carol", "Baseline A"), ("dave", "Baseline B"))
+# (account, phase): two validation rows of the same file (same fidelity, their own runtimes)
+# and one test-phase row for the organiser to publish
+SEED_UPLOADS = (("carol", "validation"), ("dave", "validation"), ("carol", "testing"))
+
+
+def seed_demo(platform, url: str) -> list[int]:
+    """Submit the demo's smallnet export over HTTP (preflight, quota, jobs: nothing skipped),
+    once per data folder; the new submissions' ids."""
+    import httpx
+
+    from maikit.server.api.routes.users import create_user, issue_user_token
+    from maikit.server.db.models import User
+
+    data_dir = Path(platform.settings.data_dir)
+    marker = data_dir / "demo" / "seeded"
+    model = data_dir / "demo" / "models" / "isp-smallnet"
+    if marker.exists() or not (model / "model.tflite").is_file():
+        return []
+    now = platform.now()
+    tokens = {}
+    with platform.db.write() as s, s.begin():
+        for name, team in SEED_ACCOUNTS:
+            u = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
+            u = u or create_user(s, username=name, role="participant", password=None, team=team, now=now)
+            tokens[name] = issue_user_token(s, u, now, "demo seed")
+    files = {"file": ("model.tflite", (model / "model.tflite").read_bytes(), "application/octet-stream"),
+             "fidelity_file": ("model_none.tflite", (model / "model_none.tflite").read_bytes(), "application/octet-stream")}
+    ids = []
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for name, phase in SEED_UPLOADS:
+            r = http.post(f"/api/challenges/demo-isp/phases/{phase}/submissions", files=files,
+                          data={"description": "isp/smallnet, random weights (demo baseline)"},
+                          headers={"Authorization": f"Bearer {tokens[name]}"})
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+    marker.write_text(" ".join(map(str, ids)) + "\n")
+    return ids

@@ -26,13 +26,13 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
     server = uvicorn.Server(config)
     stop = threading.Event()
     threads = []
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     if workers > 0:
         from maikit.server.api.routes.users import issue_worker_token
         from maikit.worker.loop import Worker
 
         with platform.db.write() as s, s.begin():
             token = issue_worker_token(s, "*", platform.now(), "in-process")
-        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         for i in range(workers):
             w = Worker(url, token, name=f"local-{i}", roles=("fidelity", "runtime"), device_tag="litert-cpu",
                        wait_s=10.0, stop=stop)
@@ -44,6 +44,15 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
         for t in threads:
             t.start()
         announce(f"maikit platform on http://{host}:{port}  ({platform.db.dialect}, {len(threads)} in-process workers)")
+        if demo and not stop.is_set():
+            from maikit.server.demo import seed_demo
+
+            try:
+                seeded = seed_demo(platform, url)
+                if seeded:
+                    announce(f"demo: submitted the smallnet export as submissions {', '.join(map(str, seeded))}")
+            except Exception:  # the demo still serves; its leaderboard just starts empty
+                logging.getLogger("maikit.server").exception("demo: seeding the leaderboard failed")
 
     threading.Thread(target=start_workers, daemon=True).start()
     logging.basicConfig(level=logging.WARNING)

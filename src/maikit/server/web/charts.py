@@ -43,7 +43,8 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[tuple[float, str]]:
         if (hi - lo) / (step * m) <= n:
             step *= m
             break
-    digits = max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if round(step / 10 ** math.floor(math.log10(step)), 6) == 2.5 else 0)
+    exp = math.floor(math.log10(step) + 1e-9)
+    digits = max(0, -exp + (1 if round(step / 10 ** exp, 6) == 2.5 else 0))
     first = math.ceil(lo / step) * step
     values = [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
     return [(v, f"{v:.{digits}f}") for v in values]
