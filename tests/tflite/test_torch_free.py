@@ -101,6 +101,7 @@ def test_cli_on_a_core_install(depth_case, tmp_path):
         "bench": ["bench", {str(path)!r}, "--runs", "2", "--min-seconds", "0", "--warmup-seconds", "0", "--json"],
         "eval": ["eval", {str(path)!r}, "--task", "depth", "--data", {str(split)!r}, "--runs", "2", "--min-seconds", "0", "--json"],
         "score": ["score", "depth", "--si-rmse", "0.3", "--runtime-ms", "100"],
+        "metrics": ["metrics", "depth", "--pred", {str(split / "depth")!r}, "--gt", {str(split / "depth")!r}, "--json"],
         "models": ["models", "list"],
         "export": ["export", "depth/tcl", "--out", {str(tmp_path / "x")!r}],
     }}.items():
@@ -112,7 +113,7 @@ def test_cli_on_a_core_install(depth_case, tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["torch"] is False
-    for name in ("inspect", "bench", "eval", "score"):
+    for name in ("inspect", "bench", "eval", "score", "metrics"):
         assert out[name]["code"] == 0 and out[name]["exc"] is None, (name, out[name])
     for name in ("models", "export"):
         r = out[name]
