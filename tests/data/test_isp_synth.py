@@ -139,12 +139,10 @@ def test_cli_synth(tmp_path):
 
 
 def test_cli_wires_depth_commands(tmp_path):
-    pytest.importorskip("maikit.data.synth_depth")
     res = runner.invoke(app, ["data", "synth", "depth", "--out", str(tmp_path / "d"), "--count", "2", "--json"])
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["train"] + json.loads(res.stdout)["val"] == 2
     assert check_dataset(tmp_path / "d", "depth").problems == []
-    pytest.importorskip("maikit.data.real")
     res = runner.invoke(app, ["data", "sample-real", "depth", "--out", str(tmp_path / "r"), "--json"])
     assert res.exit_code == 0, res.stderr
     assert check_dataset(tmp_path / "r", "depth").pairs >= 1

@@ -5,11 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import skimage.data as skdata
 
 from maikit.data.depth import DepthDataset
 from maikit.data.real import sample_real_depth
-
-skdata = pytest.importorskip("skimage.data")
 
 
 @pytest.fixture(scope="module")

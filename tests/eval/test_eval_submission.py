@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from _fixtures import TinyDepth, TinyIsp
 from typer.testing import CliRunner
 
 from maikit.cli import app
@@ -17,27 +17,6 @@ from maikit.metrics import DepthMetrics, IspMetrics
 from maikit.scoring import score
 
 BENCH = {"runs": 2, "min_seconds": 0.0, "warmup_seconds": 0.0}
-
-
-class TinyIsp(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.c1 = nn.Conv2d(4, 12, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(2)
-
-    def forward(self, x):
-        return torch.sigmoid(self.shuffle(self.c1(x)))
-
-
-class TinyDepth(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(1)
-        self.c1 = nn.Conv2d(3, 1, 3, padding=1)
-
-    def forward(self, x):
-        return 0.5 + 5.0 * torch.sigmoid(self.c1(x) / 255.0)
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +124,9 @@ def test_cli_json_and_one_line_error(depth_case, isp_case):
 def test_run_folder_is_exported_then_evaluated(isp_case, tmp_path):
     import json
 
-    from maikit.models import create_model, list_models
+    from maikit.models import create_model
     from maikit.train.checkpoint import save_checkpoint
 
-    if "isp/smallnet" not in list_models("isp"):
-        pytest.skip("isp/smallnet is not in the zoo")
     _, split, _ = isp_case
     model = create_model("isp/smallnet").eval()
     run = tmp_path / "run"

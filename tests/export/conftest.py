@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from _tiny_models import SMALL_HW, TinyDepth, TinyIsp
+from _fixtures import SMALL_HW, TinyDepth, TinyIsp
 
 
 def pytest_collection_modifyitems(config, items):

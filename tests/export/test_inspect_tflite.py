@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 import torch.nn as nn
-from _tiny_models import SMALL_HW
+from _fixtures import SMALL_HW
 from typer.testing import CliRunner
 
 from maikit.cli import app

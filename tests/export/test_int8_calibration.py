@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from _tiny_models import TinyDepth
+from _fixtures import TinyDepth
 
 from maikit.data.depth import write_depth_mm
 from maikit.export import TfliteRunner, export_model

@@ -44,8 +44,6 @@ def test_zoo_model_exports_fp32_and_int8(name, tmp_path):
 def test_cli_export_at_the_challenge_shape(tmp_path):
     import json
 
-    if "isp/smallnet" not in list_models("isp"):
-        pytest.skip("isp/smallnet is not in the zoo")
     from maikit.cli import app
 
     res = CliRunner().invoke(app, ["export", "--model", "isp/smallnet", "--out", str(tmp_path), "--json"])

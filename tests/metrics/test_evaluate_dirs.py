@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio
+from _fixtures import write_png_cv
 from typer.testing import CliRunner
 
 from maikit.cli import app
@@ -18,13 +19,11 @@ runner = CliRunner()
 
 
 def _write_rgb(folder, name, rgb):
-    folder.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(folder / name), np.ascontiguousarray(rgb[:, :, ::-1]))
+    write_png_cv(folder / name, rgb)
 
 
 def _write_depth(folder, name, depth_mm):
-    folder.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(folder / name), depth_mm.astype(np.uint16))
+    write_png_cv(folder / name, depth_mm.astype(np.uint16))
 
 
 @pytest.fixture

@@ -6,25 +6,19 @@ import json
 
 import numpy as np
 import pytest
-import torch
-import torch.nn as nn
 from _clock import FakeClock, StepBackend
 from typer.testing import CliRunner
 
 from maikit.cli import app
 from maikit.errors import MaikitError
-from maikit.export import convert_to_tflite
 from maikit.runtime import DEFAULTS, PROFILES, LoopSettings, Measurement, benchmark_tflite, measure, settings_for
 
 KEYS = ("init_ms", "first_ms", "avg_ms", "std_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "runs", "threads", "peak_rss_mb")
 
 
 @pytest.fixture(scope="module")
-def tiny_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bench") / "tiny.tflite"
-    torch.manual_seed(0)
-    convert_to_tflite(nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU()).eval(), torch.rand(1, 4, 16, 16), path)
-    return path
+def tiny_file(tiny_isp_tflite):
+    return tiny_isp_tflite  # 1x16x16x4 in (tests/conftest.py)
 
 
 def test_runs_until_both_count_and_min_time():
@@ -139,11 +133,8 @@ def test_cli_json_and_errors(tiny_file, tmp_path):
 
 def test_compare_torch_and_onnx_for_an_exported_zoo_model(tmp_path):
     from maikit.export import export_model
-    from maikit.models import list_models
     from maikit.runtime import benchmark_compare
 
-    if "isp/smallnet" not in list_models("isp"):
-        pytest.skip("isp/smallnet is not in the zoo")
     export_model("isp/smallnet", tmp_path, input_hw=(32, 48))
     settings = LoopSettings(runs=3, min_seconds=0.0, max_seconds=10, warmup_runs=1, warmup_seconds=0.0)
     r = benchmark_compare(tmp_path / "model.tflite", ("torch", "onnx"), threads=2, settings=settings)

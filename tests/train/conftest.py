@@ -1,26 +1,8 @@
-"""Tiny synthetic datasets shared by the training tests (written once per session)."""
+"""Finished tiny training runs shared by the training tests (on the session data of tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def isp_data(tmp_path_factory):
-    from maikit.data.synth_isp import synth_isp
-
-    root = tmp_path_factory.mktemp("isp_data")
-    synth_isp(root, 10, seed=0, val_fraction=0.2, patch=64)  # 8 train / 2 val pairs, RGB 64x64
-    return root
-
-
-@pytest.fixture(scope="session")
-def depth_data(tmp_path_factory):
-    from maikit.data.synth_depth import SynthParams, synth_depth
-
-    root = tmp_path_factory.mktemp("depth_data")
-    synth_depth(root, 6, seed=0, val_fraction=0.34, params=SynthParams(width=64, height=48))
-    return root
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,7 @@ def test_develop_non_raw_file_is_a_one_line_error(isp_checkpoint, tmp_path):
 
 @pytest.mark.slow
 def test_develop_with_a_fixed_shape_tflite_runs_in_tiles(tmp_path):
-    from _tiny_models import TinyIsp
+    from _fixtures import TinyIsp
 
     from maikit.data.isp import pack_raw
     from maikit.export.tflite import convert_to_tflite
