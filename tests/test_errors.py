@@ -97,21 +97,6 @@ def test_command_line_errors_exit_2(argv, needle):
 
 
 # -- inspect --shape ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def fixed_isp_file(tmp_path_factory):
-    """A fixed-shape 1x16x16x4 model (packed RAW in), converted with the project's converter."""
-    import torch
-    import torch.nn as nn
-
-    from maikit.export.tflite import convert_to_tflite
-
-    path = tmp_path_factory.mktemp("inspect_shape") / "isp.tflite"
-    torch.manual_seed(0)
-    convert_to_tflite(nn.Sequential(nn.Conv2d(4, 12, 3, padding=1), nn.PixelShuffle(2)).eval(),
-                      torch.rand(1, 4, 16, 16), path)
-    return path
-
-
 @pytest.mark.parametrize("shape,words", [
     ("1x-64x64x4", "positive integers"),
     ("64x64", "needs 4 dimensions"),
@@ -119,13 +104,13 @@ def fixed_isp_file(tmp_path_factory):
     ("1x16x16x3", "dimension 3 is fixed at 4"),
     ("1xAx16x4", "must look like"),
 ])
-def test_inspect_shape_is_checked(fixed_isp_file, shape, words):
-    line = _one_line_error(runner.invoke(app, ["inspect", str(fixed_isp_file), "--shape", shape]))
+def test_inspect_shape_is_checked(tiny_isp_tflite, shape, words):
+    line = _one_line_error(runner.invoke(app, ["inspect", str(tiny_isp_tflite), "--shape", shape]))
     assert "--shape" in line and words in line
 
 
-def test_inspect_shape_that_fits(fixed_isp_file):
-    res = runner.invoke(app, ["inspect", str(fixed_isp_file), "--shape", "1x16x16x4", "--json"])
+def test_inspect_shape_that_fits(tiny_isp_tflite):
+    res = runner.invoke(app, ["inspect", str(tiny_isp_tflite), "--shape", "1x16x16x4", "--json"])
     assert res.exit_code == 0, res.output
 
 
@@ -191,3 +176,28 @@ def test_written_files_honour_the_umask(tmp_path, mask):
         os.umask(old)
     for path in (png, js):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_every_numeric_option_has_a_range():
+    """Walks every command: an int or float option without min/max or a checking callback
+    would accept -1 silently (new command modules are held to this too)."""
+    import typing
+
+    import typer
+
+    unchecked, numeric = [], []
+
+    def walk(cmd, path):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+        for p in cmd.params:
+            ann = getattr(getattr(p, "type_descriptor", None), "annotation", None)
+            kinds = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
+            if kinds[0] in (int, float):
+                numeric.append(p.name)
+            if kinds[0] in (int, float) and p.min is None and p.max is None and p.callback is None:
+                unchecked.append(f"{' '.join(path)} {p.opts[0] if p.opts else p.name}")
+
+    walk(typer.main.get_command(app), ["mai"])
+    assert len(numeric) > 40  # the walk sees the options' types
+    assert unchecked == []

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from maikit.cli._common import console, err_console, handle_errors, print_json
+from maikit.cli._common import console, err_console, handle_errors, in_range, non_negative, positive, print_json
 from maikit.cli.data import data_app
 from maikit.errors import MaikitError
 from maikit.tasks import RAW_CONVENTIONS
@@ -36,11 +36,11 @@ def from_stereo_cmd(
     calib: Path = typer.Option(..., "--calib", help="Middlebury 2014 calib.txt or ZED SN<serial>.conf."),
     out: Path = typer.Option(..., "--out", "-o", help="Output dataset root: SPLIT/rgb/ and SPLIT/depth/."),
     split: str = typer.Option("train", "--split", help="Split folder to write."),
-    max_depth_m: float = typer.Option(50.0, "--max-depth-m", help="Farther depth is written as 0 (unknown)."),
-    min_depth_m: float = typer.Option(0.4, "--min-depth-m", help="Nearer depth is written as 0 (the ZED's limit: 0.4 m)."),
+    max_depth_m: float = typer.Option(50.0, "--max-depth-m", callback=positive, help="Farther depth is written as 0 (unknown)."),
+    min_depth_m: float = typer.Option(0.4, "--min-depth-m", callback=non_negative, help="Nearer depth is written as 0 (the ZED's limit: 0.4 m)."),
     keep_size: bool = typer.Option(False, "--keep-size", help="Write at the rectified left view's own size instead of 480x640."),
     wls: bool = typer.Option(False, "--wls", help="Smooth disparities with the WLS filter (needs opencv-contrib)."),
-    num_disparities: Optional[int] = typer.Option(None, "--num-disparities", help="Disparity search range in px (default: the calibration's ndisp, else down to the minimum depth)."),
+    num_disparities: Optional[int] = typer.Option(None, "--num-disparities", min=16, help="Disparity search range in px (default: the calibration's ndisp, else down to the minimum depth)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Depth maps from stereo pairs: rectify, SGBM with left-right check, depth = f·B/d (mm)."""
@@ -72,9 +72,9 @@ def align_cmd(
     rgb: Path = typer.Option(..., "--rgb", help="Folder of target photos (JPEG/PNG/TIFF), paired by file name."),
     out: Path = typer.Option(..., "--out", "-o", help="Output dataset root: SPLIT/mediatek_raw/ and SPLIT/fujifilm/."),
     split: str = typer.Option("train", "--split", help="train, val or test."),
-    patch: int = typer.Option(256, "--patch", help="Patch size in RAW pixels (even)."),
+    patch: int = typer.Option(256, "--patch", min=2, help="Patch size in RAW pixels (even)."),
     raw_convention: str = typer.Option("mai21", "--raw-convention", help=_CONVENTION_HELP),
-    min_confidence: float = typer.Option(0.9, "--min-confidence", help="Share of a patch's pixels that must pass the flow's forward-backward check."),
+    min_confidence: float = typer.Option(0.9, "--min-confidence", callback=in_range(0.0, 1.0), help="Share of a patch's pixels that must pass the flow's forward-backward check."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Align phone RAW photos with target photos and cut training patches in the ISP layout.

@@ -30,9 +30,9 @@ def develop_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: <name>.png (and <name>.jpg with --jpeg)."),
     raw_convention: Optional[str] = typer.Option(None, "--raw-convention", help=_CONVENTION_HELP),
     jpeg: bool = typer.Option(False, "--jpeg", help="Also write a JPEG (quality 95)."),
-    tile: int = typer.Option(512, "--tile", help="Tile size in packed pixels incl. overlaps; 0 = never tile (PyTorch models)."),
-    overlap: int = typer.Option(32, "--overlap", help="Margin (packed px) each tile reaches beyond what it keeps."),
-    threads: int = typer.Option(2, "--threads", help="LiteRT threads (.tflite models)."),
+    tile: int = typer.Option(512, "--tile", min=0, help="Tile size in packed pixels incl. overlaps; 0 = never tile (PyTorch models)."),
+    overlap: int = typer.Option(32, "--overlap", min=0, help="Margin (packed px) each tile reaches beyond what it keeps."),
+    threads: int = typer.Option(2, "--threads", min=1, help="LiteRT threads (.tflite models)."),
     device: str = typer.Option("cpu", "--device", help="PyTorch device: cpu, cuda, cuda:N or auto."),
     json_out: bool = typer.Option(False, "--json", help="Print the developed photos as JSON."),
 ) -> None:

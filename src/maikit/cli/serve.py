@@ -28,8 +28,8 @@ def serve(
     data_dir: Path = typer.Option(Path("mai-server"), "--data-dir", help="Folder for the database (SQLite), files and demo data."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL (default sqlite:///DATA_DIR/platform.db), e.g. postgresql+psycopg://user@host/db."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
-    workers: int = typer.Option(1, "--workers", help="In-process workers (0 = remote workers only)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, "--workers", min=0, help="In-process workers (0 = remote workers only)."),
     demo: bool = typer.Option(False, "--demo", help="Create the demo challenges, accounts and DATA_DIR/demo-tokens.json (once)."),
 ) -> None:
     """Run the challenge platform: REST API, job queue, in-process workers."""

@@ -146,7 +146,7 @@ def submit(
 
 @handle_errors
 def status(
-    sub_id: int = typer.Argument(..., metavar="ID", help="Submission id."),
+    sub_id: int = typer.Argument(..., metavar="ID", min=1, help="Submission id."),
     server: str = typer.Option(..., "--server", help="The challenge server."),
     token: Optional[str] = typer.Option(None, "--token", help="Your API token (default: MAI_TOKEN)."),
     wait: bool = typer.Option(False, "--wait", help="Follow it until it is Finished or Failed."),

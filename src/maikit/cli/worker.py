@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from maikit.cli._common import err_console, handle_errors
+from maikit.cli._common import err_console, handle_errors, non_negative, positive
 from maikit.errors import MaikitError
 
 
@@ -22,15 +22,15 @@ def worker(
     roles: str = typer.Option("fidelity,runtime", "--roles", help="Comma-separated: fidelity, runtime."),
     device: str = typer.Option("litert-cpu", "--device", help="Device tag this worker measures on."),
     data: List[str] = typer.Option([], "--data", help="CHALLENGE\\[/validation|test]=DIR: reference split folder on this machine (repeatable)."),
-    wait_s: float = typer.Option(20.0, "--wait", help="Long-poll seconds of each claim."),
+    wait_s: float = typer.Option(20.0, "--wait", callback=positive, help="Long-poll seconds of each claim."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Measure runtime jobs on a device backend: litert-cpu, litert-gpu, adb or ssh (with drift control, per-op profile and findings)."),
     option: List[str] = typer.Option([], "--option", help="Device backend option KEY=VALUE (repeatable), e.g. serial=R58M, benchmark_model_path=./bm, host=pi4."),
     state: Optional[str] = typer.Option(None, "--state", help="Folder of device calibrations and locks (default: $MAIKIT_STATE/devices or ~/.local/state/maikit/devices)."),
-    cooldown_s: float = typer.Option(0.0, "--cooldown", help="Seconds the device rests between jobs (and between repeated attempts)."),
-    drift_tolerance: float = typer.Option(0.10, "--drift-tolerance", help="Allowed relative drift of the reference model from its calibrated time."),
-    cv_tolerance: float = typer.Option(0.10, "--cv-tolerance", help="Allowed coefficient of variation of a measurement's samples."),
-    max_attempts: int = typer.Option(3, "--max-attempts", help="Measurements repeated at most this often on drift or noise."),
-    per_op_top: int = typer.Option(10, "--per-op-top", help="Slowest ops kept in the per-op profile (0: no profile)."),
+    cooldown_s: float = typer.Option(0.0, "--cooldown", callback=non_negative, help="Seconds the device rests between jobs (and between repeated attempts)."),
+    drift_tolerance: float = typer.Option(0.10, "--drift-tolerance", callback=positive, help="Allowed relative drift of the reference model from its calibrated time."),
+    cv_tolerance: float = typer.Option(0.10, "--cv-tolerance", callback=positive, help="Allowed coefficient of variation of a measurement's samples."),
+    max_attempts: int = typer.Option(3, "--max-attempts", min=1, help="Measurements repeated at most this often on drift or noise."),
+    per_op_top: int = typer.Option(10, "--per-op-top", min=0, help="Slowest ops kept in the per-op profile (0: no profile)."),
     once: bool = typer.Option(False, "--once", help="Run one job, then exit."),
     json_log: bool = typer.Option(False, "--json-log", help="Log as JSON lines on stderr."),
 ) -> None:

@@ -226,13 +226,21 @@ def _convert_flexible(
                 _check_runs_dynamically(out, spec, layout, (1, ph, pw, spec.input_channels), multiple)
                 return True, None, counts
             except Exception as e:  # torch.export, lowering or runtime failures: try the next form
-                first = first_line(e)
-                errors.append(f"{label}: {type(e).__name__}: {first[:160]}")
+                errors.append(f"{label}: {_why_not_dynamic(e)}")
     shape = spec.full_res_input_shape
     _say(progress, f"converting {FLEX_FILE} at the full-resolution shape {list(shape)}")
     convert_to_tflite(model, torch.rand(*_nchw(shape)), out, layout=layout)
     reason = "the model is registered without dynamic-shape support" if not allow_dynamic else "; ".join(errors)
     return False, f"dynamic height/width export failed ({reason}); written at the full-resolution shape", {}
+
+
+def _why_not_dynamic(e: Exception) -> str:
+    """Why a dynamic-shape conversion failed, in words: torch.export's internal constraint
+    dumps ("Constraints violated ... Suggested fixes ...") are not for the user."""
+    first = first_line(e)
+    if "Constraints violated" in first or "specialized" in first or type(e).__name__ in ("UserError", "ConstraintViolationError"):
+        return "torch.export cannot keep height and width free (the model fixes them somewhere)"
+    return f"{type(e).__name__}: {first[:160]}"
 
 
 def _second_shape(shape_nhwc: tuple[int, ...], multiple: int) -> tuple[int, ...]:

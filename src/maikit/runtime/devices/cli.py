@@ -17,6 +17,8 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from maikit.cli._common import non_negative, positive
+
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 EXIT_PROBLEMS, EXIT_ERROR = 1, 2  # the input has problems / the command could not run
@@ -143,16 +145,16 @@ def measure(
     file: Path = typer.Argument(..., help="A .tflite file."),
     backend: str = typer.Option("litert-cpu", "--backend", help="litert-cpu, litert-gpu, adb or ssh."),
     option: Optional[List[str]] = typer.Option(None, "--option", help=_OPTION_HELP),
-    threads: int = typer.Option(2, "--threads"),
-    warmup_runs: int = typer.Option(1, "--warmup-runs"),
-    warmup_seconds: float = typer.Option(0.5, "--warmup-seconds"),
-    runs: int = typer.Option(50, "--runs"),
-    min_seconds: float = typer.Option(1.0, "--min-seconds"),
-    max_seconds: float = typer.Option(150.0, "--max-seconds"),
+    threads: int = typer.Option(2, "--threads", min=1),
+    warmup_runs: int = typer.Option(1, "--warmup-runs", min=0),
+    warmup_seconds: float = typer.Option(0.5, "--warmup-seconds", callback=non_negative),
+    runs: int = typer.Option(50, "--runs", min=1),
+    min_seconds: float = typer.Option(1.0, "--min-seconds", callback=non_negative),
+    max_seconds: float = typer.Option(150.0, "--max-seconds", callback=positive),
     statistic: str = typer.Option("avg", "--statistic", help="avg, p50, p90 or min."),
     xnnpack: bool = typer.Option(True, "--xnnpack/--no-xnnpack"),
     shape: Optional[str] = typer.Option(None, "--shape", help="Static input shape for a dynamic file, e.g. 1x544x960x4."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout; a failure is {\"error\": {kind, reason}}."),
 ) -> None:
     """Measure a .tflite on a device backend with a phase's protocol (raw samples + fingerprint)."""
@@ -194,9 +196,9 @@ def calibrate(
     name: str = typer.Option(..., "--name", help="The device's name (the worker's --device)."),
     backend: str = typer.Option("litert-cpu", "--backend", help="litert-cpu, litert-gpu, adb or ssh."),
     option: Optional[List[str]] = typer.Option(None, "--option", help=_OPTION_HELP),
-    count: int = typer.Option(5, "--count", help="How many times the reference is measured."),
+    count: int = typer.Option(5, "--count", min=1, help="How many times the reference is measured."),
     reference: str = typer.Option("isp/smallnet", "--reference", help="Reference model: isp/smallnet or a .tflite file."),
-    threads: int = typer.Option(2, "--threads"),
+    threads: int = typer.Option(2, "--threads", min=1),
     state: Optional[Path] = typer.Option(None, "--state", help="Folder for the baseline (default: $MAIKIT_STATE/devices or ~/.local/state/maikit/devices)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
