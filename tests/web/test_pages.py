@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from _web import screenshot, sign_in, sign_up
+from _web import screenshot, server_fixtures, sign_in, sign_up
 
 HOSTILE_TEAM = '<script>window.__team_pwned=1</script><img src=x onerror="window.__team_pwned=2">Tiny & Co'
 
@@ -238,3 +238,42 @@ def test_pages_pass_the_accessibility_basics(site, new_page, axe_source):
         if _basics(anon):
             problems[path] = _basics(anon)
     assert problems == {}
+
+
+def test_submission_page_shows_the_device_workers_drift_and_per_op_profile(site, new_page, tiny_models, isp_split,
+                                                                          tmp_path):
+    from maikit.runtime.devices import MeasureProtocol, get_backend
+    from maikit.runtime.drift import DriftPolicy, calibrate
+    from maikit.worker.device import DeviceRunner
+
+    # a second challenge measured on its own device tag, served by a calibrated litert-cpu backend
+    d = server_fixtures.challenge_def("c2", isp_split)
+    d["protocol"] = dict(server_fixtures.FAST, device="sim-phone")
+    site.create_challenge(d)
+    proto = MeasureProtocol(threads=1, runs=5, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0, statistic="p50")
+    calibrate(get_backend("litert-cpu"), n=2, reference=str(tiny_models["isp"] / "model.tflite"), protocol=proto,
+              store=tmp_path / "sim-phone.json", device_name="sim-phone")
+    runner = DeviceRunner("litert-cpu", device="sim-phone", state_dir=tmp_path,
+                          policy=DriftPolicy(tolerance=50.0, cv_tolerance=50.0, max_attempts=1), per_op_top=3)
+    site.worker(name="phone-1", roles=["runtime"], device_tag="sim-phone", device_runner=runner)
+    r = site.upload("c2", tiny_models["isp"] / "model.tflite", who="alice", fidelity=tiny_models["isp"] / "model_none.tflite")
+    assert r.status_code == 201, r.text
+    sub_id = r.json()["id"]
+    assert site.wait_done(sub_id, "alice")["status"] == "Finished"
+    run = next(s for s in site.get("/api/challenges/c2/phases/validation/export", "organiser").json()["submissions"]
+               if s["id"] == sub_id)["runtime"]
+
+    page = new_page()
+    sign_in(page, site.url, "organiser", "org-pass")
+    page.goto(f"{site.url}/submissions/{sub_id}")
+    drift = page.locator("#drift").inner_text()
+    assert f"drift {run['drift']['drift'] * 100:.1f} %" in drift
+    assert f"{run['drift']['baseline_ms']:.3f} ms" in drift
+    by_type = run["op_profile"]["by_type"]
+    rows = page.locator("#op-profile tbody tr")
+    assert rows.count() == len(by_type)
+    assert rows.first.locator("td").first.inner_text() == next(iter(by_type))
+    screenshot(page, tmp_path, "submission-detail-device")
+    page.goto(f"{site.url}/organiser/devices")
+    assert page.get_by_role("heading", name="Device sim-phone").is_visible()
+    screenshot(page, tmp_path, "organiser-devices-two")
