@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import EXIT_PROBLEMS, console, err_console, handle_errors, print_json
+from maikit.cli._common import EXIT_PROBLEMS, console, err_console, print_json
 from maikit.errors import MaikitError
 
 
@@ -19,7 +19,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="challenge")
 
 
-@handle_errors
 def check(
     file: Path = typer.Argument(..., metavar="FILE.yaml", help="A challenge definition."),
     as_json: bool = typer.Option(False, "--json", help="Print {file, ok, problems} as JSON."),
@@ -41,7 +40,6 @@ def check(
         console.print(f"{file}: ok ({cdef.slug}, task {cdef.task}, phases {', '.join(p.slug for p in cdef.phases)})", highlight=False)
 
 
-@handle_errors
 def create(
     file: Path = typer.Argument(..., metavar="FILE.yaml", help="A challenge definition."),
     server: str = typer.Option(..., "--server", help="The challenge server."),

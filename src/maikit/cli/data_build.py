@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from maikit.cli._common import console, err_console, handle_errors, in_range, non_negative, positive, print_json
+from maikit.cli._common import console, err_console, in_range, non_negative, positive, print_json
 from maikit.cli.data import data_app
 from maikit.errors import MaikitError
 from maikit.tasks import RAW_CONVENTIONS
@@ -29,7 +29,6 @@ def _bar(json_out: bool) -> Progress:
                     console=err_console, transient=True, disable=json_out)
 
 
-@handle_errors
 def from_stereo_cmd(
     left: Path = typer.Option(..., "--left", help="Folder of left photos (PNG/JPEG/TIFF)."),
     right: Path = typer.Option(..., "--right", help="Folder of right photos, paired with the left ones by file name."),
@@ -66,7 +65,6 @@ def from_stereo_cmd(
     console.print(f"[green]✓[/] {summary['pairs']} pair(s) written; report {escape(summary['report'])}")
 
 
-@handle_errors
 def align_cmd(
     raw: Path = typer.Option(..., "--raw", help="Folder of phone RAW files (DNG or other camera RAW, or RAW PNGs)."),
     rgb: Path = typer.Option(..., "--rgb", help="Folder of target photos (JPEG/PNG/TIFF), paired by file name."),

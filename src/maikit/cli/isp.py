@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from maikit.cli._common import console, err_console, handle_errors, print_json
+from maikit.cli._common import console, err_console, print_json
 from maikit.tasks import RAW_CONVENTIONS
 
 isp_app = typer.Typer(help="Learned ISP on real camera RAW photos.", no_args_is_help=True)
@@ -23,7 +23,6 @@ _CONVENTION_HELP = "RAW packing convention (default: the run's, else mai21): " +
 
 
 @isp_app.command("develop")
-@handle_errors
 def develop_cmd(
     photos: Path = typer.Argument(..., metavar="PHOTO.dng|DIR", help="A camera RAW file (DNG, CR2, NEF, ARW, ...) or a folder of them."),
     model: Path = typer.Option(..., "--model", "-m", help="A training run folder, a checkpoint (.pt) or a .tflite file."),

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import err_console, handle_errors
+from maikit.cli._common import err_console
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +23,6 @@ def _settings(data_dir: Path, db: Optional[str]):
     return Settings(data_dir=data_dir, db_url=db)
 
 
-@handle_errors
 def serve(
     data_dir: Path = typer.Option(Path("mai-server"), "--data-dir", help="Folder for the database (SQLite), files and demo data."),
     db: Optional[str] = typer.Option(None, "--db", help="Database URL (default sqlite:///DATA_DIR/platform.db), e.g. postgresql+psycopg://user@host/db."),
@@ -47,7 +46,6 @@ def serve(
         raise MaikitError(f"cannot serve on {host}:{port} ({e.strerror or e})") from None
 
 
-@handle_errors
 def migrate(
     db: str = typer.Option(..., "--db", help="Database URL, e.g. postgresql+psycopg://user@host/db."),
 ) -> None:

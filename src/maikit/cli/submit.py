@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import EXIT_PROBLEMS, console, err_console, handle_errors, print_json
+from maikit.cli._common import EXIT_PROBLEMS, console, err_console, print_json
 from maikit.errors import MaikitError
 
 DONE = ("Finished", "Failed", "Cancelled")
@@ -101,7 +101,6 @@ def _wait(api: Api, sub: dict, poll_s: float = 1.0) -> dict:
     return sub
 
 
-@handle_errors
 def submit(
     path: Path = typer.Argument(..., metavar="FILE.tflite|DIR", help="A .tflite, or a folder with model.tflite (runtime) and model_none.tflite (fidelity)."),
     server: str = typer.Option(..., "--server", help="The challenge server, e.g. http://127.0.0.1:8000."),
@@ -144,7 +143,6 @@ def submit(
         raise typer.Exit(EXIT_PROBLEMS)
 
 
-@handle_errors
 def status(
     sub_id: int = typer.Argument(..., metavar="ID", min=1, help="Submission id."),
     server: str = typer.Option(..., "--server", help="The challenge server."),
@@ -163,7 +161,6 @@ def status(
         _show(sub)
 
 
-@handle_errors
 def leaderboard(
     server: str = typer.Option(..., "--server", help="The challenge server."),
     challenge: str = typer.Option(..., "--challenge", help="Challenge slug."),

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from maikit.cli._common import err_console, handle_errors, non_negative, positive
+from maikit.cli._common import err_console, non_negative, positive
 from maikit.errors import MaikitError
 
 
@@ -14,7 +14,6 @@ def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
 
 
-@handle_errors
 def worker(
     server: str = typer.Option(..., "--server", help="The challenge server, e.g. http://host:8000."),
     token: Optional[str] = typer.Option(None, "--token", help="A worker token (default: MAI_WORKER_TOKEN)."),
