@@ -51,5 +51,7 @@ def test_cli_export_at_the_challenge_shape(tmp_path):
     record = json.loads(res.stdout)
     assert record["input_shape"] == [1, 544, 960, 4] and record["output_shape"] == [1, 1088, 1920, 3]
     assert record["model"] == "isp/smallnet" and record["verify_psnr_db"] >= 60
+    stages = res.stderr.splitlines()  # one line per stage when stderr is not a terminal
+    assert any(x.startswith("converting model.tflite") for x in stages) and any(x.startswith("verifying") for x in stages)
     res = CliRunner().invoke(app, ["export", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "--model" in res.output

@@ -15,6 +15,14 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
 
 
+def _stage(status, message: str) -> None:
+    """A stage of the export (convert, quantise, verify): the spinner's text on a terminal,
+    one line per stage on stderr otherwise (a log, CI, `--json` piped on)."""
+    status.update(message)
+    if not err_console.is_terminal:
+        err_console.print(message, highlight=False)
+
+
 def export(
     source: Optional[str] = typer.Argument(None, metavar="[RUN|CKPT]", help="A training run folder or a checkpoint (.pt)."),
     model: Optional[str] = typer.Option(None, "--model", help="A zoo model name (random weights), e.g. isp/smallnet."),
@@ -56,7 +64,7 @@ def export(
         record = export_model(
             source if source is not None else model, out, task=task, precision=precision, calib=calib,
             layout=layout, fmt=fmt, gpu_friendly=gpu_friendly, convention=raw_convention_option(raw_convention, convention), calib_samples=calib_samples,
-            progress=lambda msg: status.update(msg),
+            progress=lambda msg: _stage(status, msg),
         )
     for w in record.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
