@@ -18,6 +18,9 @@ from maikit.io import atomic_path
 from maikit.scoring.paper import paper_rows
 from maikit.tasks import get_task
 
+_KB_PER = {"KB": 1.0, "MB": 1000.0}  # the paper tables' size units, in KB
+_SIZE_DECIMALS = {"KB": 0, "MB": 2}
+
 
 @dataclass
 class Entry:
@@ -69,7 +72,7 @@ def leaderboard_table(entries: list[Entry], task: str, title: str | None = None)
     table = Table(title=title or f"{spec.title} — leaderboard", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("team / model")
-    table.add_column("size, KB" if task == "isp" else "size, MB", justify="right")
+    table.add_column(f"size, {spec.model_size_unit}", justify="right")
     for m in spec.metrics:
         if any(m.name in e.metrics for e in entries):
             arrow = "↑" if m.higher_is_better else "↓"
@@ -79,10 +82,10 @@ def leaderboard_table(entries: list[Entry], task: str, title: str | None = None)
     table.add_column("measured on")
     shown = [m for m in spec.metrics if any(m.name in e.metrics for e in entries)]
     for i, e in enumerate(ranked(entries, task), 1):
-        size = e.size_kb if task == "isp" or e.size_kb is None else e.size_kb / 1000.0
+        size = None if e.size_kb is None else e.size_kb / _KB_PER[spec.model_size_unit]
         style = "bold green" if e.source == "measured" else None
         table.add_row(
-            str(i), e.name, _fmt(size, 0 if task == "isp" else 2),
+            str(i), e.name, _fmt(size, _SIZE_DECIMALS[spec.model_size_unit]),
             *[_fmt(e.metrics.get(m.name), _DIGITS.get(m.name, 4)) for m in shown],
             _fmt(e.runtime_ms, 1), _fmt(e.score, 2), e.device or e.source, style=style,
         )

@@ -9,8 +9,11 @@ report), and the official MAI 2021 ISP baseline conventions (FACTS §1-§4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Callable
+
+import numpy as np
 
 from maikit.errors import MaikitError
 
@@ -90,8 +93,35 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
+class SensorRange:
+    """The distances a depth dataset's sensor measures, in metres; files hold 0 (unknown) outside."""
+
+    min_m: float
+    max_m: float
+
+
+LAYOUTS = ("nhwc", "nchw")
+
+
+def shape_in_layout(shape_nhwc: tuple[int, ...], layout: str) -> list[int]:
+    """An NHWC shape written in ``layout`` (``nhwc`` or ``nchw``)."""
+    n, h, w, c = shape_nhwc
+    return [n, h, w, c] if layout == "nhwc" else [n, c, h, w]
+
+
+def shape_to_nhwc(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    """A 4-d shape given in ``layout``, as NHWC."""
+    return tuple(shape) if layout == "nhwc" else (shape[0], shape[2], shape[3], shape[1])
+
+
+@dataclass(frozen=True)
 class TaskSpec:
-    """Everything that defines a challenge task. Shapes are NHWC, as in the TFLite files."""
+    """Everything that defines a challenge task. Shapes are NHWC, as in the TFLite files.
+
+    The task also owns the behaviour that differs between the tasks (reading one input
+    file, the input value range, the metrics accumulator, the score, the input/output
+    shape contract), so callers hold a task object and never ask for its name.
+    """
 
     name: str
     title: str
@@ -122,6 +152,15 @@ class TaskSpec:
     primary_metric: str
     normalisation: str
     output_semantics: str
+    # typed defaults (None where the task has no such notion)
+    raw_convention: RawConvention | None = None  # the default RAW convention (ISP input packing)
+    sensor_range: SensorRange | None = None  # depth: what the dataset's sensor measures
+    output_unit: str = ""  # unit of the model output ("" = RGB in [0, 1]; "m" = metres)
+    target_file_unit: str = ""  # unit of the values in target files ("mm" for depth maps)
+    probe_hw: tuple[int, int] = (64, 96)  # a small input size for quick checks of a model (before the multiple)
+    model_size_unit: str = "KB"  # how leaderboards show a model file's size
+    predict_suffixes: tuple[str, ...] = (".png",)  # the files `mai predict` takes from a folder
+    predict_input_kind: str = "PNG"  # what they are, in messages
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -137,15 +176,153 @@ class TaskSpec:
     @property
     def score_fn(self) -> Callable[..., float]:
         """``score_fn(primary_metric_value, runtime_ms) -> final score``."""
-        from maikit import scoring
-
-        return {"isp": scoring.isp_score, "depth": scoring.depth_score}[self.name]
+        raise NotImplementedError
 
     def score(self, fidelity: float, runtime_ms: float) -> float:
         return self.score_fn(fidelity, runtime_ms)
 
+    # ---------------------------------------------------------------- input files and values
+    def convention(self, name: str | RawConvention | None = None) -> RawConvention | None:
+        """The RAW convention to use: ``name`` resolved, else the task's default (None without RAW input)."""
+        return None
 
-ISP = TaskSpec(
+    def input_range(self, convention: str | RawConvention | None = None) -> tuple[float, float]:
+        """The (low, high) float values a model input can hold."""
+        raise NotImplementedError
+
+    def read_input(self, path: str | os.PathLike, convention: str | RawConvention | None = None) -> np.ndarray:
+        """One input file as the model's float32 HWC input, checked against the task's file rules."""
+        raise NotImplementedError
+
+    def read_target(self, path: str | os.PathLike, input_hw: tuple[int, int]) -> np.ndarray:
+        """One target file as the metrics compare it, checked against its model input's H, W."""
+        raise NotImplementedError
+
+    def new_metrics(self):
+        """A fresh accumulator of the official metrics; ``update(pred, gt)`` takes model-output
+        values (see :meth:`output_to_target_units`) and target files' values."""
+        raise NotImplementedError
+
+    def output_to_target_units(self, y_nhwc: np.ndarray) -> np.ndarray:
+        """A model output (NHWC) in the units and shape the metrics compare with target files."""
+        return y_nhwc.astype(np.float32)
+
+    def verify_peak(self, reference: np.ndarray) -> float:
+        """The peak of the PSNR that compares a converted model's output with ``reference``."""
+        return max(float(np.abs(reference).max()), 1e-12)
+
+    # ---------------------------------------------------------------- the shape contract
+    def output_shape(self, input_nhwc: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """The NHWC output shape a model of this task gives for an NHWC input shape."""
+        n, h, w = input_nhwc[0], input_nhwc[1], input_nhwc[2]
+        return (n, h * self.scale, w * self.scale, self.output_channels)
+
+    def io_shapes(self, input_nhwc: tuple[int, ...], layout: str = "nhwc") -> tuple[list[int], list[int]]:
+        """(input shape, output shape) in ``layout`` for an NHWC input shape."""
+        return shape_in_layout(tuple(input_nhwc), layout), shape_in_layout(self.output_shape(input_nhwc), layout)
+
+    def detect_layout(self, input_shape: tuple[int, ...], file: str | os.PathLike | None = None) -> str:
+        """``nhwc`` or ``nchw`` from a model's 4-d input shape; MaikitError when neither fits."""
+        c = self.input_channels
+        if len(input_shape) == 4 and input_shape[3] == c:
+            return "nhwc"
+        if len(input_shape) == 4 and input_shape[1] == c:
+            return "nchw"
+        raise MaikitError(f"input shape {list(input_shape)} does not fit the {self.name} task: "
+                          f"expected [1, H, W, {c}] (or [1, {c}, H, W])", file)
+
+    def check_io(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...], layout: str,
+                 file: str | os.PathLike | None = None) -> None:
+        """MaikitError unless ``output_shape`` is what this task's model gives for ``input_shape``
+        (both in ``layout``): the one check of the NHWC/NCHW contract."""
+        want = shape_in_layout(self.output_shape(shape_to_nhwc(tuple(input_shape), layout)), layout)
+        if list(output_shape) != want:
+            raise MaikitError(f"output shape {list(output_shape)} does not fit the {self.name} task: "
+                              f"expected {want} for input {list(input_shape)}", file)
+
+    def with_input_hw(self, hw: tuple[int, int]) -> "TaskSpec":
+        """This task with ``hw`` as its latency and full-resolution input size (quick checks, tests)."""
+        h, w = (int(v) for v in hw)
+        shape_in = (1, h, w, self.input_channels)
+        shape_out = self.output_shape(shape_in)
+        return replace(self, latency_input_shape=shape_in, latency_output_shape=shape_out,
+                       full_res_input_shape=shape_in, full_res_output_shape=shape_out)
+
+
+@dataclass(frozen=True)
+class IspTask(TaskSpec):
+    """Learned ISP: packed RAW (per a :class:`RawConvention`) -> RGB in [0, 1] at twice the size."""
+
+    @property
+    def score_fn(self) -> Callable[..., float]:
+        from maikit import scoring
+
+        return scoring.isp_score
+
+    def convention(self, name: str | RawConvention | None = None) -> RawConvention:
+        return get_raw_convention(name if name is not None else self.raw_convention)
+
+    def input_range(self, convention: str | RawConvention | None = None) -> tuple[float, float]:
+        conv = self.convention(convention)
+        return 0.0, conv.max_value / conv.divisor
+
+    def read_input(self, path: str | os.PathLike, convention: str | RawConvention | None = None) -> np.ndarray:
+        from maikit.data.isp import read_packed
+
+        return read_packed(path, self.convention(convention))
+
+    def read_target(self, path: str | os.PathLike, input_hw: tuple[int, int]) -> np.ndarray:
+        from maikit.data.isp import read_rgb_target
+
+        raw_hw = (input_hw[0] * self.scale, input_hw[1] * self.scale)
+        return read_rgb_target(path, raw_hw).astype(np.float32) / 255.0
+
+    def new_metrics(self):
+        from maikit.metrics import IspMetrics
+
+        return IspMetrics()
+
+    def verify_peak(self, reference: np.ndarray) -> float:
+        return 1.0  # the output range is [0, 1]
+
+
+@dataclass(frozen=True)
+class DepthTask(TaskSpec):
+    """Depth estimation: RGB as 0-255 floats -> depth in metres; files store uint16 millimetres."""
+
+    @property
+    def score_fn(self) -> Callable[..., float]:
+        from maikit import scoring
+
+        return scoring.depth_score
+
+    def input_range(self, convention: str | RawConvention | None = None) -> tuple[float, float]:
+        return 0.0, 255.0
+
+    def read_input(self, path: str | os.PathLike, convention: str | RawConvention | None = None) -> np.ndarray:
+        from maikit.data.depth import read_rgb
+
+        return read_rgb(path).astype(np.float32)
+
+    def read_target(self, path: str | os.PathLike, input_hw: tuple[int, int]) -> np.ndarray:
+        from maikit.data.depth import read_depth_mm
+
+        gt = read_depth_mm(path)
+        if gt.shape != tuple(input_hw):
+            raise MaikitError(f"depth map {gt.shape[1]}x{gt.shape[0]} does not match its RGB image "
+                              f"{input_hw[1]}x{input_hw[0]}", path)
+        return gt
+
+    def new_metrics(self):
+        from maikit.metrics import DepthMetrics
+
+        return DepthMetrics(unit=self.target_file_unit)
+
+    def output_to_target_units(self, y_nhwc: np.ndarray) -> np.ndarray:
+        return y_nhwc[..., 0].astype(np.float64) * DEPTH_MODEL_UNIT_TO_MM
+
+
+ISP = IspTask(
     name="isp",
     title="Learned Smartphone ISP (MAI 2021)",
     input_dir="mediatek_raw",
@@ -177,10 +354,14 @@ ISP = TaskSpec(
     primary_metric="psnr",
     normalisation="RAW uint16 packed per RawConvention (default mai21: B,Gb,R,Gr / 1020); target uint8 / 255",
     output_semantics="RGB in [0, 1], N x 3 x 2H x 2W",
-    notes={"raw_bit_depth": "10", "default_convention": "mai21"},
+    raw_convention=MAI21,
+    probe_hw=(64, 96),
+    model_size_unit="KB",
+    predict_suffixes=(".png",),
+    predict_input_kind="RAW PNG",
 )
 
-DEPTH = TaskSpec(
+DEPTH = DepthTask(
     name="depth",
     title="Single-Image Depth Estimation (MAI & AIM 2022)",
     input_dir="rgb",
@@ -211,7 +392,14 @@ DEPTH = TaskSpec(
     primary_metric="si_rmse",
     normalisation="RGB uint8 fed as float 0-255 (each model normalises inside its graph)",
     output_semantics="depth in metres, N x 1 x 480 x 640 (files store uint16 millimetres, 0 = unknown)",
-    notes={"min_depth_m": "0.4", "max_depth_m": "50", "depth_file_unit": "mm"},
+    # 0.4 m: nearer than this the ZED reports nothing; 50 m: its stated far limit
+    sensor_range=SensorRange(0.4, 50.0),
+    output_unit="m",
+    target_file_unit="mm",
+    probe_hw=(96, 128),
+    model_size_unit="MB",
+    predict_suffixes=(".png", ".jpg", ".jpeg"),  # photos of any size
+    predict_input_kind="PNG/JPEG",
 )
 
 # Depth models output metres; the official files and metrics use millimetres.

@@ -87,7 +87,7 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
     out = tmp_path / "out"
     with pytest.raises(MaikitError, match="verification failed"):
         export_model(TinyDepth(), out, task="depth", input_hw=(24, 32))
-    assert list(out.iterdir()) == []  # no files, no staging folder
+    assert not out.exists()  # no files, no staging folder, and no empty folder left behind
 
 
 def test_model_not_fitting_the_task_fails_before_conversion(tmp_path):
@@ -141,3 +141,19 @@ def test_model_none_falls_back_to_the_full_resolution_shape(tmp_path):
     runner = TfliteRunner(tmp_path / "model_none.tflite")
     assert not runner.dynamic and runner.input_shape == (1, 24, 32, 3)
     assert record["verify_psnr_db"] >= 60
+
+
+def test_failed_export_leaves_no_folder_behind(tmp_path):
+    # int8 with a calibration folder that holds no data: the export fails after conversion
+    empty = tmp_path / "calib"
+    (empty / "train").mkdir(parents=True)
+    out = tmp_path / "exports" / "isp_int8"
+    with pytest.raises(MaikitError):
+        export_model(TinyIsp().eval(), out, task="isp", precision="int8", calib=empty, input_hw=(16, 16))
+    assert not out.exists() and not (tmp_path / "exports").exists()
+    # an existing folder is left as it was (no staging folder, no partial files)
+    out.mkdir(parents=True)
+    (out / "keep.txt").write_text("before")
+    with pytest.raises(MaikitError):
+        export_model(TinyIsp().eval(), out, task="isp", precision="int8", calib=empty, input_hw=(16, 16))
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

@@ -68,7 +68,7 @@ def _format_problems(img: np.ndarray, dtype: str, channels: int, what: str) -> l
     return []
 
 
-def raw_problems(raw: np.ndarray, convention: str | RawConvention = "mai21") -> list[str]:
+def raw_problems(raw: np.ndarray, convention: str | RawConvention = ISP.raw_convention) -> list[str]:
     """Problems of a decoded ISP RAW frame (empty list when valid)."""
     conv = get_raw_convention(convention)
     problems = _format_problems(raw, ISP.input_file_dtype, ISP.input_file_channels, "RAW Bayer")
@@ -98,11 +98,11 @@ def _fixed_size_problems(img: np.ndarray, task: TaskSpec) -> list[str]:
     return []
 
 
-def input_problems(img: np.ndarray, task: str | TaskSpec, convention: str | RawConvention = "mai21") -> list[str]:
+def input_problems(img: np.ndarray, task: str | TaskSpec, convention: str | RawConvention = ISP.raw_convention) -> list[str]:
     """Problems of a decoded input file of ``task``."""
     task = get_task(task)
-    if task.name == "isp":
-        return raw_problems(img, convention)
+    if task.raw_convention is not None:  # RAW Bayer input: the convention's bit depth applies
+        return raw_problems(img, task.convention(convention))
     problems = _format_problems(img, task.input_file_dtype, task.input_file_channels, f"{task.input_dir} image")
     return problems + _fixed_size_problems(img, task)
 
@@ -129,7 +129,7 @@ def target_problems(img: np.ndarray, task: str | TaskSpec, input_hw: tuple[int, 
 def check_dataset(
     path: str | Path,
     task: str | TaskSpec,
-    convention: str | RawConvention = "mai21",
+    convention: str | RawConvention = ISP.raw_convention,
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckReport:
     """Read every PNG of a split folder or dataset root once and list every problem.

@@ -30,8 +30,8 @@ from maikit.io import read_png, write_png
 from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM
 
 DEPTH_HW: tuple[int, int] = DEPTH.train_target_hw  # (480, 640)
-MIN_DEPTH_M = float(DEPTH.notes["min_depth_m"])  # 0.4 m: nearer than this the ZED reports nothing
-MAX_DEPTH_M = float(DEPTH.notes["max_depth_m"])  # 50 m: the ZED's stated far limit
+MIN_DEPTH_M = DEPTH.sensor_range.min_m  # 0.4 m: nearer than this the ZED reports nothing
+MAX_DEPTH_M = DEPTH.sensor_range.max_m  # 50 m: the ZED's stated far limit
 UINT16_MAX = 65535
 
 

@@ -32,7 +32,7 @@ from maikit.tasks import ISP, RawConvention, get_raw_convention
 # --------------------------------------------------------------------------------------
 # Packing (pure functions)
 # --------------------------------------------------------------------------------------
-def pack_raw(raw: np.ndarray, convention: str | RawConvention = "mai21") -> np.ndarray:
+def pack_raw(raw: np.ndarray, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
     """RAW Bayer HxW -> float32 (H/2, W/2, 4) packed per ``convention`` (NHWC order, no clip)."""
     conv = get_raw_convention(convention)
     raw = np.asarray(raw)
@@ -45,7 +45,7 @@ def pack_raw(raw: np.ndarray, convention: str | RawConvention = "mai21") -> np.n
     return packed
 
 
-def unpack_raw(packed: np.ndarray, convention: str | RawConvention = "mai21") -> np.ndarray:
+def unpack_raw(packed: np.ndarray, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
     """Inverse of :func:`pack_raw`: (h, w, 4) -> uint16 (2h, 2w) RGGB mosaic.
 
     Values are rounded to the nearest integer and clipped to uint16, so it is exact for
@@ -66,7 +66,7 @@ def unpack_raw(packed: np.ndarray, convention: str | RawConvention = "mai21") ->
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
-def read_raw(path: str | Path, convention: str | RawConvention = "mai21") -> np.ndarray:
+def read_raw(path: str | Path, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
     """Read and validate a RAW PNG: uint16 HxW, even size, within the convention's bit depth.
 
     Any even size works, including full-resolution 2976x3968 frames.
@@ -78,7 +78,7 @@ def read_raw(path: str | Path, convention: str | RawConvention = "mai21") -> np.
     return raw
 
 
-def read_packed(path: str | Path, convention: str | RawConvention = "mai21") -> np.ndarray:
+def read_packed(path: str | Path, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
     """Read a RAW PNG and pack it: float32 (H/2, W/2, 4), e.g. the model input of `mai predict`."""
     return pack_raw(read_raw(path, convention), convention)
 
@@ -140,7 +140,7 @@ class IspDataset:  # a map-style dataset for torch's DataLoader; torch is import
         patch: int | None = None,
         augment: bool = False,
         seed: int = 0,
-        convention: str | RawConvention = "mai21",
+        convention: str | RawConvention = ISP.raw_convention,
         files: Iterable[Pair | Sequence] | None = None,
     ):
         if files is None:
@@ -200,7 +200,7 @@ class IspRawDataset:  # a map-style dataset for torch's DataLoader; torch is imp
     name) or a list of files. Item ``(x, name)``: ``x`` float32 4 x H/2 x W/2, any even size.
     """
 
-    def __init__(self, source: str | Path | Iterable[str | Path], convention: str | RawConvention = "mai21"):
+    def __init__(self, source: str | Path | Iterable[str | Path], convention: str | RawConvention = ISP.raw_convention):
         if isinstance(source, (str, Path)):
             folder = Path(source)
             if (folder / ISP.input_dir).is_dir():

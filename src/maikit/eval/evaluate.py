@@ -23,7 +23,7 @@ import numpy as np
 from maikit.errors import MaikitError
 from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json
 from maikit.tflite.runner import TfliteRunner
-from maikit.tasks import DEPTH_MODEL_UNIT_TO_MM, TaskSpec, get_task
+from maikit.tasks import RawConvention, TaskSpec, get_task, shape_in_layout
 
 Progress = Callable[[int, int, str], None] | None
 
@@ -68,23 +68,7 @@ def resolve_submission(path: str | os.PathLike, task: str | None = None) -> tupl
 
 def detect_layout(signature: tuple[int, ...], spec: TaskSpec, file: Path) -> str:
     """nhwc or nchw from the input signature; MaikitError when neither fits the task."""
-    c = spec.input_channels
-    if len(signature) == 4 and signature[3] == c:
-        return "nhwc"
-    if len(signature) == 4 and signature[1] == c:
-        return "nchw"
-    want = f"[1, H, W, {c}] (or [1, {c}, H, W])"
-    raise MaikitError(f"input shape {list(signature)} does not fit the {spec.name} task: expected {want}", file)
-
-
-def _check_output(spec: TaskSpec, layout: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], file: Path) -> None:
-    n, h, w = (in_shape[0], in_shape[1], in_shape[2]) if layout == "nhwc" else (in_shape[0], in_shape[2], in_shape[3])
-    nhwc = (n, h * spec.scale, w * spec.scale, spec.output_channels)
-    want = list(nhwc) if layout == "nhwc" else [nhwc[0], nhwc[3], nhwc[1], nhwc[2]]
-    if list(out_shape) != want:
-        raise MaikitError(
-            f"output shape {list(out_shape)} does not fit the {spec.name} task: expected {want} for input {list(in_shape)}", file
-        )
+    return spec.detect_layout(signature, file)
 
 
 def _check_fixed_size(runner: TfliteRunner, x: np.ndarray, name: str, file: Path) -> None:
@@ -97,54 +81,41 @@ def _check_fixed_size(runner: TfliteRunner, x: np.ndarray, name: str, file: Path
         )
 
 
-def _read_pair(spec: TaskSpec, pair, convention: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_pair(spec: TaskSpec, pair, convention: RawConvention | None) -> tuple[np.ndarray, np.ndarray]:
     """(model input NHWC float32, ground truth for the metrics) of one pair."""
-    if spec.name == "isp":
-        from maikit.data.isp import pack_raw, read_raw, read_rgb_target
-
-        raw = read_raw(pair.input_path, convention)
-        gt = read_rgb_target(pair.target_path, raw.shape)
-        return pack_raw(raw, convention)[None], (gt.astype(np.float32) / 255.0)[None]
-    from maikit.data.depth import read_depth_mm, read_rgb
-
-    rgb = read_rgb(pair.input_path)
-    gt = read_depth_mm(pair.target_path)
-    if gt.shape != rgb.shape[:2]:
-        raise MaikitError(f"depth map {gt.shape[1]}x{gt.shape[0]} does not match its RGB image {rgb.shape[1]}x{rgb.shape[0]}", pair.target_path)
-    return rgb.astype(np.float32)[None], gt[None]
+    x = spec.read_input(pair.input_path, convention)
+    gt = spec.read_target(pair.target_path, x.shape[:2])
+    return x[None], gt[None]
 
 
 def run_fidelity(
-    file: str | os.PathLike, task: str, split_dir: str | os.PathLike, convention: str = "mai21",
+    file: str | os.PathLike, task: str | TaskSpec, split_dir: str | os.PathLike,
+    convention: str | RawConvention | None = None,
     threads: int = 2, progress: Progress = None,
 ) -> dict:
     """Official metrics of a .tflite over a split (see the module docstring)."""
     from maikit.data.layout import find_pairs
-    from maikit.metrics import DepthMetrics, IspMetrics
 
     spec = get_task(task)
     file = Path(file)
     runner = TfliteRunner(file, threads=threads)
-    layout = detect_layout(runner.input_signature, spec, file)
+    layout = spec.detect_layout(runner.input_signature, file)
     pairs = find_pairs(Path(split_dir), spec)
-    metrics = IspMetrics() if spec.name == "isp" else DepthMetrics(unit="mm")
+    metrics = spec.new_metrics()
     for i, pair in enumerate(pairs):
         x, gt = _read_pair(spec, pair, convention)
         xin = x if layout == "nhwc" else x.transpose(0, 3, 1, 2)
         _check_fixed_size(runner, xin, pair.name, file)
         y = runner.run(np.ascontiguousarray(xin))
-        _check_output(spec, layout, tuple(xin.shape), tuple(y.shape), file)
+        spec.check_io(tuple(xin.shape), tuple(y.shape), layout, file)
         y = y if layout == "nhwc" else y.transpose(0, 2, 3, 1)
-        if spec.name == "isp":
-            metrics.update(y.astype(np.float32), gt)
-        else:
-            metrics.update(y[..., 0].astype(np.float64) * DEPTH_MODEL_UNIT_TO_MM, gt)
+        metrics.update(spec.output_to_target_units(y), gt)
         if progress is not None:
             progress(i + 1, len(pairs), pair.name)
     return {**metrics.compute(), "layout": layout}
 
 
-def run_runtime(file: str | os.PathLike, task: str, bench_kwargs: dict | None = None) -> dict:
+def run_runtime(file: str | os.PathLike, task: str | TaskSpec, bench_kwargs: dict | None = None) -> dict:
     """:func:`maikit.runtime.benchmark_tflite` of a runtime file at the task's latency shape.
 
     A dynamic file runs at the latency shape (in its own layout); a fixed one at its shape,
@@ -156,9 +127,8 @@ def run_runtime(file: str | os.PathLike, task: str, bench_kwargs: dict | None = 
     file = Path(file)
     kwargs = dict(bench_kwargs or {})
     probe = TfliteRunner(file, threads=1)
-    layout = detect_layout(probe.input_signature, spec, file)
-    lat = spec.latency_input_shape
-    lat = lat if layout == "nhwc" else (lat[0], lat[3], lat[1], lat[2])
+    layout = spec.detect_layout(probe.input_signature, file)
+    lat = tuple(shape_in_layout(spec.latency_input_shape, layout))
     warnings = []
     if probe.dynamic:
         kwargs.setdefault("shape", lat)
@@ -182,32 +152,30 @@ def evaluate_model(
     ISP returns ``psnr, ssim, ms_ssim, runtime_ms, score, images``; depth returns
     ``si_rmse, rmse, log10, rel, runtime_ms, score, images``; both add details.
     """
-    from maikit.scoring import score
-
     spec = get_task(task)
     fidelity, runtime, record = resolve_submission(model_path_or_dir_or_run, spec.name)
     if record and record.get("task") and record["task"] != spec.name:
         raise MaikitError(f"the model was exported for task `{record['task']}`, not `{spec.name}`", fidelity)
-    convention = convention or (record or {}).get("convention") or spec.notes.get("default_convention", "mai21")
+    raw_convention = spec.convention(convention or (record or {}).get("convention"))
     kwargs = dict(bench_kwargs or {})
     threads = int(kwargs.get("threads", 2))
 
-    metrics = run_fidelity(fidelity, spec.name, split_dir, convention, threads=threads, progress=progress)
-    bench = run_runtime(runtime, spec.name, kwargs)
+    metrics = run_fidelity(fidelity, spec, split_dir, raw_convention, threads=threads, progress=progress)
+    bench = run_runtime(runtime, spec, kwargs)
     warnings = bench.pop("warnings")
     runtime_ms = float(bench["avg_ms"])
     primary = float(metrics[spec.primary_metric])
     out = {name: metrics[name] for name in spec.metric_names}
     out.update({
         "runtime_ms": runtime_ms,
-        "score": score(spec.name, primary, runtime_ms),
+        "score": spec.score(primary, runtime_ms),
         "images": metrics["images"],
         "task": spec.name,
         "fidelity_file": str(fidelity),
         "runtime_file": str(runtime),
         "runtime_shape": bench["input_shape"],
         "layout": metrics["layout"],
-        "convention": convention if spec.name == "isp" else None,
+        "convention": raw_convention.name if raw_convention else None,
         "bench": {k: bench[k] for k in ("init_ms", "first_ms", "avg_ms", "std_ms", "p50_ms", "p90_ms", "runs", "threads", "cpu", "runtime_version")},
         "warnings": warnings,
     })

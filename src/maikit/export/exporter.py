@@ -24,6 +24,7 @@ temporary folder and moved into place atomically only after every check passed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -42,7 +43,7 @@ from maikit.export.rewrite import check_same_outputs, lower_for_gpu, rewrite_pix
 from maikit.export.source import ModelSource, resolve_source
 from maikit.export.tflite import TfliteRunner, convert_to_tflite
 from maikit.io import write_bytes, write_json
-from maikit.tasks import TaskSpec, get_task
+from maikit.tasks import RawConvention, TaskSpec, get_task, shape_in_layout
 from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json  # noqa: F401  (re-exported)
 
 MIN_FP32_PSNR_DB = 60.0
@@ -56,8 +57,9 @@ Progress = Callable[[str], None] | None
 # --------------------------------------------------------------------------------------
 # Shapes and comparisons (pure)
 # --------------------------------------------------------------------------------------
-def verify_psnr(ref: np.ndarray, test: np.ndarray, task: str) -> float:
-    """PSNR (dB) of ``test`` against ``ref``: peak 1 for ISP, ``max(ref)`` for depth."""
+def verify_psnr(ref: np.ndarray, test: np.ndarray, task: str | TaskSpec) -> float:
+    """PSNR (dB) of ``test`` against ``ref`` with the task's peak (:meth:`TaskSpec.verify_peak`):
+    1 for ISP, ``max(ref)`` for depth."""
     ref = np.asarray(ref, np.float64)
     test = np.asarray(test, np.float64)
     if ref.shape != test.shape:
@@ -67,7 +69,7 @@ def verify_psnr(ref: np.ndarray, test: np.ndarray, task: str) -> float:
     mse = float(np.mean((ref - test) ** 2))
     if mse == 0.0:
         return IDENTICAL_PSNR_DB
-    peak = 1.0 if get_task(task).name == "isp" else max(float(np.abs(ref).max()), 1e-12)
+    peak = get_task(task).verify_peak(ref)
     return min(10.0 * math.log10(peak * peak / mse), IDENTICAL_PSNR_DB)
 
 
@@ -78,7 +80,7 @@ def _round_up(v: int, m: int) -> int:
 def probe_hw(spec: TaskSpec, multiple: int) -> tuple[int, int]:
     """A small valid input size used to trace dynamic models and check rewrites."""
     m = max(int(multiple), 1)
-    h, w = (64, 96) if spec.name == "isp" else (96, 128)
+    h, w = spec.probe_hw
     return _round_up(h, m), _round_up(w, m)
 
 
@@ -98,36 +100,17 @@ def _torch_reference(model: nn.Module, x_nhwc: np.ndarray, layout: str) -> np.nd
     return y.transpose(0, 2, 3, 1) if layout == "nhwc" else y
 
 
-def _expected_output(spec: TaskSpec, in_nhwc: tuple[int, ...]) -> tuple[int, ...]:
-    n, h, w, _ = in_nhwc
-    return (n, h * spec.scale, w * spec.scale, spec.output_channels)
-
-
-def _shape_in_layout(shape_nhwc: tuple[int, ...], layout: str) -> list[int]:
-    return list(shape_nhwc if layout == "nhwc" else _nchw(shape_nhwc))
-
-
-def _with_input_hw(spec: TaskSpec, hw: tuple[int, int]) -> TaskSpec:
-    from dataclasses import replace
-
-    h, w = (int(v) for v in hw)
-    shape_in = (1, h, w, spec.input_channels)
-    shape_out = _expected_output(spec, shape_in)
-    return replace(spec, latency_input_shape=shape_in, latency_output_shape=shape_out,
-                   full_res_input_shape=shape_in, full_res_output_shape=shape_out)
-
-
 def _check_torch_contract(model: nn.Module, spec: TaskSpec, multiple: int) -> None:
     """Fail early (before any conversion) when the model's output does not fit the task."""
     h, w = probe_hw(spec, multiple)
-    x = torch.rand(1, spec.input_channels, h, w) * (255.0 if spec.name == "depth" else 1.0)
+    x = torch.rand(1, spec.input_channels, h, w) * spec.input_range()[1]
     try:
         with torch.no_grad():
             y = model(x)
     except Exception as e:
         first = first_line(e)
         raise MaikitError(f"the model does not run on a {spec.name} input {list(x.shape)} ({type(e).__name__}: {first[:160]})") from None
-    want = list(_nchw(_expected_output(spec, (1, h, w, spec.input_channels))))
+    want = list(_nchw(spec.output_shape((1, h, w, spec.input_channels))))
     if not isinstance(y, torch.Tensor) or list(y.shape) != want:
         got = list(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise MaikitError(f"the model's output {got} does not fit the {spec.name} task: expected {want} for input {list(x.shape)} (NCHW)")
@@ -151,14 +134,15 @@ def _model_limits(source: ModelSource) -> tuple[int, bool]:
 
 
 def _calibration(
-    spec: TaskSpec, source: ModelSource, calib: Any, shape_nhwc: tuple[int, ...], n: int, convention: str, warnings: list[str]
+    spec: TaskSpec, source: ModelSource, calib: Any, shape_nhwc: tuple[int, ...], n: int, convention: RawConvention | None,
+    warnings: list[str],
 ) -> tuple[list[np.ndarray], dict]:
     root = Path(calib) if calib is not None else source.data_root
     if root is not None:
-        xs = data_inputs(spec.name, root, shape_nhwc, n, convention)
+        xs = data_inputs(spec, root, shape_nhwc, n, convention)
         return xs, {"source": "data", "root": str(root), "samples": len(xs)}
     warnings.append("int8 calibration on random inputs (no `calib` data given): expect lower fidelity")
-    return random_inputs(spec.name, shape_nhwc, n, convention, seed=1), {"source": "random", "samples": n}
+    return random_inputs(spec, shape_nhwc, n, convention, seed=1), {"source": "random", "samples": n}
 
 
 class _VerifyData:
@@ -174,23 +158,13 @@ class _VerifyData:
 
 
 def _verification_inputs(
-    spec: TaskSpec, shapes: list[tuple[int, ...]], convention: str, data: _VerifyData | None = None
+    spec: TaskSpec, shapes: list[tuple[int, ...]], convention: RawConvention | None, data: _VerifyData | None = None
 ) -> list[np.ndarray]:
     if data is not None and data.root is not None:
-        xs, names = verification_inputs(spec.name, data.root, shapes, data.n_calib, convention)
+        xs, names = verification_inputs(spec, data.root, shapes, data.n_calib, convention)
         data.files += [n for n in names if n not in data.files]
         return xs
-    return [random_inputs(spec.name, s, 1, convention, seed=100 + i)[0] for i, s in enumerate(shapes)]
-
-
-def _check_file_shapes(spec: TaskSpec, runner_in: tuple[int, ...], runner_out: tuple[int, ...], layout: str, name: str) -> None:
-    in_nhwc = runner_in if layout == "nhwc" else (runner_in[0], runner_in[2], runner_in[3], runner_in[1])
-    want = _shape_in_layout(_expected_output(spec, in_nhwc), layout)
-    if list(runner_out) != want:
-        raise MaikitError(
-            f"{name}: output shape {list(runner_out)} does not fit the {spec.name} task "
-            f"(expected {want} for input {list(runner_in)})"
-        )
+    return [random_inputs(spec, s, 1, convention, seed=100 + i)[0] for i, s in enumerate(shapes)]
 
 
 class _Staged:
@@ -253,9 +227,9 @@ def _check_runs_dynamically(path: Path, spec: TaskSpec, layout: str, shape_nhwc:
     """Raise (any exception) unless the converted file runs at two sizes with the right output shapes."""
     runner = TfliteRunner(path, threads=2)
     for s in (shape_nhwc, _second_shape(shape_nhwc, multiple)):
-        x = np.zeros(_shape_in_layout(s, layout), np.float32)
+        x = np.zeros(shape_in_layout(s, layout), np.float32)
         runner.run(x)
-        _check_file_shapes(spec, runner.input_shape, runner.output_shape, layout, path.name)
+        spec.check_io(runner.input_shape, runner.output_shape, layout, path.name)
 
 
 def _quantise_file(
@@ -275,7 +249,7 @@ def _quantise_file(
 
 
 def _verify_file(
-    staged: _Staged, reference: nn.Module, spec: TaskSpec, layout: str, convention: str, fmt: str, multiple: int,
+    staged: _Staged, reference: nn.Module, spec: TaskSpec, layout: str, convention: RawConvention | None, fmt: str, multiple: int,
     data: _VerifyData | None = None,
 ) -> None:
     from maikit.export.onnx import OnnxRunner
@@ -290,8 +264,8 @@ def _verify_file(
         ref = _torch_reference(reference, x, layout)
         got = runner.run(to_layout(x, layout))
         if fmt == "tflite":
-            _check_file_shapes(spec, runner.input_shape, runner.output_shape, layout, staged.name)
-        staged.verify.append({"input_shape": _shape_in_layout(x.shape, layout), "psnr_db": verify_psnr(ref, got, spec.name)})
+            spec.check_io(runner.input_shape, runner.output_shape, layout, staged.name)
+        staged.verify.append({"input_shape": shape_in_layout(x.shape, layout), "psnr_db": verify_psnr(ref, got, spec)})
     if fmt == "tflite" and staged.dynamic:
         # Some lowerings store a traced constant (e.g. TRANSPOSE_CONV's output shape): XNNPACK
         # recomputes it, the builtin kernels refuse other sizes. Record which runtimes work.
@@ -343,8 +317,8 @@ def export_model(
         raise MaikitError("the task is unknown for a plain module: pass `task` (isp or depth)")
     spec = get_task(task or source.task)
     if input_hw is not None:
-        spec = _with_input_hw(spec, input_hw)
-    convention = convention or source.convention or spec.notes.get("default_convention", "mai21")
+        spec = spec.with_input_hw(input_hw)
+    raw_convention = spec.convention(convention or source.convention)  # None for tasks without RAW input
     # The registry's `dynamic_shapes` flag is a hint: the rewrite below often makes a model
     # marked static export dynamically, so the dynamic export is always tried first.
     multiple, registry_dynamic = _model_limits(source)
@@ -370,9 +344,9 @@ def export_model(
 
     calib_root = Path(calib) if calib is not None else source.data_root
     if fmt == "tflite" and precision == "int8" and calib_root is not None:
-        check_calibration_data(spec.name, calib_root, calib_samples, convention)  # before minutes of converting
+        check_calibration_data(spec, calib_root, calib_samples, raw_convention)  # before minutes of converting
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    created = _make_dirs(out_dir)  # removed again if the export fails: no empty folder left behind
     stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     calib_record: dict | None = None
     calib_cache: dict[tuple, list[np.ndarray]] = {}
@@ -380,7 +354,7 @@ def export_model(
     def calib_inputs(shape_nhwc: tuple[int, ...]) -> list[np.ndarray]:
         nonlocal calib_record
         if shape_nhwc not in calib_cache:
-            xs, rec = _calibration(spec, source, calib, shape_nhwc, calib_samples, convention, warnings if calib_record is None else [])
+            xs, rec = _calibration(spec, source, calib, shape_nhwc, calib_samples, raw_convention, warnings if calib_record is None else [])
             calib_cache[shape_nhwc], calib_record = xs, rec
         return calib_cache[shape_nhwc]
 
@@ -413,7 +387,7 @@ def export_model(
                 if precision == "int8" and verify_data.root is None and calib_record and calib_record["source"] == "data":
                     verify_data = _VerifyData(Path(calib_record["root"]), calib_samples)
             _say(progress, f"verifying {staged.name} against PyTorch ({verify_data.label} inputs)")
-            _verify_file(staged, reference, spec, layout, convention, fmt, multiple, verify_data)
+            _verify_file(staged, reference, spec, layout, raw_convention, fmt, multiple, verify_data)
 
         worst = min(v["psnr_db"] for s in (fixed, flex) for v in s.verify)
         if precision == "fp32" and worst < MIN_FP32_PSNR_DB:
@@ -424,12 +398,12 @@ def export_model(
 
         versions = _versions()
         none_sig = (
-            _shape_in_layout((1, -1, -1, spec.input_channels), layout) if dynamic else _shape_in_layout(spec.full_res_input_shape, layout)
+            shape_in_layout((1, -1, -1, spec.input_channels), layout) if dynamic else shape_in_layout(spec.full_res_input_shape, layout)
         )
         none_out = (
-            _shape_in_layout((1, -1, -1, spec.output_channels), layout)
+            shape_in_layout((1, -1, -1, spec.output_channels), layout)
             if dynamic
-            else _shape_in_layout(spec.full_res_output_shape, layout)
+            else shape_in_layout(spec.full_res_output_shape, layout)
         )
         record = {
             "files": [fixed.name, flex.name],
@@ -444,13 +418,13 @@ def export_model(
             # False: other sizes run with XNNPACK (LiteRT's default CPU path) only
             "dynamic_builtin_kernels": flex.builtin_ok,
             "layout": layout,
-            "input_shape": _shape_in_layout(spec.latency_input_shape, layout),
-            "output_shape": _shape_in_layout(spec.latency_output_shape, layout),
+            "input_shape": shape_in_layout(spec.latency_input_shape, layout),
+            "output_shape": shape_in_layout(spec.latency_output_shape, layout),
             "none_input_shape": none_sig,
             "none_output_shape": none_out,
             "model": source.name,
             "task": spec.name,
-            "convention": convention if spec.name == "isp" else None,
+            "convention": raw_convention.name if raw_convention else None,
             "source": source.describe(),
             "gpu_friendly": bool(gpu_friendly),
             "rewrites": {FIXED_FILE + ext: rewrites, FLEX_FILE + ext: {**rewrites, **flex_rewrites}},
@@ -467,8 +441,27 @@ def export_model(
             write_bytes(out_dir / s.name, s.path.read_bytes())
         write_json(out_dir / EXPORT_JSON, record)
         return {**record, "out_dir": str(out_dir)}
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        for folder in created:  # deepest first; only folders this call made, and only when empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """``mkdir -p path``; returns the folders it created, deepest first."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
 
 
 def _versions() -> dict:

@@ -29,7 +29,10 @@ from maikit.losses._registry import (
     register_loss,
 )
 
-MIN_DEPTH_M = 1e-3
+# A numerical floor, not a property of the data: depths (predicted or target) are clamped to
+# it before a logarithm so that log-depth losses stay finite. The sensor's range is
+# ``maikit.tasks.DEPTH.sensor_range``.
+LOG_FLOOR_M = 1e-3
 
 
 def _log_diff(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, min_depth: float) -> torch.Tensor:
@@ -43,7 +46,7 @@ def _log_diff(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | Non
 class SILogLoss(nn.Module):
     """Scale-invariant log loss ``scale · sqrt(mean d² − lam · (mean d)²)`` per image (module docstring)."""
 
-    def __init__(self, lam: float = 0.85, scale: float = 1.0, sqrt: bool = True, min_depth: float = MIN_DEPTH_M,
+    def __init__(self, lam: float = 0.85, scale: float = 1.0, sqrt: bool = True, min_depth: float = LOG_FLOOR_M,
                  eps: float = 1e-8):
         super().__init__()
         self.lam, self.scale, self.sqrt = float(lam), float(scale), bool(sqrt)
@@ -74,7 +77,7 @@ class GradientMatchingLoss(nn.Module):
     pixels are valid. The levels' means are summed.
     """
 
-    def __init__(self, scales: int = 4, space: str = "log", min_depth: float = MIN_DEPTH_M):
+    def __init__(self, scales: int = 4, space: str = "log", min_depth: float = LOG_FLOOR_M):
         super().__init__()
         if space not in ("log", "linear"):
             raise MaikitError(f"`space` must be log or linear, got {space!r}")
@@ -182,7 +185,7 @@ class RobustLoss(nn.Module):
     metres (``space="linear"``, c default 0.1 m) or of log depth (``space="log"``).
     """
 
-    def __init__(self, alpha: float = 1.0, c: float = 0.1, space: str = "linear", min_depth: float = MIN_DEPTH_M):
+    def __init__(self, alpha: float = 1.0, c: float = 0.1, space: str = "linear", min_depth: float = LOG_FLOOR_M):
         super().__init__()
         if c <= 0:
             raise MaikitError(f"`c` must be positive, got {c}")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from maikit.errors import MaikitError
-from maikit.tasks import DEPTH_MODEL_UNIT_TO_MM, TaskSpec, get_raw_convention, get_task
+from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM, ISP, TaskSpec, get_raw_convention, get_task
 from maikit.train.config import TrainConfig
 
 
@@ -86,7 +86,7 @@ class TaskAdapter:
 
 
 class IspAdapter(TaskAdapter):
-    task = get_task("isp")
+    task = ISP
     unit = "patches/s"
 
     def train_dataset(self, cfg: TrainConfig, augment: tuple[str, ...], size_multiple: int):
@@ -159,7 +159,7 @@ class IspValMetrics:
 
 
 class DepthAdapter(TaskAdapter):
-    task = get_task("depth")
+    task = DEPTH
     unit = "images/s"
     _AUGMENT_NAMES = {"flip": "hflip", "hflip": "hflip", "rotate": "rotate", "rotation": "rotate",
                       "colour": "colour", "color": "colour", "color_jitter": "colour",

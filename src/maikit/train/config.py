@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from maikit.errors import MaikitError, describe
-from maikit.tasks import TASK_NAMES
+from maikit.tasks import ISP, TASK_NAMES
 
 # auto: float16 autocast + loss scaling on CUDA, full float32 on CPU; off: float32 everywhere;
 # fp16: as auto, CUDA only; bf16: bfloat16 autocast (no loss scaling) on CPU or CUDA — on CPUs
@@ -47,7 +47,7 @@ class TrainConfig:
     max_minutes: float | None = None  # time budget for the training loop (see budget_clock)
     budget_clock: str = "wall"  # wall: elapsed time; cpu: this process's CPU time (fair under other load)
     stop_at: int | None = None  # stop after this step as if interrupted (continue with resume)
-    convention: str = "mai21"  # ISP RAW convention (maikit.tasks.RAW_CONVENTIONS)
+    convention: str = ISP.raw_convention.name  # ISP RAW convention (maikit.tasks.RAW_CONVENTIONS)
     val_data: str | None = None  # validation root/split when not under `data`
 
     def to_dict(self) -> dict[str, Any]:

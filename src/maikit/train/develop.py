@@ -29,6 +29,7 @@ import numpy as np
 
 from maikit import io as mio
 from maikit.errors import MaikitError
+from maikit.tasks import ISP
 
 DEFAULT_TILE = 512  # packed px, margins included (as `mai predict`)
 DEFAULT_OVERLAP = 32
@@ -79,11 +80,11 @@ class _TorchDeveloper:
 
         self.device = resolve_device(device)
         self.model, ckpt = load_trained(run, self.device)
-        if ckpt.get("task") != "isp":
+        if ckpt.get("task") != ISP.name:
             raise MaikitError(f"this run is a `{ckpt.get('task')}` model; developing RAW photos needs an ISP model",
                               ckpt["path"])
         self.name = ckpt["model_name"]
-        self.convention = ckpt.get("data", {}).get("raw_convention", "mai21")
+        self.convention = ckpt.get("data", {}).get("raw_convention") or ISP.raw_convention.name
         self.multiple = get_model_entry(self.name).size_multiple
         self.tile, self.overlap = tile, overlap
 
@@ -199,7 +200,7 @@ class _TfliteDeveloper:
 def _make_developer(model: Path, raw_convention: str | None, tile: int | None, overlap: int, threads: int,
                     device: str) -> _TorchDeveloper | _TfliteDeveloper:
     if model.suffix.lower() == ".tflite":
-        return _TfliteDeveloper(model, raw_convention or "mai21", tile, overlap, threads)
+        return _TfliteDeveloper(model, raw_convention or ISP.raw_convention.name, tile, overlap, threads)
     runner = _TorchDeveloper(model, device, tile, overlap)
     if raw_convention:
         runner.convention = raw_convention

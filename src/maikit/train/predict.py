@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,12 +29,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from maikit.errors import MaikitError
-from maikit.io import list_pngs, natural_key, write_png
-from maikit.tasks import DEPTH_MODEL_UNIT_TO_MM, get_task
+from maikit.io import natural_key, write_png
+from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM, ISP, TaskSpec, get_task
 from maikit.train.adapters import pad_to_multiple
 from maikit.train.checkpoint import load_trained
 
-PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEFAULT_TILE = 512  # packed px, margins included
 DEFAULT_OVERLAP = 32  # packed px on each side of a tile's kept part
 
@@ -85,7 +86,11 @@ def predict_isp_packed(model: nn.Module, packed: torch.Tensor, *, size_multiple:
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:
-    """A PNG or JPEG photo as HxWx3 uint8 RGB (16-bit PNGs are scaled to 8 bits)."""
+    """A PNG or JPEG photo as HxWx3 uint8 RGB (16-bit PNGs are scaled to 8 bits).
+
+    Anything but a 3-channel 8- or 16-bit image is refused with the file's name: a depth
+    run given RAW Bayer PNGs (single-channel uint16) must not write "depth maps" of them.
+    """
     path = Path(path)
     if path.suffix.lower() == ".png":
         from maikit.io import read_png
@@ -98,8 +103,14 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
         if img is None:
             raise MaikitError("unreadable image (decoder failed)", path)
         img = img[:, :, ::-1]
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    if channels == 4:  # RGBA: the photo without its alpha channel
+        img, channels = img[:, :, :3], 3
+    if channels != 3 or img.dtype not in (np.uint8, np.uint16):
+        hint = (": a single-channel 16-bit PNG is a RAW Bayer frame, an input of the isp task"
+                if channels == 1 and img.dtype == np.uint16 else "")
+        raise MaikitError(f"expected an RGB photo (8- or 16-bit, 3 channels) for the depth task, "
+                          f"got a {img.dtype} {channels}-channel image{hint}", path)
     if img.dtype == np.uint16:
         img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
     return np.ascontiguousarray(img)
@@ -120,7 +131,7 @@ def predict_depth_photo(model: nn.Module, rgb: np.ndarray, input_hw: tuple[int, 
     return (depth_m[0, 0].clamp_min(0) * DEPTH_MODEL_UNIT_TO_MM).cpu().numpy()
 
 
-def list_inputs(path: str | os.PathLike, task: str) -> list[Path]:
+def list_inputs(path: str | os.PathLike, task: str | TaskSpec) -> list[Path]:
     """Input files: one file, or a folder's PNGs (ISP: also ``mediatek_raw/`` inside), photos for depth."""
     path = Path(path)
     spec = get_task(task)
@@ -130,15 +141,37 @@ def list_inputs(path: str | os.PathLike, task: str) -> list[Path]:
         raise MaikitError("input file or folder not found", path)
     if (path / spec.input_dir).is_dir():
         path = path / spec.input_dir
-    if task == "isp":
-        files = list(list_pngs(path).values())
-    else:
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and not p.name.startswith(".")),
-                       key=lambda p: natural_key(p.name))
+    files = sorted((p for p in path.iterdir() if p.suffix.lower() in spec.predict_suffixes and not p.name.startswith(".")),
+                   key=lambda p: natural_key(p.name))
     if not files:
-        kinds = "RAW PNG" if task == "isp" else "PNG/JPEG"
-        raise MaikitError(f"no {kinds} files here", path)
+        raise MaikitError(f"no {spec.predict_input_kind} files here", path)
     return files
+
+
+def _predict_isp_file(model: nn.Module, f: Path, stage: Path, name: str, ckpt: dict, entry, dev, tile, overlap
+                      ) -> list[Path]:
+    from maikit.data.isp import read_packed
+
+    conv = ckpt.get("data", {}).get("raw_convention") or ISP.raw_convention
+    packed = torch.from_numpy(read_packed(f, conv).transpose(2, 0, 1).copy())[None].to(dev)
+    rgb = predict_isp_packed(model, packed, size_multiple=entry.size_multiple, tile=tile, overlap=overlap)
+    write_png(stage / name, (rgb[0].permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8))
+    return [Path(name)]
+
+
+def _predict_depth_file(model: nn.Module, f: Path, stage: Path, name: str, ckpt: dict, entry, dev, tile, overlap
+                        ) -> list[Path]:
+    from maikit.data.depth import colourise_depth, write_depth_mm
+
+    depth_mm = predict_depth_photo(model, read_photo(f), DEPTH.train_input_hw, dev)
+    write_depth_mm(stage / name, depth_mm)
+    write_png(stage / "preview" / name, colourise_depth(depth_mm))
+    return [Path(name), Path("preview") / name]
+
+
+# what `predict` does with one input file, per task: (model, file, staging folder, output name, ...)
+# -> the files written, relative to the staging folder
+PREDICT_FILE = {ISP.name: _predict_isp_file, DEPTH.name: _predict_depth_file}
 
 
 @dataclass
@@ -157,36 +190,43 @@ class PredictResult:
 def predict_path(run: str | os.PathLike, inputs: str | os.PathLike, out: str | os.PathLike, *,
                  tile: int | None = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, device: str = "cpu",
                  progress: Callable[[int, int, str], None] | None = None) -> PredictResult:
-    """Run a trained model (run folder or checkpoint) on a file or folder; write PNGs to ``out``."""
+    """Run a trained model (run folder or checkpoint) on a file or folder; write PNGs to ``out``.
+
+    All or nothing: the outputs appear in ``out`` only once every input has been predicted;
+    on any failure ``out`` is left as it was (and removed again if this call created it).
+    """
     from maikit.models import get_model_entry
     from maikit.train.distributed import resolve_device
 
     dev = resolve_device(device)
     model, ckpt = load_trained(run, dev)
-    task = ckpt["task"]
+    spec = get_task(ckpt["task"])
     entry = get_model_entry(ckpt["model_name"])
-    files = list_inputs(inputs, task)
+    files = list_inputs(inputs, spec)
+    predict_file = PREDICT_FILE[spec.name]
     out = Path(out)
-    outputs, previews = [], []
-    for i, f in enumerate(files):
-        target = out / (f.stem + ".png")
-        if task == "isp":
-            from maikit.data.isp import read_packed
-
-            conv = ckpt.get("data", {}).get("raw_convention", "mai21")
-            packed = torch.from_numpy(read_packed(f, conv).transpose(2, 0, 1).copy())[None].to(dev)
-            rgb = predict_isp_packed(model, packed, size_multiple=entry.size_multiple, tile=tile, overlap=overlap)
-            img = (rgb[0].permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-            write_png(target, img)
-        else:
-            from maikit.data.depth import colourise_depth, write_depth_mm
-
-            depth_mm = predict_depth_photo(model, read_photo(f), get_task("depth").train_input_hw, dev)
-            write_depth_mm(target, depth_mm)
-            preview = out / "preview" / (f.stem + ".png")
-            write_png(preview, colourise_depth(depth_mm))
-            previews.append(str(preview))
-        outputs.append(str(target))
-        if progress is not None:
-            progress(i + 1, len(files), f.name)
-    return PredictResult(task, ckpt["model_name"], ckpt["path"], outputs, previews)
+    if out.exists() and not out.is_dir():
+        raise MaikitError("the output path is a file, not a folder", out)
+    # every output is written to a hidden staging folder inside OUT and moved into place
+    # only when all inputs have been predicted: a failure leaves OUT as it was
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".predict-", dir=out))
+    staged: list[Path] = []
+    try:
+        for i, f in enumerate(files):
+            staged += predict_file(model, f, stage, f.stem + ".png", ckpt, entry, dev, tile, overlap)
+            if progress is not None:
+                progress(i + 1, len(files), f.name)
+        for rel in staged:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / rel, out / rel)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+    outputs = [str(out / rel) for rel in staged if rel.parent == Path(".")]
+    previews = [str(out / rel) for rel in staged if rel.parent != Path(".")]
+    return PredictResult(spec.name, ckpt["model_name"], ckpt["path"], outputs, previews)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from maikit.models.blocks import conv, resize_bilinear, resize_nearest
 from maikit.models.lowering import tflite_lowering_active
 from maikit.models.recipe import LossTerm, Recipe
+from maikit.tasks import DEPTH
 
 # ImageNet statistics: every encoder here is an ImageNet architecture
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -136,6 +137,11 @@ class DepthRange(nn.Module):
         if not gain > 0 or (kind == "sigmoid" and gain != 1.0):
             raise ValueError(f"`gain` must be > 0 (and 1 for the sigmoid kind), got {gain}")
         self.min_m, self.max_m, self.kind, self.gain = float(min_m), float(max_m), kind, float(gain)
+
+    @classmethod
+    def sensor(cls, kind: str = "sigmoid") -> "DepthRange":
+        """The range of the dataset's sensor (``maikit.tasks.DEPTH.sensor_range``, 0.4-50 m)."""
+        return cls(DEPTH.sensor_range.min_m, DEPTH.sensor_range.max_m, kind)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.kind == "sigmoid":

@@ -48,7 +48,7 @@ def build(width: float = 0.75, work_hw=(192, 256), top: int = 128, widths=(64, 4
     encoder = mobilenetv3_large(width)
     decoder = UNetDecoder(encoder.feature_channels, skips=(3, 2, 1, 0), widths=widths, make_block=_joint,
                           top=LRASPP(encoder.feature_channels[-1], top), top_channels=top)
-    return DepthNet(encoder, decoder, conv(widths[-1], 1, 3), DepthRange(0.4, 50.0, "sigmoid"),
+    return DepthNet(encoder, decoder, conv(widths[-1], 1, 3), DepthRange.sensor(),
                     work_hw=work_hw, out_mode="bilinear", feature_channels=widths[-1])
 
 

@@ -51,7 +51,7 @@ class FastDepthDecoder(nn.Module):
 def build(width: float = 1.0, work_hw=(128, 160), widths=(64, 48, 32, 24, 16)) -> DepthNet:
     encoder = mobilenetv3_small(width)
     decoder = FastDepthDecoder(encoder.feature_channels, widths)
-    return DepthNet(encoder, decoder, conv(widths[-1], 1, 1), DepthRange(0.4, 50.0, "sigmoid"), work_hw=work_hw,
+    return DepthNet(encoder, decoder, conv(widths[-1], 1, 1), DepthRange.sensor(), work_hw=work_hw,
                     out_mode="bilinear", feature_channels=widths[-1])
 
 

@@ -55,7 +55,7 @@ def build(width: float = 0.5, work_hw=(96, 128), aspp_channels: int = 64, widths
     decoder = UNetDecoder(encoder.feature_channels, skips=(2, 1, 0), widths=widths, make_block=_separable,
                           top=ASPP(encoder.feature_channels[-1], aspp_channels), top_channels=aspp_channels)
     head = conv(widths[-1], 1, 3)
-    return DepthNet(encoder, decoder, head, DepthRange(0.4, 50.0, "sigmoid"), work_hw=work_hw,
+    return DepthNet(encoder, decoder, head, DepthRange.sensor(), work_hw=work_hw,
                     out_mode="nearest", feature_channels=widths[-1])
 
 

@@ -47,7 +47,7 @@ def build_fusion_net(*, variant_builder=efficientnet_b1, work_hw=(192, 256), cha
     """EfficientNet encoder + MiDaS-like fusion decoder + MiDaS head (shared with ``depth/teacher``)."""
     encoder = variant_builder()
     decoder = FusionDecoder(encoder.feature_channels, channels)
-    return DepthNet(encoder, decoder, MidasHead(channels), DepthRange(0.4, 50.0, "sigmoid"), work_hw=work_hw,
+    return DepthNet(encoder, decoder, MidasHead(channels), DepthRange.sensor(), work_hw=work_hw,
                     out_mode="bilinear", feature_channels=channels)
 
 

@@ -15,7 +15,7 @@ The exported graph is the collapsed one; the published size is compared against 
 Choices the report leaves open: the skip layout (strides 8, 4 and 2 joined by bilinear
 up-sampling and concatenation, the stride-2 skip at the 48×64 grid), widths 64/48/32, CLB
 expansion ×2, ReLU after each CLB, bilinear output resize, and the depth range: a sigmoid
-to [0.4, 50] m (the ZED minimum distance and the dataset's maximum, ``tasks.DEPTH.notes``).
+to [0.4, 50] m (the ZED minimum distance and the dataset's maximum, ``tasks.DEPTH.sensor_range``).
 ``features`` for distillation: the 32-channel map on the 48×64 grid (1/10 of the input size).
 """
 
@@ -86,7 +86,7 @@ class TCL(DepthNet):
         ch = encoder.feature_channels  # strides 2, 4, 8, 16
         decoder = UNetDecoder(ch, skips=(2, 1), widths=widths[:2], make_block=_clb_relu)
         head = CollapsibleLinearBlock(widths[2], 1)
-        super().__init__(encoder, decoder, head, DepthRange(0.4, 50.0, "sigmoid"), work_hw=work_hw,
+        super().__init__(encoder, decoder, head, DepthRange.sensor(), work_hw=work_hw,
                          out_mode="bilinear", feature_channels=widths[2])
         self.grid_fuse = _clb_relu(widths[1] + ch[0], widths[2])
 

@@ -38,7 +38,7 @@ def build(width: float = 0.5, work_hw=(96, 128), widths=(64, 48, 32, 24)) -> Dep
     encoder = mobilenetv3_large(width)
     decoder = UNetDecoder(encoder.feature_channels, skips=(3, 2, 1, 0), widths=widths, make_block=_ffm)
     head = conv(widths[-1], 1, 3)
-    return DepthNet(encoder, decoder, head, DepthRange(0.4, 50.0, "sigmoid"), work_hw=work_hw,
+    return DepthNet(encoder, decoder, head, DepthRange.sensor(), work_hw=work_hw,
                     out_mode="nearest", feature_channels=widths[-1])
 
 

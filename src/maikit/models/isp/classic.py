@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from maikit.models._registry import register_model
 from maikit.models.blocks import clamp01
-from maikit.tasks import RawConvention, get_raw_convention
+from maikit.tasks import ISP, RawConvention, get_raw_convention
 
 # Malvar-He-Cutler 2004 kernels (Fig. 2 of the paper), all /8.
 _G_AT_RB = [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]]
@@ -88,7 +88,7 @@ def _selection(cols: dict[tuple[int, int], str]) -> torch.Tensor:
 
 
 class ClassicISP(nn.Module):
-    def __init__(self, convention: str | RawConvention = "mai21", ccm=DEFAULT_CCM, tone: float = DEFAULT_TONE,
+    def __init__(self, convention: str | RawConvention = ISP.raw_convention, ccm=DEFAULT_CCM, tone: float = DEFAULT_TONE,
                  black_level: float = 0.0):
         super().__init__()
         conv_ = get_raw_convention(convention)
