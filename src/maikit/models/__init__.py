@@ -4,12 +4,12 @@
 """
 
 from maikit.models._registry import ModelEntry, create_model, get_model_entry, list_models, register_model, resolve_model_name
-from maikit.models.recipe import LossTerm, Recipe, Recipes, Stage, terms
+from maikit.models.recipe import LossTerm, Recipe, Recipes, Stage, TrainHooks, terms
 
 # the zoo: importing each task package runs its modules' @register_model (one line per package)
 from maikit.models import depth, isp  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "ModelEntry", "create_model", "get_model_entry", "list_models", "register_model", "resolve_model_name",
-    "LossTerm", "Recipe", "Recipes", "Stage", "terms",
+    "LossTerm", "Recipe", "Recipes", "Stage", "TrainHooks", "terms",
 ]

@@ -9,6 +9,7 @@ registered model has a ``paper`` recipe (as published, where the report says it)
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,46 @@ class Stage:
     options: tuple[tuple[str, object], ...] = ()  # stage-specific switches (e.g. detach super-net)
 
 
+class TrainHooks:
+    """Model-specific training stages, supplied by a model's recipe (``Recipe.hooks``).
+
+    The one training loop calls these at fixed points; the defaults change nothing. A
+    model whose training has its own logic (e.g. ENERZAi's super-network, detached once
+    its validation PSNR passes a threshold) subclasses this next to the model. ``trainer``
+    is the running :class:`maikit.train.loop.Trainer` (its ``model``, ``stage``, ``dist``,
+    ``adapter``, ``entry``); ``stage`` a :class:`maikit.train.schedule.PlannedStage`.
+    A hook object lives for one run; :meth:`state_dict` goes into the checkpoint.
+    """
+
+    def heads(self, trainer: Any, stage: Any) -> tuple[str, ...]:
+        """The model outputs the stage's losses apply to."""
+        return stage.heads
+
+    def frozen(self, trainer: Any, stage: Any) -> tuple[str, ...]:
+        """Parameter-name prefixes whose gradients are dropped in the stage."""
+        return stage.freeze
+
+    def begin_validation(self, trainer: Any) -> None:
+        """Called before the validation images are run."""
+
+    def validation_batch(self, trainer: Any, x: Any, y: Any) -> None:
+        """Called for each validation pair (``x``, ``y`` on the device, the model in eval mode)."""
+
+    def end_validation(self, trainer: Any) -> dict[str, float]:
+        """Extra validation figures (logged as ``val_<name>``)."""
+        return {}
+
+    def after_validation(self, trainer: Any, val: dict[str, float]) -> bool:
+        """React to the (broadcast) validation figures; True re-enters the current stage."""
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from a checkpoint's ``train_state`` (it may hold other keys too)."""
+
+
 @dataclass(frozen=True)
 class Recipe:
     losses: tuple[LossTerm, ...]
@@ -49,6 +90,7 @@ class Recipe:
     distill: str | None = None  # name of a distillation loss when trained with --teacher
     distill_weight: float = 1.0
     notes: str = ""
+    hooks: Callable[[], TrainHooks] | None = None  # model-specific stages (a TrainHooks factory)
 
     def replace(self, **changes) -> "Recipe":
         return replace(self, **changes)

@@ -2,9 +2,11 @@
 
 ``train(TrainConfig) -> TrainResult``. Per step: the recipe stage's losses (switching at
 stage boundaries), the learning rate as a pure function of the step, an optional teacher's
-distillation loss, AMP on CUDA, DDP under ``torchrun``. Periodically: validation with the
-official metrics, ``RUN/metrics.csv`` + ``RUN/curves.png``, ``RUN/last.pt`` and (on a new best
-primary metric) ``RUN/best.pt``.
+distillation loss, one optimiser step (:mod:`maikit.train.optim`: AMP, loss scaling, frozen
+parameters), DDP under ``torchrun``. When :mod:`maikit.train.cadence` says so: validation
+with the official metrics, ``RUN/metrics.csv`` + ``RUN/curves.png``, ``RUN/last.pt`` and (on a
+new best primary metric) ``RUN/best.pt``. What a model trains differently (ENERZAi's
+super-network) comes as hooks from its recipe (:class:`maikit.models.recipe.TrainHooks`).
 
 Exact resumption: the data order of every epoch is a function of (seed, epoch) only, each
 item's augmentation of (seed, epoch, index), the learning rate of the step, and the RNG
@@ -15,6 +17,7 @@ epoch at the batch where it stopped. On the CPU, N steps in one go and N/2 + N/2
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -33,7 +36,7 @@ from maikit.errors import MaikitError
 from maikit.io import write_json
 from maikit.losses import build_distill_loss, build_loss
 from maikit.models import get_model_entry
-from maikit.models.recipe import Recipe
+from maikit.models.recipe import Recipe, TrainHooks
 from maikit.train.adapters import TaskAdapter, get_adapter, pad_to_multiple
 from maikit.train.checkpoint import (
     BEST,
@@ -47,12 +50,14 @@ from maikit.train.checkpoint import (
     seed_everything,
     set_rng_state,
 )
-from maikit.train.config import AMP_MODES, RESUMABLE_OVERRIDES, TrainConfig, normalise_model_name
+from maikit.train.cadence import Cadence
+from maikit.train.config import RESUMABLE_OVERRIDES, TrainConfig, normalise_model_name
 from maikit.train.distributed import DistContext, init_distributed, resolve_device
+from maikit.train.optim import OPTIMIZERS, OptimStep, amp_dtype, build_optimizer  # noqa: F401  (re-exported)
 from maikit.train.records import RunRecord
 from maikit.train.schedule import PlannedStage, plan_stages, recipe_lr, stage_at
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+RUN_FILES = ("config.json", "metrics.csv", "curves.png", "summary.json")  # besides the checkpoints
 
 
 @dataclass
@@ -102,19 +107,6 @@ class _TrainForward(nn.Module):
         else:
             out = {"out": self.model(x)}
         return {k: v for k, v in out.items() if k in self.keep}
-
-
-def build_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    name = name.lower()
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
-    raise MaikitError(f"unknown optimizer `{name}` in the recipe; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def _worker_init(worker_id: int) -> None:
@@ -176,17 +168,6 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, Any, Recipe, dict | N
     return cfg, entry, recipe, ckpt
 
 
-def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of an ``amp`` mode (``AMP_MODES``) on ``device``; None = float32."""
-    if mode not in AMP_MODES:
-        raise MaikitError(f"unknown mixed-precision mode `{mode}`; choose one of {', '.join(AMP_MODES)}")
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
-        return None
-    if mode == "fp16" and device.type != "cuda":
-        raise MaikitError("float16 mixed precision needs a CUDA device; on CPU use --amp bf16")
-    return torch.bfloat16 if mode == "bf16" else torch.float16
-
-
 # --------------------------------------------------------------------------------------
 # the trainer
 # --------------------------------------------------------------------------------------
@@ -199,13 +180,14 @@ class Trainer:
         self.run_dir = Path(cfg.out)
         self.adapter: TaskAdapter = get_adapter(cfg.task)
         self.show_progress = progress and self.dist.main
-        self.amp_dtype = amp_dtype(cfg.amp, self.device)
-        self.use_amp = self.amp_dtype is not None
+        amp = amp_dtype(cfg.amp, self.device)  # a bad --amp is refused before any data is read
+        self.hooks: TrainHooks = self.recipe.hooks() if self.recipe.hooks else TrainHooks()
         self.memory_format = torch.channels_last if cfg.channels_last else torch.preserve_format
 
         seed_everything(cfg.seed)  # same on every rank: identical initial weights
         self.train_ds = self.adapter.train_dataset(cfg, tuple(self.recipe.augment), self.entry.size_multiple)
         self.val_ds = self.adapter.val_dataset(cfg) if self.dist.main else None
+        self._check_data()
         self.model = self.entry.build().to(self.device, memory_format=self.memory_format)
         if cfg.weights and resume_ckpt is None:
             load_initial_weights(self.model, cfg.weights)
@@ -224,14 +206,12 @@ class Trainer:
         self.plan = plan_stages(self.recipe, cfg.steps)
         self.distill = self._build_distill() if self.teacher is not None else None
         params = list(self.model.parameters()) + (list(self.distill.parameters()) if self.distill else [])
-        self.optimizer = build_optimizer(self.recipe.optimizer, params, cfg.lr, self.recipe.weight_decay)
-        # loss scaling only for float16: bfloat16 has float32's exponent range
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.optim = OptimStep(build_optimizer(self.recipe.optimizer, params, cfg.lr, self.recipe.weight_decay),
+                               self.device, amp)
 
         self.step = 0
         self.best_value: float | None = None
         self.best_step: int | None = None
-        self.super_detached = False
         self.last_val: dict[str, float] = {}
         self.train_seconds = 0.0
         self.samples_done = 0
@@ -246,6 +226,21 @@ class Trainer:
             write_json(self.run_dir / "config.json", self.cfg.to_dict())
 
     # ---------------------------------------------------------------- setup pieces
+    def _check_data(self) -> None:
+        """Read the first training pair and every validation pair that validation will read,
+        before step 1: a broken split fails the run before it writes anything."""
+        if len(self.train_ds) == 0:
+            raise MaikitError("the training split has no pairs", self.adapter.split_dir(self.cfg.data, "train"))
+        self.train_ds[0]
+        if self.val_ds is None:
+            return
+        n = len(self.val_ds) if self.cfg.val_images is None else min(len(self.val_ds), self.cfg.val_images)
+        if n == 0:
+            raise MaikitError("the validation split has no pairs",
+                              self.adapter.split_dir(self.adapter.val_root(self.cfg), "val"))
+        for i in range(n):
+            self.val_ds[i]
+
     def _load_teacher(self) -> nn.Module:
         teacher, ckpt = load_trained(self.cfg.teacher, self.device)
         if ckpt.get("task") != self.cfg.task:
@@ -280,16 +275,11 @@ class Trainer:
 
     def _restore(self, ckpt: dict) -> None:
         load_state_into(self.model, ckpt["model"], ckpt["path"])
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError) as e:
-            raise MaikitError(f"the optimiser state does not fit this run ({e})", ckpt["path"]) from None
         st = ckpt.get("train_state", {})
+        self.optim.load_state(ckpt["optimizer"], st.get("scaler"), ckpt["path"])
         if self.distill is not None and st.get("distill") is not None:
             self.distill.load_state_dict(st["distill"])
-        if st.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(st["scaler"])
-        self.super_detached = bool(st.get("super_detached", False))
+        self.hooks.load_state_dict(st)
         self.train_seconds = float(st.get("train_seconds", 0.0))
         self.samples_done = int(st.get("samples_done", 0))
         self.last_val = dict(ckpt.get("last_val", {}))
@@ -328,48 +318,29 @@ class Trainer:
     # ---------------------------------------------------------------- stages
     def _enter_stage(self, stage: PlannedStage) -> None:
         self.stage = stage
-        heads = stage.heads
-        if self.super_detached:
-            heads = tuple(h for h in heads if h != "super")
         self.loss_fn = build_loss(stage.stage.losses, task=self.cfg.task, vgg_weights=self.cfg.vgg_weights,
-                                  outputs=heads).to(self.device)
+                                  outputs=self.hooks.heads(self, stage)).to(self.device)
         keep = set(self.loss_fn.outputs_used)
         if self.distill is not None and stage.distill:
             keep.add("features")
         self.forward.keep = tuple(sorted(keep))
-        frozen = set(stage.freeze) | ({"super_head"} if self.super_detached else set())
+        frozen = tuple(self.hooks.frozen(self, stage))
         self.frozen = [p for n, p in self.model.named_parameters() if any(n.startswith(f) for f in frozen)]
-
-    def _maybe_detach_super(self, super_psnr: float | None) -> None:
-        limit = self.stage.detach_super_at_psnr if self.stage else None
-        detach = limit is not None and super_psnr is not None and super_psnr >= limit
-        detach = bool(self.dist.broadcast(detach))
-        if detach and not self.super_detached:
-            self.super_detached = True
-            self._enter_stage(self.stage)
 
     # ---------------------------------------------------------------- one step
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Forward, the stage's losses (+ distillation), one optimiser step; the loss parts as floats."""
         fwd = self.ddp if self.ddp is not None else self.forward
-        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+        with self.optim.autocast():
             outputs = fwd(x)
         total, parts = self.loss_fn(outputs, {"y": y})
         if self.distill is not None and self.stage.distill:
-            with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=self.amp_dtype,
-                                                 enabled=self.use_amp):
+            with torch.no_grad(), self.optim.autocast():
                 t_feats = self.teacher.forward_train(x)["features"]
             d = self.distill(_float(outputs["features"]), _float(t_feats))
             parts["distill"] = float(d.detach())
             total = total + self.recipe.distill_weight * d
-        if not self.scaler.is_enabled() and not torch.isfinite(total):  # a float16 scaler skips such steps
-            raise MaikitError(f"the training loss became {float(total)} at step {self.step + 1}; "
-                              "lower --lr or check the data")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
-        for p in self.frozen:
-            p.grad = None
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        self.optim.step(total, self.frozen, self.step + 1)
         parts["loss"] = float(total.detach())
         return parts
 
@@ -381,26 +352,23 @@ class Trainer:
         was_training = model.training
         model.eval()
         metrics = self.adapter.new_metrics()
-        want_super = (self.stage is not None and self.stage.detach_super_at_psnr is not None
-                      and not self.super_detached and hasattr(model, "forward_train"))
-        super_metrics = self.adapter.new_metrics() if want_super else None
+        self.hooks.begin_validation(self)
         loader = DataLoader(self.val_ds, batch_size=1, shuffle=False, num_workers=self.cfg.workers)
         for i, (x, y) in enumerate(loader):
             if self.cfg.val_images is not None and i >= self.cfg.val_images:
                 break
             x, y = x.to(self.device), y.to(self.device)
             metrics.update(self.adapter.predict(model, x, self.entry.size_multiple), y)
-            if super_metrics is not None:
-                xp, (h, w) = pad_to_multiple(x, max(1, self.entry.size_multiple))
-                s = self.adapter.output_scale()
-                sup = model.forward_train(xp)["super"][..., : h * s, : w * s]
-                super_metrics.update(sup, y)
+            self.hooks.validation_batch(self, x, y)
         if was_training:
             model.train()
-        result = metrics.compute()
-        if super_metrics is not None:
-            result["super_psnr"] = super_metrics.compute()["psnr"]
-        return result
+        return {**metrics.compute(), **self.hooks.end_validation(self)}
+
+    def output_at_input_size(self, x: torch.Tensor, key: str) -> torch.Tensor:
+        """``forward_train(x)[key]`` at any input size (padded to the size multiple, cropped back)."""
+        xp, (h, w) = pad_to_multiple(x, max(1, self.entry.size_multiple))
+        s = self.adapter.output_scale()
+        return self.model.forward_train(xp)[key][..., : h * s, : w * s]
 
     # ---------------------------------------------------------------- files
     def _payload(self, lr: float) -> dict[str, Any]:
@@ -408,7 +376,7 @@ class Trainer:
             "model_name": self.cfg.model,
             "task": self.cfg.task,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optim.optimizer.state_dict(),
             "scheduler": {"schedule": self.recipe.schedule, "step": self.step, "lr": lr},
             "step": self.step,
             "config": self.cfg.to_dict(),
@@ -419,10 +387,10 @@ class Trainer:
                      "higher_is_better": self.adapter.higher_is_better},
             "last_val": self.last_val,
             "train_state": {
-                "super_detached": self.super_detached,
+                **self.hooks.state_dict(),
                 "stage": self.stage.index if self.stage else 0,
                 "distill": self.distill.state_dict() if self.distill is not None else None,
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "scaler": self.optim.scaler_state(),
                 "train_seconds": self.train_seconds,
                 "samples_done": self.samples_done,
             },
@@ -431,20 +399,6 @@ class Trainer:
     # ---------------------------------------------------------------- the loop
     def run(self) -> TrainResult:
         cfg, total = self.cfg, self.cfg.steps
-        val_every = cfg.val_every or max(1, total // 10)
-        ckpt_every = cfg.ckpt_every or val_every
-        # training-loss rows between validations, so curves show the loss even on short runs
-        log_every = max(1, val_every // 5)
-        budget_s = None if cfg.max_minutes is None else float(cfg.max_minutes) * 60.0
-        if cfg.budget_clock not in ("wall", "cpu"):
-            raise MaikitError(f"`budget_clock` must be wall or cpu, got {cfg.budget_clock!r}")
-        # cpu: the process's own CPU time (all its threads), so a budget means the same work
-        # whatever else the machine is doing.
-        clock = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
-        # A time-budgeted run without --val-every validates every tenth of the budget (and logs
-        # the loss every fiftieth): the step count it will reach is not known in advance.
-        timed = budget_s is not None and cfg.val_every is None
-        stop_at = cfg.stop_at if cfg.stop_at is not None else total
         samples_per_step = cfg.batch * self.dist.world
         batches = self._batches(self.step)
         if getattr(self, "_resume_rng", None) is not None:
@@ -452,19 +406,17 @@ class Trainer:
         self.model.train()
         acc: dict[str, float] = {}
         acc_n = 0
-        stopped = "completed"
+        over_budget = False
         lr = recipe_lr(self.recipe, self.step, total, cfg.lr)
         progress = _Progress(self.show_progress, total, self.step, self.adapter.unit, cfg.model)
-        loop_start = clock()
-        last_val_t = last_log_t = loop_start
+        cadence = Cadence(cfg, total, self.dist.broadcast)
         try:
-            while self.step < min(total, stop_at):
+            while cadence.running(self.step):
                 stage = stage_at(self.plan, self.step)
                 if self.stage is None or stage.index != self.stage.index:
                     self._enter_stage(stage)
                 lr = recipe_lr(self.recipe, self.step, total, cfg.lr)
-                for g in self.optimizer.param_groups:
-                    g["lr"] = lr
+                self.optim.set_lr(lr)
                 t0 = time.perf_counter()
                 x, y = next(batches)
                 x = x.to(self.device, non_blocking=True, memory_format=self.memory_format)
@@ -481,40 +433,30 @@ class Trainer:
                 rate = self.samples_done / max(self.train_seconds, 1e-9)
                 progress.update(self.step, parts["loss"], lr, rate, stage.stage.name)
 
-                over_budget = budget_s is not None and clock() - loop_start >= budget_s
-                over_budget = bool(self.dist.broadcast(over_budget)) if budget_s is not None else False
-                last = self.step >= total or self.step >= stop_at or over_budget
-                if timed:
-                    now = clock()
-                    due_val = bool(self.dist.broadcast(now - last_val_t >= budget_s / 10))
-                    due_log = bool(self.dist.broadcast(now - last_log_t >= budget_s / 50))
-                else:
-                    due_val, due_log = self.step % val_every == 0, self.step % log_every == 0
-                if due_val or last:
+                due = cadence.after_step(self.step)
+                if due.validate:
                     self._validate_and_log(acc, acc_n, lr, rate)
                     acc, acc_n = {}, 0
-                    last_val_t = last_log_t = clock()
-                elif due_log:
+                    cadence.validated()
+                elif due.log:
                     self._log_row(acc, acc_n, lr, rate)
                     acc, acc_n = {}, 0
-                    last_log_t = clock()
-                if self.step % ckpt_every == 0 or last:
+                    cadence.logged()
+                if due.checkpoint:
                     self._save_last(lr)
-                if over_budget:
-                    stopped = "time budget"
+                if due.over_budget:
+                    over_budget = True
                     break
-            else:
-                if self.step >= stop_at and self.step < total:
-                    stopped = "stop_at"
         finally:
             progress.close()
         result = TrainResult(
             run_dir=self.run_dir, step=self.step, total_steps=total, primary_metric=self.adapter.primary_metric,
-            best_value=self.best_value, best_step=self.best_step, last_val=self.last_val, stopped=stopped,
+            best_value=self.best_value, best_step=self.best_step, last_val=self.last_val,
+            stopped=cadence.stop_reason(self.step, over_budget),
             train_seconds=self.train_seconds, unit=self.adapter.unit,
             throughput=self.samples_done / max(self.train_seconds, 1e-9),
-            files={k: str(self.run_dir / f) for k, f in (("last", LAST), ("best", BEST), ("metrics", "metrics.csv"),
-                                                         ("curves", "curves.png"), ("config", "config.json"))
+            files={k: str(self.run_dir / f) for k, f in (("last", LAST), ("best", BEST), ("metrics", RUN_FILES[1]),
+                                                         ("curves", RUN_FILES[2]), ("config", RUN_FILES[0]))
                    if (self.run_dir / f).exists()},
         )
         if self.dist.main:
@@ -527,7 +469,8 @@ class Trainer:
         val = self.validate() if self.dist.main else None
         val = self.dist.broadcast(val)
         self.last_val = {k: float(v) for k, v in val.items()}
-        self._maybe_detach_super(val.get("super_psnr"))
+        if self.hooks.after_validation(self, val):
+            self._enter_stage(self.stage)
         primary = val.get(self.adapter.primary_metric)
         self._log_row(acc, n, lr, rate, val)
         if self.dist.main:
@@ -592,8 +535,28 @@ class _Progress:
 
 def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train ``cfg.model`` per its recipe; see the module docstring. Returns a :class:`TrainResult`."""
-    trainer = Trainer(cfg, progress=progress)
+    run_dir = Path(cfg.out)
+    existed = run_dir.exists()
     try:
-        return trainer.run()
-    finally:
-        trainer.dist.close()
+        trainer = Trainer(cfg, progress=progress)
+        try:
+            return trainer.run()
+        finally:
+            trainer.dist.close()
+    except BaseException:
+        if not cfg.resume:
+            _remove_unstarted_run(run_dir, existed)
+        raise
+
+
+def _remove_unstarted_run(run_dir: Path, existed: bool) -> None:
+    """After a failure before the first checkpoint, remove the files the run wrote (and its
+    folder if this call made it): no run folder holding only ``config.json`` is left behind.
+    A run with a checkpoint is kept: it can be resumed."""
+    if _has_checkpoint(run_dir):
+        return
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()

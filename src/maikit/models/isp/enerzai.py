@@ -30,7 +30,7 @@ import torch.nn as nn
 from maikit.models._registry import register_model
 from maikit.models.blocks import ConvAct, DenseLayers, ResidualDenseBlock, conv, up_conv
 from maikit.models.isp._recipes import fast_recipe
-from maikit.models.recipe import Recipe, Recipes, Stage, terms
+from maikit.models.recipe import Recipe, Recipes, Stage, TrainHooks, terms
 
 DETACH_PSNR_DB = 21.0
 
@@ -80,6 +80,51 @@ class EnerzaiNet(nn.Module):
         return self.sub_head(self.trunk(x))
 
 
+class SuperNetDetach(TrainHooks):
+    """The paper's joint stage: the super-net's own validation PSNR is measured at every
+    validation; once it reaches the stage's ``detach_super_at_psnr`` (dB) the super-net is
+    detached: its losses are dropped and ``super_head`` is frozen for the rest of training."""
+
+    def __init__(self):
+        self.detached = False
+        self._metrics = None
+
+    def heads(self, trainer, stage) -> tuple[str, ...]:
+        return tuple(h for h in stage.heads if h != "super") if self.detached else stage.heads
+
+    def frozen(self, trainer, stage) -> tuple[str, ...]:
+        return tuple(stage.freeze) + (("super_head",) if self.detached else ())
+
+    def begin_validation(self, trainer) -> None:
+        stage = trainer.stage
+        want = stage is not None and stage.detach_super_at_psnr is not None and not self.detached
+        self._metrics = trainer.adapter.new_metrics() if want else None
+
+    def validation_batch(self, trainer, x, y) -> None:
+        if self._metrics is not None:
+            self._metrics.update(trainer.output_at_input_size(x, "super"), y)
+
+    def end_validation(self, trainer) -> dict[str, float]:
+        if self._metrics is None:
+            return {}
+        return {"super_psnr": self._metrics.compute()["psnr"]}
+
+    def after_validation(self, trainer, val: dict[str, float]) -> bool:
+        limit = trainer.stage.detach_super_at_psnr if trainer.stage else None
+        super_psnr = val.get("super_psnr")
+        detach = bool(trainer.dist.broadcast(limit is not None and super_psnr is not None and super_psnr >= limit))
+        if detach and not self.detached:
+            self.detached = True
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"super_detached": self.detached}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.detached = bool(state.get("super_detached", False))
+
+
 _BOTH = terms(("charbonnier", 1.0), ("ms_ssim", 0.2))
 _PAPER = Recipe(
     losses=_BOTH,
@@ -92,6 +137,7 @@ _PAPER = Recipe(
     ),
     notes="joint Charbonnier + MS-SSIM on sub- and super-net, detach super-net above a PSNR threshold, "
           "fine-tune the sub-net; Adam 1e-3, batch 4 (report); threshold, weights, split, decay chosen",
+    hooks=SuperNetDetach,
 )
 _FAST = fast_recipe(("charbonnier", 1.0), ("ms_ssim", 0.2), lr=2e-3).replace(
     stages=(Stage("joint", _BOTH, fraction=0.5, options=(("heads", ("out", "super")),)),
