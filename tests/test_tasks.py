@@ -32,6 +32,12 @@ def test_shape_contract_in_both_layouts(layout):
     DEPTH.check_io(d_in, d_out, layout)
     with pytest.raises(MaikitError, match="does not fit the isp task"):
         ISP.check_io(io[0], d_out, layout, "m.tflite")
+    # a dynamic signature (-1 for H and W) fits; a wrong channel count does not
+    dyn_in, dyn_out = ISP.io_shapes((1, -1, -1, 4), layout)
+    assert dyn_out == ([1, -1, -1, 3] if layout == "nhwc" else [1, 3, -1, -1])
+    ISP.check_io(dyn_in, dyn_out, layout)
+    with pytest.raises(MaikitError):
+        ISP.check_io(dyn_in, DEPTH.io_shapes((1, -1, -1, 3), layout)[1], layout)
 
 
 def test_detect_layout_refuses_other_channel_counts():

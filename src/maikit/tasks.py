@@ -213,9 +213,10 @@ class TaskSpec:
 
     # ---------------------------------------------------------------- the shape contract
     def output_shape(self, input_nhwc: tuple[int, ...]) -> tuple[int, int, int, int]:
-        """The NHWC output shape a model of this task gives for an NHWC input shape."""
+        """The NHWC output shape a model of this task gives for an NHWC input shape
+        (a dynamic dimension, -1 as in a TFLite signature, stays -1)."""
         n, h, w = input_nhwc[0], input_nhwc[1], input_nhwc[2]
-        return (n, h * self.scale, w * self.scale, self.output_channels)
+        return (n, h * self.scale if h >= 0 else -1, w * self.scale if w >= 0 else -1, self.output_channels)
 
     def io_shapes(self, input_nhwc: tuple[int, ...], layout: str = "nhwc") -> tuple[list[int], list[int]]:
         """(input shape, output shape) in ``layout`` for an NHWC input shape."""
@@ -234,9 +235,11 @@ class TaskSpec:
     def check_io(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...], layout: str,
                  file: str | os.PathLike | None = None) -> None:
         """MaikitError unless ``output_shape`` is what this task's model gives for ``input_shape``
-        (both in ``layout``): the one check of the NHWC/NCHW contract."""
+        (both in ``layout``): the one check of the NHWC/NCHW contract. A dynamic dimension
+        (negative, as in a TFLite signature) on either side matches any size."""
         want = shape_in_layout(self.output_shape(shape_to_nhwc(tuple(input_shape), layout)), layout)
-        if list(output_shape) != want:
+        fits = len(output_shape) == 4 and all(g == x or g < 0 or x < 0 for g, x in zip(output_shape, want))
+        if not fits:
             raise MaikitError(f"output shape {list(output_shape)} does not fit the {self.name} task: "
                               f"expected {want} for input {list(input_shape)}", file)
 
