@@ -187,7 +187,6 @@ class Trainer:
         seed_everything(cfg.seed)  # same on every rank: identical initial weights
         self.train_ds = self.adapter.train_dataset(cfg, tuple(self.recipe.augment), self.entry.size_multiple)
         self.val_ds = self.adapter.val_dataset(cfg) if self.dist.main else None
-        self._check_data()
         self.model = self.entry.build().to(self.device, memory_format=self.memory_format)
         if cfg.weights and resume_ckpt is None:
             load_initial_weights(self.model, cfg.weights)
@@ -224,11 +223,14 @@ class Trainer:
             self._restore(resume_ckpt)
         elif self.dist.main:
             write_json(self.run_dir / "config.json", self.cfg.to_dict())
+        # after the run folder proved writable; a failure here removes what the run wrote (see train())
+        self._check_data()
 
     # ---------------------------------------------------------------- setup pieces
     def _check_data(self) -> None:
         """Read the first training pair and every validation pair that validation will read,
-        before step 1: a broken split fails the run before it writes anything."""
+        before step 1: a broken split fails the run before training starts (and ``train``
+        removes the ``config.json`` it wrote)."""
         if len(self.train_ds) == 0:
             raise MaikitError("the training split has no pairs", self.adapter.split_dir(self.cfg.data, "train"))
         self.train_ds[0]
@@ -553,10 +555,10 @@ def _remove_unstarted_run(run_dir: Path, existed: bool) -> None:
     """After a failure before the first checkpoint, remove the files the run wrote (and its
     folder if this call made it): no run folder holding only ``config.json`` is left behind.
     A run with a checkpoint is kept: it can be resumed."""
-    if _has_checkpoint(run_dir):
+    if not run_dir.is_dir() or _has_checkpoint(run_dir):
         return
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-    if not existed:
-        with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # never hide the failure being reported
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        if not existed:
             run_dir.rmdir()
