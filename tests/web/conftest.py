@@ -66,11 +66,12 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def new_page(browser, request, tmp_path):
-    """``new_page()`` opens a page in a fresh context (another person); screenshots on failure."""
+    """``new_page(**context_options)`` opens a page in a fresh context (another person);
+    screenshots on failure."""
     contexts = []
 
-    def make():
-        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    def make(**options):
+        ctx = browser.new_context(viewport={"width": 1200, "height": 900}, **options)
         ctx.set_default_timeout(30_000)
         contexts.append(ctx)
         return ctx.new_page()

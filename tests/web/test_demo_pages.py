@@ -41,6 +41,14 @@ def test_demo_leaderboard_is_populated(new_page, tmp_path):
         assert page.locator("#scatter a.point").count() == 2
         assert page.locator("#board tbody tr.pareto").count() >= 1
         screenshot(page, tmp_path, "demo-leaderboard")
+
+        def runtimes():
+            return [float(t) for t in page.locator("#board tbody tr td:nth-child(7)").all_inner_texts()]
+
+        page.get_by_role("link", name="Runtime, ms").click()  # the column's own order: ascending
+        assert runtimes() == sorted(runtimes())
+        page.get_by_role("link", name="Runtime, ms ▲").click()
+        assert runtimes() == sorted(runtimes(), reverse=True)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

@@ -118,6 +118,20 @@ def test_upload_over_the_cap_is_refused_before_anything_is_stored(site, new_page
     assert sorted(p.relative_to(files_dir) for p in files_dir.rglob("*")) == before
 
 
+def test_phase_dates_show_utc_and_the_readers_local_time(site, new_page):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    page = new_page(timezone_id="Asia/Tokyo", locale="en-GB")
+    page.goto(f"{site.url}/challenges/c1")
+    when = page.locator('tr[data-phase="validation"] time').first
+    utc = datetime.fromisoformat(when.get_attribute("datetime").replace("Z", "+00:00"))
+    assert when.inner_text() == utc.strftime("%Y-%m-%d %H:%M UTC")
+    tokyo = utc.astimezone(ZoneInfo("Asia/Tokyo"))
+    local = page.locator('tr[data-phase="validation"] .local').first.inner_text()
+    assert local.startswith("your time: ") and tokyo.strftime("%H:%M") in local and str(tokyo.day) in local
+
+
 def test_script_in_a_team_name_and_the_description_render_as_text(site, new_page):
     page = new_page()
     team = HOSTILE_TEAM.replace("Tiny", "Other")  # team names are unique
