@@ -198,9 +198,10 @@ class TaskSpec:
         """One target file as the metrics compare it, checked against its model input's H, W."""
         raise NotImplementedError
 
-    def new_metrics(self):
+    def new_metrics(self, pooled: bool = False):
         """A fresh accumulator of the official metrics; ``update(pred, gt)`` takes model-output
-        values (see :meth:`output_to_target_units`) and target files' values."""
+        values (see :meth:`output_to_target_units`) and target files' values. ``pooled``
+        (pool every valid pixel instead of averaging per image) exists for depth only."""
         raise NotImplementedError
 
     def output_to_target_units(self, y_nhwc: np.ndarray) -> np.ndarray:
@@ -280,9 +281,11 @@ class IspTask(TaskSpec):
         raw_hw = (input_hw[0] * self.scale, input_hw[1] * self.scale)
         return read_rgb_target(path, raw_hw).astype(np.float32) / 255.0
 
-    def new_metrics(self):
+    def new_metrics(self, pooled: bool = False):
         from maikit.metrics import IspMetrics
 
+        if pooled:
+            raise MaikitError("`pooled` applies to the depth metrics only")
         return IspMetrics()
 
     def verify_peak(self, reference: np.ndarray) -> float:
@@ -316,10 +319,10 @@ class DepthTask(TaskSpec):
                               f"{input_hw[1]}x{input_hw[0]}", path)
         return gt
 
-    def new_metrics(self):
+    def new_metrics(self, pooled: bool = False):
         from maikit.metrics import DepthMetrics
 
-        return DepthMetrics(unit=self.target_file_unit)
+        return DepthMetrics(pooled=pooled, unit=self.target_file_unit)
 
     def output_to_target_units(self, y_nhwc: np.ndarray) -> np.ndarray:
         return y_nhwc[..., 0].astype(np.float64) * DEPTH_MODEL_UNIT_TO_MM

@@ -15,8 +15,6 @@ from typing import Callable
 from maikit.errors import MaikitError
 from maikit.io import list_pngs, read_png
 from maikit.metrics._base import MetricAccumulator
-from maikit.metrics.depth import DepthMetrics
-from maikit.metrics.isp import IspMetrics
 from maikit.tasks import TaskSpec, get_task
 
 Progress = Callable[[int, int, str], None]  # (done, total, file name)
@@ -24,12 +22,7 @@ Progress = Callable[[int, int, str], None]  # (done, total, file name)
 
 def metrics_for_task(task: str | TaskSpec, pooled: bool = False) -> MetricAccumulator:
     """The accumulator of ``task``; ``pooled`` (pool all valid pixels) is for depth only."""
-    spec = get_task(task)
-    if spec.name == "isp":
-        if pooled:
-            raise MaikitError("`pooled` applies to the depth metrics only")
-        return IspMetrics()
-    return DepthMetrics(pooled=pooled)
+    return get_task(task).new_metrics(pooled=pooled)
 
 
 def _png_folder(folder: str | os.PathLike, role: str) -> dict[str, Path]:
