@@ -291,3 +291,36 @@ def test_submission_page_shows_the_device_workers_drift_and_per_op_profile(site,
     page.goto(f"{site.url}/organiser/devices")
     assert page.get_by_role("heading", name="Device sim-phone").is_visible()
     screenshot(page, tmp_path, "organiser-devices-two")
+
+
+def test_organiser_cancels_a_waiting_submission_and_reruns_a_phase(site, new_page, tiny_models, isp_split):
+    # runtime jobs for a device no worker serves wait in the queue: a submission to cancel
+    d = server_fixtures.challenge_def("c3", isp_split)
+    d["protocol"] = dict(server_fixtures.FAST, device="no-such-device")
+    site.create_challenge(d)
+    r = site.upload("c3", tiny_models["isp"] / "model.tflite", who="bob", fidelity=tiny_models["isp"] / "model_none.tflite")
+    assert r.status_code == 201, r.text
+    sub_id = r.json()["id"]
+    used = site.get("/api/challenges/c3/phases/validation/quota", "bob").json()["used_today"]
+    assert used == 1
+
+    org = new_page()
+    sign_in(org, site.url, "organiser", "org-pass")
+    org.goto(f"{site.url}/organiser?challenge=c3")
+    org.get_by_role("button", name=f"Cancel submission {sub_id}").click()
+    assert org.locator("#message").inner_text() == f"Submission {sub_id} cancelled."
+    assert site.get(f"/api/submissions/{sub_id}", "bob").json()["status"] == "Cancelled"
+    assert site.get("/api/challenges/c3/phases/validation/quota", "bob").json()["used_today"] == 0  # cancelled: free
+
+    org.get_by_role("button", name="Re-run every submission of c3 validation").click()
+    assert org.locator("#message").inner_text() == "1 submissions of c3/validation re-run."
+    rerun = [s for s in site.get("/api/challenges/c3/phases/validation/submissions", "organiser").json()
+             if s["parent_id"] == sub_id]
+    assert len(rerun) == 1 and rerun[0]["status"] in ("Queued", "Running")  # its fidelity job may have started
+    # filters: only the cancelled one
+    org.goto(f"{site.url}/organiser?challenge=c3&status=Cancelled")
+    assert org.locator("#all-subs tbody tr").count() == 1
+    assert org.locator("#all-subs tbody tr").get_attribute("data-id") == str(sub_id)
+    org.goto(f"{site.url}/organiser?challenge=c3")
+    org.get_by_role("button", name=f"Cancel submission {rerun[0]['id']}").click()
+    assert site.get(f"/api/submissions/{rerun[0]['id']}", "bob").json()["status"] == "Cancelled"

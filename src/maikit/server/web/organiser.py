@@ -88,56 +88,55 @@ def _back(message: str) -> RedirectResponse:
     return RedirectResponse(f"/organiser?message={quote(message)}", status_code=303)
 
 
-@router.post("/submissions/{sub_id}/rerun")
-async def rerun(sub_id: int, request: Request):
+async def _act(request: Request, fn):
+    """An organiser's form action: role and CSRF checked, then ``fn(session, platform)`` in one
+    write transaction; its return value."""
     need_organiser(request)
     await checked_form(request)
     st = request.app.state.platform
     with st.db.write() as s, s.begin():
-        sub = s.get(Submission, sub_id)
-        if sub is None:
-            raise HTTPException(404, f"no submission {sub_id}")
+        return fn(s, st)
+
+
+def _submission(s, sub_id: int) -> Submission:
+    sub = s.get(Submission, sub_id)
+    if sub is None:
+        raise HTTPException(404, f"no submission {sub_id}")
+    return sub
+
+
+@router.post("/submissions/{sub_id}/rerun")
+async def rerun(sub_id: int, request: Request):
+    def go(s, st) -> int:
+        sub = _submission(s, sub_id)
         refusal = rerun_refusal(sub)
         if refusal:
             raise HTTPException(409, refusal)
         new = rerun_submission(s, sub, st.now(), st.settings.max_attempts)
         s.flush()
-        new_id = new.id
-    return _back(f"Submission {sub_id} re-runs as {new_id}.")
+        return new.id
+
+    return _back(f"Submission {sub_id} re-runs as {await _act(request, go)}.")
 
 
 @router.post("/submissions/{sub_id}/cancel")
 async def cancel(sub_id: int, request: Request):
-    need_organiser(request)
-    await checked_form(request)
-    st = request.app.state.platform
-    with st.db.write() as s, s.begin():
-        sub = s.get(Submission, sub_id)
-        if sub is None:
-            raise HTTPException(404, f"no submission {sub_id}")
-        cancel_submission(s, sub, st.now())
+    await _act(request, lambda s, st: cancel_submission(s, _submission(s, sub_id), st.now()))
     return _back(f"Submission {sub_id} cancelled.")
 
 
 @router.post("/challenges/{slug}/phases/{phase}/rerun")
 async def rerun_all(slug: str, phase: str, request: Request):
-    need_organiser(request)
-    await checked_form(request)
-    st = request.app.state.platform
-    with st.db.write() as s, s.begin():
-        _c, p, _cdef = get_phase(s, slug, phase)
-        new = rerun_phase(s, p, st.now(), st.settings.max_attempts)
+    new = await _act(request, lambda s, st: rerun_phase(s, get_phase(s, slug, phase)[1], st.now(), st.settings.max_attempts))
     return _back(f"{len(new)} submissions of {slug}/{phase} re-run.")
 
 
 @router.post("/challenges/{slug}/phases/{phase}/publish")
 async def publish(slug: str, phase: str, request: Request):
-    need_organiser(request)
-    await checked_form(request)
-    st = request.app.state.platform
-    with st.db.write() as s, s.begin():
-        _c, p, _cdef = get_phase(s, slug, phase)
-        p.published = True
+    def go(s, st) -> None:
+        get_phase(s, slug, phase)[1].published = True
+
+    await _act(request, go)
     return _back(f"Results of {slug}/{phase} are published.")
 
 
