@@ -306,6 +306,12 @@ def test_organiser_cancels_a_waiting_submission_and_reruns_a_phase(site, new_pag
 
     org = new_page()
     sign_in(org, site.url, "organiser", "org-pass")
+    # its page says where it waits; once the jobs queued before it ran, nothing is ahead of it
+    # (jobs queued later have larger ids), so the position stays 0
+    server_fixtures.wait_for(lambda: site.get(f"/api/submissions/{sub_id}", "bob").json()["queue_position"] == 0,
+                             120, 0.2, "the runtime job to be first in the queue")
+    org.goto(f"{site.url}/submissions/{sub_id}")
+    assert "0 jobs ahead in the queue" in org.locator("#summary").inner_text()
     org.goto(f"{site.url}/organiser?challenge=c3")
     org.get_by_role("button", name=f"Cancel submission {sub_id}").click()
     assert org.locator("#message").inner_text() == f"Submission {sub_id} cancelled."
