@@ -5,7 +5,7 @@ Runtime latency (same loop, same threads), MACs, and the compute-bound limit
 ``2 * MACs / SGEMM FLOP/s`` with the FLOP/s of a 4096 x 4096 float32 matrix product
 measured in the same run. Then the Spearman rank correlation between our LiteRT CPU
 runtimes of the seven depth solutions and their published Raspberry Pi 4 runtimes
-(seed 004 Table 1; the duplicate ``tencent_star`` row is left out).
+(depth report Table 1; the duplicate ``tencent_star`` row is left out).
 
 All timing goes through ``maikit.runtime``. Models use random weights (runtime does not
 depend on them). The four backends of a model are timed in ``--rounds`` interleaved rounds

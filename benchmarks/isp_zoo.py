@@ -1,7 +1,7 @@
 """Train every learned ISP model of the zoo for the same CPU time and compare them.
 
 Data: ``maikit.data.synth_isp`` unprocesses the photos bundled with scikit-image into RAW
-(Brooks et al. 2019, FACTS §9): ``--count`` 256×256 patch pairs (default 700, i.e. 630 for
+(Brooks et al. 2019, docs/references.md#unprocessing): ``--count`` 256×256 patch pairs (default 700, i.e. 630 for
 training), with the validation split cut from photos never used for training. Each model
 trains with its ``fast`` recipe for ``--minutes`` of wall-clock time (the recipe's step
 count defines the learning-rate schedule; the run stops when the budget is spent), then

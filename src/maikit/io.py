@@ -1,6 +1,6 @@
 """File I/O shared by every stage: PNG read/write and atomic writes.
 
-PNGs are read without any rescaling (16-bit stays 16-bit, FACTS §4) and returned in RGB
+PNGs are read without any rescaling (16-bit stays 16-bit, docs/references.md#depth-data) and returned in RGB
 channel order. Every file maikit writes goes to a temporary name in the same folder and is
 renamed into place, so an interrupted run never leaves a half-written file behind and never
 destroys what was there before.

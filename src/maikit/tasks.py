@@ -3,8 +3,8 @@
 Layouts, dtypes, patch sizes, the challenge's latency and full-resolution shapes, input
 normalisation, metrics and the final-score function for ``isp`` and ``depth``. Data
 loaders, models, export, runtime, eval and the challenge server read these instead of
-repeating numbers. Sources: seed 000 (MAI 2021 ISP report), seed 004 (MAI & AIM 2022 depth
-report), and the official MAI 2021 ISP baseline conventions (FACTS §1-§4).
+repeating numbers. Sources: the MAI 2021 ISP report and the MAI & AIM 2022 depth report, and
+the official MAI 2021 ISP baseline conventions (docs/references.md, "Reports" to "Depth data").
 """
 
 from __future__ import annotations
@@ -343,12 +343,12 @@ ISP = IspTask(
     input_channels=4,
     output_channels=3,
     scale=2,
-    # RAW 256x256x1 -> packed 128x128x4 -> RGB 256x256x3 (seed 000 §2.1)
+    # RAW 256x256x1 -> packed 128x128x4 -> RGB 256x256x3 (ISP report §2.1)
     train_input_hw=(128, 128),
     train_target_hw=(256, 256),
     latency_input_shape=(1, 544, 960, 4),
     latency_output_shape=(1, 1088, 1920, 3),
-    # full-resolution RAW 2976x3968 -> packed 1488x1984x4 (FACTS §2)
+    # full-resolution RAW 2976x3968 -> packed 1488x1984x4 (docs/references.md#isp-data)
     full_res_input_shape=(1, 1488, 1984, 4),
     full_res_output_shape=(1, 2976, 3968, 3),
     size_multiple=16,  # packed H, W (RAW H, W divisible by 32 for PUNET-style nets)

@@ -16,7 +16,7 @@ from maikit.errors import MaikitError
 from maikit.io import read_png
 from maikit.metrics.depth import depth_metrics
 
-# Middlebury 2014 "Motorcycle" calib.txt (full size; FACTS §10). The bundled copy is 741x500,
+# Middlebury 2014 "Motorcycle" calib.txt (full size; docs/references.md#real-data). The bundled copy is 741x500,
 # a quarter of 2964x2000, so the height is given as 4 x 500.
 MIDDLEBURY_CALIB = """cam0=[3979.911 0 1244.772; 0 3979.911 1019.507; 0 0 1]
 cam1=[3979.911 0 1369.115; 0 3979.911 1019.507; 0 0 1]

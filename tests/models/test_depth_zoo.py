@@ -35,7 +35,7 @@ def _build(name: str):
 
 
 def test_every_solution_of_table_1_is_registered():
-    # seed 004 Table 1 (the starred Tencent second submission shares the first's description)
+    # depth report Table 1 (the starred Tencent second submission shares the first's description)
     assert set(SOLUTIONS) == {f"depth/{k}" for k in ("tcl", "aiia_hit", "miaigo", "tencent", "smartlab", "jmu", "icl")}
     assert {"depth/unet", "depth/teacher"} <= set(MODELS)
 
@@ -127,7 +127,7 @@ def test_distilled_students_name_their_loss_and_teacher(name, distill):
 
 
 def test_published_training_details_are_in_the_paper_recipes():
-    # seed 004 §4: MiAIgo Adam 8e-4 batch 8 SSIM; JMU Adam 1e-4 batch 64 100 epochs; SmartLab batch 2;
+    # depth report §4: MiAIgo Adam 8e-4 batch 8 SSIM; JMU Adam 1e-4 batch 64 100 epochs; SmartLab batch 2;
     # Tencent poly decay, 500 epochs; ICL AdamW batch 32 cosine
     miaigo = get_model_entry("depth/miaigo").recipes.paper
     assert (miaigo.optimizer, miaigo.lr, miaigo.batch_size) == ("adam", 8e-4, 8)

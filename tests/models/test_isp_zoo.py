@@ -1,7 +1,7 @@
 """The ISP model zoo: every registered ISP model gets these tests (timm style).
 
 Contract (maikit.models._registry): packed RAW N×4×H×W → RGB N×3×2H×2W in [0, 1].
-References: Table 1 of seed 000 (sizes, typed here), FACTS §3 (PUNET layer list),
+References: Table 1 of the ISP report (sizes, typed here), docs/references.md#punet (PUNET layer list),
 colour_demosaicing's Malvar 2004 implementation (classic ISP), LiteRT (conversion).
 """
 
@@ -20,7 +20,7 @@ from maikit.tasks import MAI21, RawConvention, get_raw_convention
 ISP_MODELS = list_models("isp")
 TRAINABLE = [n for n in ISP_MODELS if get_model_entry(n).trainable]
 
-# seed 000 Table 1, typed from the report: model -> (row key, printed team, size KB)
+# ISP report Table 1, typed from the report: model -> (row key, printed team, size KB)
 TABLE1 = {
     "isp/smallnet": ("dh_isp", "dh.isp", 21),
     "isp/csanet": ("aiisp", "AIISP", 123),
@@ -72,7 +72,7 @@ def test_registry_metadata(name):
 
 
 def test_paper_recipes_follow_the_report():
-    # facts typed from seed 000 §4 and FACTS §3
+    # facts typed from ISP report §4 and docs/references.md#punet
     pu = get_model_entry("isp/punet")
     r = pu.recipes.paper
     assert (r.lr, r.batch_size, r.steps) == (5e-5, 32, 100_000)
@@ -133,7 +133,7 @@ def _conv(cin: int, cout: int, k: int = 3) -> int:
 
 
 def test_punet_matches_facts_layer_list():
-    # FACTS §3: 16/32/64/128/256, two 3x3 convs per block, four level-5 blocks, 3x3 transposed
+    # docs/references.md#punet: 16/32/64/128/256, two 3x3 convs per block, four level-5 blocks, 3x3 transposed
     # convs up, final transposed conv to 4 channels and 3x3 conv to 3
     dc = lambda i, o: _conv(i, o) + _conv(o, o)  # noqa: E731
     w = [16, 32, 64, 128, 256]

@@ -1,7 +1,7 @@
 """Final-score formulas, the paper tables and ``mai score``.
 
 The expected scores are computed by formulas written out here from the reports
-(seed 000 §2.5 for the ISP score; the depth shape 2^(-20 si) / (C t) from seed 004 with the
+(ISP report §2.5 for the ISP score; the depth shape 2^(-20 si) / (C t) from the depth report with the
 derived C = 1/640), not by the package.
 """
 

@@ -24,7 +24,7 @@ score_app = typer.Typer(
 
 _CAPTIONS = {
     "isp": "score = PSNR + a*(0.2 - clip(t)), t in s, clip to [0.03, 5], a = 20 if t <= 0.2 s "
-    "else 0.5 (seed 000, section 2.5)",
+    "else 0.5 (ISP report §2.5)",
     "depth": "score = 2^(-20*si-RMSE) / (C*t), t in s. C = 1/640 is DERIVED from this table "
     "(it reproduces every row); the report does not publish C",
 }

@@ -2,7 +2,7 @@
 
 The MAI 2021 ISP set pairs RAW photos of a phone sensor with photos of a DSLR shot at the
 same time; the organisers aligned each pair globally, refined it densely and cut patches
-(seed 000 §2). ``mai data align`` does the same for anyone's own captures, per pair:
+(ISP report §2). ``mai data align`` does the same for anyone's own captures, per pair:
 
 1. **RAW view**: the RGGB mosaic (DNG through :mod:`maikit.data.rawphoto`, or a layout RAW
    PNG) demosaiced at half resolution by averaging each 2x2 cell's colours, normalised by

@@ -1,6 +1,6 @@
 """Dataset validation: the file rules of each task and ``check_dataset``.
 
-This module owns what a valid file is (FACTS §2, §4):
+This module owns what a valid file is (docs/references.md#isp-data, #depth-data):
 
 * ISP input: single-channel uint16 PNG, even height and width, values within the RAW
   convention's bit depth (10-bit, max 1023, for every preset);

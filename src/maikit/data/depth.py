@@ -1,12 +1,12 @@
 """Depth data: the official file format, the training dataset and its augmentation.
 
-Format (FACTS §4, seed 004 §3): ``ROOT/{train,val|validation}/{rgb,depth}/<name>.png``,
+Format (docs/references.md#depth-data, depth report §2.1): ``ROOT/{train,val|validation}/{rgb,depth}/<name>.png``,
 RGB uint8 480x640, depth uint16 PNG in millimetres with 0 = unknown (the ZED's minimum
 distance is 0.4 m). PNGs are read exactly as stored, never rescaled.
 
 :class:`DepthDataset` yields ``(x, y)`` float32 tensors: x = RGB 3xHxW in 0-255 (models
 normalise inside their graphs), y = depth 1xHxW in metres with 0 = unknown. Its seeded
-augmentation follows what the teams of seed 004 describe: horizontal flips and small
+augmentation follows what the teams of the depth report describe: horizontal flips and small
 rotations with colour and brightness changes (JMU-CVLab), and AIIA HIT's "R² crop"
 (random location and random size of the crop, resized back to the frame). Geometry is
 applied to image and depth through one affine map (nearest for depth, so unknown zeros
@@ -131,7 +131,7 @@ def depth_pairs(split_dir: str | os.PathLike) -> list[tuple[str, Path, Path]]:
 class Augment:
     """Which augmentations run and how strong they are; every option can be switched off.
 
-    Sources (seed 004 §4): horizontal flips, rotations and colour/brightness changes
+    Sources (depth report §4): horizontal flips, rotations and colour/brightness changes
     (JMU-CVLab used rotations up to 15°; the default here is a milder 5°); the "R² crop"
     of AIIA HIT — a crop at a random location with a random size, resized back.
     """

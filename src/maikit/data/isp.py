@@ -1,6 +1,6 @@
 """ISP data: RAW packing/unpacking, RAW file reading, and the lazy ISP datasets.
 
-Format (FACTS §2): ``ROOT/<split>/mediatek_raw/<name>.png`` holds a single-channel uint16
+Format (docs/references.md#isp-data): ``ROOT/<split>/mediatek_raw/<name>.png`` holds a single-channel uint16
 10-bit RGGB RAW (R at (0, 0), no black level), ``ROOT/<split>/fujifilm/<name>.png`` the
 uint8 RGB target of the same height and width. The RAW is packed to 4 channels at half
 resolution following a :class:`~maikit.tasks.RawConvention` (default ``mai21``:

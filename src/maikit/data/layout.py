@@ -1,7 +1,7 @@
 """Dataset layout: where the splits are and which input goes with which target.
 
 Both tasks store data as ``ROOT/<split>/<input_dir>/<name>.png`` and
-``ROOT/<split>/<target_dir>/<name>.png`` (FACTS §2, §4); the folder names come from the
+``ROOT/<split>/<target_dir>/<name>.png`` (docs/references.md#isp-data, #depth-data); the folder names come from the
 :class:`~maikit.tasks.TaskSpec` (``mediatek_raw``/``fujifilm`` for ISP, ``rgb``/``depth`` for
 depth). A path given by the user may be a split folder or a dataset root; this module
 resolves either, and pairs files by name. Nothing here reads image contents.

@@ -3,7 +3,7 @@
 A camera file stores the sensor's values as recorded: a black level (per CFA position)
 above zero, a white level at saturation (e.g. 1023, 4095 or 16383 for 10-, 12- and 14-bit
 sensors) and its own colour-filter phase (RGGB, BGGR, GRBG or GBRG). The challenge's RAW
-frames (FACTS §2) are RGGB with R at (0, 0) and values on the RAW convention's bit depth
+frames (docs/references.md#isp-data) are RGGB with R at (0, 0) and values on the RAW convention's bit depth
 (10-bit for every convention in :mod:`maikit.tasks`). :func:`to_layout_mosaic` maps one to
 the other:
 

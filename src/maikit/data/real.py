@@ -1,6 +1,6 @@
 """Real data that ships offline: the Middlebury 2014 "motorcycle" RGB-D sample.
 
-scikit-image bundles the rectified stereo pair with its ground-truth disparity (FACTS §10).
+scikit-image bundles the rectified stereo pair with its ground-truth disparity (docs/references.md#real-data).
 :func:`sample_real_depth` turns it into one validation pair in the official depth format
 (480x640 uint8 RGB, uint16 millimetres with 0 = unknown), so metrics, eval and demo
 commands can run on a real photograph with real metric depth.
@@ -22,7 +22,7 @@ from maikit.tasks import DEPTH
 SAMPLE_NAME = "motorcycle"
 SAMPLE_SPLIT = "val"
 
-# Middlebury 2014 "Motorcycle" calibration at full size (FACTS §10): width 2964 px.
+# Middlebury 2014 "Motorcycle" calibration at full size (docs/references.md#real-data): width 2964 px.
 MIDDLEBURY_FULL_WIDTH = 2964
 MIDDLEBURY_FOCAL_PX = 3979.911
 MIDDLEBURY_DOFFS_PX = 124.343  # x-difference of the two principal points

@@ -1,7 +1,7 @@
 """Depth data from a stereo camera, as the depth challenge's organisers made theirs (a ZED).
 
 ``mai data from-stereo`` turns left/right photo pairs and the rig's calibration into the
-depth layout (FACTS §4): ``ROOT/<split>/rgb/<name>.png`` (uint8) and
+depth layout (docs/references.md#depth-data): ``ROOT/<split>/rgb/<name>.png`` (uint8) and
 ``ROOT/<split>/depth/<name>.png`` (uint16 millimetres, 0 = unknown).
 
 Calibration files (:func:`read_calibration`):

@@ -5,7 +5,7 @@ A scene is a pinhole :class:`Camera` plus a list of primitives (:class:`Plane`,
 :func:`render_scene` ray-casts every pixel analytically (vectorised NumPy: plane equation,
 slab method for boxes, quadratic for spheres), keeps the nearest hit, and shades it
 (Lambertian + ambient, hard shadows, a little haze). Depth is z-depth along the optical
-axis, like the ZED's depth maps, written in the official format (FACTS §4): uint16
+axis, like the ZED's depth maps, written in the official format (docs/references.md#depth-data): uint16
 millimetres, 0 = unknown — beyond ``max_depth_m`` (sky, far walls) and nearer than 0.4 m.
 
 :func:`random_scene` draws rooms and outdoor yards with boxes and spheres at random poses
@@ -30,12 +30,12 @@ from maikit.io import list_pngs, write_json, write_png
 from maikit.tasks import DEPTH
 
 SYNTH_VERSION = 1
-DEFAULT_MAX_DEPTH_M = 20.0  # the ZED reaches 50 m (seed 004 §3), but coarsely; keep the range dense
+DEFAULT_MAX_DEPTH_M = 20.0  # the ZED reaches 50 m (depth report §2.1), but coarsely; keep the range dense
 
 # ZED-like intrinsics at VGA (an assumption: the organisers published no calibration).
 # The original ZED's datasheet gives 90° (H) x 60° (V) x 110° (D) on its 16:9 2K frames,
 # 2208x1242 per eye (Stereolabs' depth docs quote "up to 110°"), i.e. fx ~ 1104 px there.
-# The challenge frames are 640x480 (seed 004 §3); taking them as a centred 4:3 crop of the
+# The challenge frames are 640x480 (depth report §2.1); taking them as a centred 4:3 crop of the
 # 2K frame (1656x1242) scaled to 640x480 gives f = 1104 * 480 / 1242 ~ 427 px (~74° H).
 ZED_2K_WIDTH, ZED_2K_HEIGHT, ZED_HFOV_DEG = 2208, 1242, 90.0
 ZED_VGA_FOCAL_PX = (ZED_2K_WIDTH / 2) / math.tan(math.radians(ZED_HFOV_DEG / 2)) * 480 / ZED_2K_HEIGHT

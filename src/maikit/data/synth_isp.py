@@ -1,11 +1,11 @@
 """Synthetic ISP data: RAW-RGB pairs made from natural photos by inverting a camera pipeline.
 
 The unprocessing follows Brooks et al., "Unprocessing Images for Learned Raw Denoising"
-(CVPR 2019), as fixed in FACTS §9: inverse smoothstep tone curve, inverse gamma (2.2),
+(CVPR 2019), as fixed in docs/references.md#unprocessing: inverse smoothstep tone curve, inverse gamma (2.2),
 inverse colour correction (a random convex mix of four cameras' XYZ->camera matrices times
 sRGB->XYZ, rows normalised to 1), inverse white balance with highlight preservation,
 clipping, RGGB mosaic, shot + read noise, and 10-bit quantisation (x1020, round, clip to
-0..1023) so the files match the MAI 2021 format (FACTS §2). The target of each RAW is the
+0..1023) so the files match the MAI 2021 format (docs/references.md#isp-data). The target of each RAW is the
 original sRGB crop, so a model learns demosaicking, denoising, white balance, colour and
 tone together, as in the challenge.
 
@@ -68,7 +68,7 @@ class Photo:
 
 @dataclass(frozen=True)
 class CameraParams:
-    """Random camera of one sample (FACTS §9)."""
+    """Random camera of one sample (docs/references.md#unprocessing)."""
 
     ccm_weights: tuple[float, ...]  # convex weights of XYZ2CAMS
     rgb_gain: float  # 1 / N(0.8, 0.1)

@@ -1,7 +1,7 @@
 """Post-training quantisation of a float .tflite with ai-edge-quantizer.
 
 * ``int8``: static quantisation, int8 weights and activations (recipe ``static_wi8_ai8``,
-  FACTS §8), calibrated on sample inputs; the file's input and output become int8 with a
+  docs/references.md#lowering), calibrated on sample inputs; the file's input and output become int8 with a
   scale and zero point (:class:`~maikit.export.tflite.TfliteRunner` converts floats).
   Each activation's range is the minimum and maximum over *all* calibration samples: the
   library's default for its min/max algorithm is a moving average (weight 0.95 on the

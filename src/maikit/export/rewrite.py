@@ -2,7 +2,7 @@
 
 Pixel shuffle in PyTorch is a reshape/permute; converters lower it to a chain of RESHAPE /
 TRANSPOSE ops (rank 6 in older converters), which mobile GPU delegates reject or run as
-slow memory shuffles (FACTS §8), and whose symbolic reshape cannot be exported with a
+slow memory shuffles (docs/references.md#lowering), and whose symbolic reshape cannot be exported with a
 dynamic height/width here. The same permutation is a stride-r transposed convolution with
 one-hot weights (each output pixel receives exactly one input value times 1.0), which
 lowers to a single TRANSPOSE_CONV that the GPU delegate and NNAPI support and that traces

@@ -7,7 +7,7 @@ for the delegates of the challenges' era and the devices they ran on:
   section of https://ai.google.dev/edge/litert/performance/gpu and the operation parsers
   registered in ``tensorflow/lite/delegates/gpu/common/model_builder.cc``. Tensors are
   limited to rank 4 (BHWC). SELECT / SELECT_V2 are left out: PReLU lowered to
-  GREATER + SELECT is rejected by the delegate (FACTS §8).
+  GREATER + SELECT is rejected by the delegate (docs/references.md#lowering).
 * ``npu``: a typical NNAPI accelerator (e.g. the MediaTek APU of the MAI 2021 ISP runtime
   target). Sources: the Android NNAPI operation list (``NeuralNetworks.h``, feature level 3 /
   Android 10) as mapped from TFLite ops in ``tensorflow/lite/delegates/nnapi/nnapi_delegate.cc``.

@@ -3,7 +3,7 @@
 Every loss is an ``nn.Module`` registered under the names the recipes use
 (``LossTerm("charbonnier", 1.0)``). Image losses are called as ``loss(pred, target, mask=None)``
 and return a scalar; ``mask`` (N x 1 x H x W bool, broadcast over channels) marks the pixels
-that count: depth training passes ``target > 0`` (0 = unknown, FACTS §4), ISP passes none.
+that count: depth training passes ``target > 0`` (0 = unknown, docs/references.md#depth-data), ISP passes none.
 Distillation losses are called as ``loss(student_features, teacher_features)``.
 """
 

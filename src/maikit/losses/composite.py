@@ -5,7 +5,7 @@
 ``"y"`` (and optionally ``"mask"``) or an ``(x, y)`` pair. Each term reads the output named by
 its ``output`` keyword (default ``"out"``); ``build_loss(..., outputs=("out", "super"))``
 applies every term without its own ``output`` to each of those outputs (joint training of a
-sub-net and a super-net, ENERZAi, seed 000 §4.4). With ``masked=True`` (depth) the mask is
+sub-net and a super-net, ENERZAi, ISP report §4.4). With ``masked=True`` (depth) the mask is
 ``target > 0`` unless the batch brings its own.
 """
 

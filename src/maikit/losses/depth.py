@@ -1,7 +1,7 @@
-"""Depth losses used by the teams of seed 004 §4; every one ignores unknown depth.
+"""Depth losses used by the teams of depth report §4; every one ignores unknown depth.
 
 Predictions and targets are depth in metres, N x 1 x H x W; the trainer passes
-``mask = target > 0`` (0 = unknown, FACTS §4). Log-space losses clamp the prediction to
+``mask = target > 0`` (0 = unknown, docs/references.md#depth-data). Log-space losses clamp the prediction to
 ``min_depth`` (1 mm) so that the logarithm stays finite.
 
 These are losses, not the challenge metric (``maikit.metrics``); the SILog family in

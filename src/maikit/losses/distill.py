@@ -4,7 +4,7 @@ Features are what ``forward_train(x)["features"]`` returns: one N x C x H x W te
 list / tuple / dict of them (multi-level distillation, pairs matched in order). The teacher's
 side is always detached.
 
-* ``feature_l2`` (Tencent GY-Lab, seed 004 §4): mean squared distance per level. Where the
+* ``feature_l2`` (Tencent GY-Lab, depth report §4): mean squared distance per level. Where the
   shapes differ the student's map is first resized to the teacher's spatial size (bilinear)
   and then mapped to the teacher's channel count with a learnable 1×1 convolution (an
   adapter, trained with the student and discarded at export). Call :meth:`prepare` once

@@ -3,9 +3,9 @@
 The layers and the state-dict keys (``features.N.weight`` / ``features.N.bias``) follow the
 torchvision VGG-19 layout, so a file saved from ``torchvision.models.vgg19(...).state_dict()``
 loads as is (its ``classifier.*`` entries are ignored). No model hub is reachable, so the
-weights come only from a file the user passes (``--vgg-weights PATH``, FACTS §8). Inputs are
+weights come only from a file the user passes (``--vgg-weights PATH``, docs/references.md#lowering). Inputs are
 RGB in [0, 1]; the ImageNet normalisation happens inside. PUNET's content loss is the L2
-distance of relu5_4 activations (FACTS §3), the default here.
+distance of relu5_4 activations (docs/references.md#punet), the default here.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ register_alias("l2", "mse")
 
 @register_loss("charbonnier")
 class CharbonnierLoss(nn.Module):
-    """Charbonnier loss ``sqrt((pred − target)² + eps²)``, a differentiable L1 (seed 000 §4).
+    """Charbonnier loss ``sqrt((pred − target)² + eps²)``, a differentiable L1 (ISP report §4).
 
     ``eps`` defaults to 1e-3, the value commonly used with images in [0, 1].
     """

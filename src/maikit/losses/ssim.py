@@ -1,6 +1,6 @@
 """Differentiable SSIM and MS-SSIM losses (``1 − SSIM``, ``1 − MS-SSIM``).
 
-The window and constants follow the official metric (FACTS §5: Gaussian 11×11, σ = 1.5,
+The window and constants follow the official metric (docs/references.md#metrics: Gaussian 11×11, σ = 1.5,
 K1 = 0.01, K2 = 0.03, valid filtering, mean over channels; MS-SSIM weights
 0.0448/0.2856/0.3001/0.2363/0.1333 with 2×2 average pooling). As losses they differ on
 purpose where the metric would stop training:

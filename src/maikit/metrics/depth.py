@@ -1,6 +1,6 @@
 """Depth fidelity metrics of the MAI 2021/2022 challenges: si-RMSE, RMSE, LOG10, REL.
 
-The organisers' definitions (their ``losses_python.py``, FACTS §5), inputs in MILLIMETRES
+The organisers' definitions (their ``losses_python.py``, docs/references.md#metrics), inputs in MILLIMETRES
 (the unit of the uint16 depth PNGs):
 
 * on float64 copies (inputs are never modified): ``pred = max(pred, 1)``,

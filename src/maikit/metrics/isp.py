@@ -1,4 +1,4 @@
-"""ISP fidelity metrics of the MAI 2021 challenge: PSNR, SSIM and MS-SSIM (FACTS §5).
+"""ISP fidelity metrics of the MAI 2021 challenge: PSNR, SSIM and MS-SSIM (docs/references.md#metrics).
 
 Exact to the organisers' definitions, computed in float64 with NumPy/OpenCV:
 

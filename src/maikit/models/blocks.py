@@ -3,7 +3,7 @@
 Small, convertible pieces that several reports describe in the same words: "same"-padded
 convolutions with an activation, separable convolutions, squeeze-and-excite channel
 attention, plain residual blocks and residual dense blocks. Every block here lowers to
-TFLite builtins with litert-torch (FACTS §8): no ``align_corners=True`` resizes, global
+TFLite builtins with litert-torch (docs/references.md#lowering): no ``align_corners=True`` resizes, global
 pooling as ``mean`` over H, W so it traces with dynamic shapes.
 
 Also the zoo-wide helpers: :func:`clamp01` (the [0, 1] output contract of ISP models),

@@ -1,6 +1,6 @@
 """Training recipes as typed code, kept next to each model (no YAML copies).
 
-A :class:`Recipe` says what a team trained with (seed reports §4): loss terms and weights,
+A :class:`Recipe` says what a team trained with (the reports' §4): loss terms and weights,
 optimiser, learning-rate schedule, batch size, augmentation, stages, distillation. Every
 registered model has a ``paper`` recipe (as published, where the report says it) and a
 ``fast`` recipe (CPU-friendly, no VGG perceptual term, used for quick benchmarks/tests).

@@ -1,6 +1,6 @@
 """Loading user-provided weights (``--weights PATH``) into zoo models.
 
-No model hub is reachable (FACTS §8), so pretrained encoders or trained checkpoints come as
+No model hub is reachable (docs/references.md#lowering), so pretrained encoders or trained checkpoints come as
 PyTorch files (``.pt`` / ``.pth``) the user gives. :func:`load_weights` reads a plain state
 dict or a checkpoint wrapping one (``state_dict``/``model``/... keys, an optional
 ``module.`` prefix from DataParallel) and loads either the whole model or only

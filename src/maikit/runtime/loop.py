@@ -1,6 +1,6 @@
 """The one measuring loop of maikit, with LiteRT ``benchmark_model``'s stopping rules.
 
-Every runtime maikit reports comes from :func:`measure` (FACTS §7):
+Every runtime maikit reports comes from :func:`measure` (docs/references.md#runtime):
 
 1. **init**: the backend loads the model (timed: ``init_ms``);
 2. **first inference** (timed: ``first_ms``);

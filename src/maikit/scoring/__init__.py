@@ -1,10 +1,10 @@
 """Challenge final-score formulas (the ranking rule of each challenge).
 
-* ISP (seed 000 §2.5, exact): ``score = PSNR + alpha * (0.2 - clip(t))`` with ``t`` in
+* ISP (ISP report §2.5, exact): ``score = PSNR + alpha * (0.2 - clip(t))`` with ``t`` in
   seconds, ``clip(t) = min(max(t, 0.03), 5)`` and ``alpha = 20 if t <= 0.2 else 0.5``.
-* Depth (seed 004 §2.5): ``score = 2^(-20 * si-RMSE) / (C * t)`` with ``t`` in seconds.
+* Depth (depth report §2.5): ``score = 2^(-20 * si-RMSE) / (C * t)`` with ``t`` in seconds.
   The report prints the formula but not the constant C. ``C = 1/640`` is DERIVED here from
-  seed 004's Table 1: it reproduces all eight published scores to the printed integer
+  the depth report's Table 1: it reproduces all eight published scores to the printed integer
   (e.g. TCL 0.2773, 46 ms -> 298). It is not an official number.
 
 Both take the runtime in milliseconds, as every runtime in maikit is reported.

@@ -1,4 +1,4 @@
-"""The published results: Table 1 of seed 000 (MAI 2021 ISP) and of seed 004 (MAI 2022
+"""The published results: Table 1 of the ISP report (MAI 2021 ISP) and of the depth report (MAI 2022
 depth), as printed. Model modules reference their row by ``key``; ``mai score --paper``
 recomputes every final score from the fidelity and runtime columns.
 
@@ -49,7 +49,7 @@ class PaperRow:
         }
 
 
-# seed 000, Table 1: Team, Author, Framework, Model Size KB, PSNR, SSIM, Runtime ms, Final Score
+# ISP report Table 1: Team, Author, Framework, Model Size KB, PSNR, SSIM, Runtime ms, Final Score
 _ISP_TABLE = """\
 dh_isp|dh.isp|xushusong001|PyTorch / TensorFlow|21|23.2|0.8467|61|25.98|
 aiisp|AIISP|AIISP|TensorFlow|123|23.73|0.8487|90.8|25.91|
@@ -63,7 +63,7 @@ enerzai_esrgan|ENERZAi Research *|jaeyon|PyTorch / TensorFlow|11|23.41|0.8534|23
 eds|EdS|Etienne|TensorFlow|1017|23.23|0.8481|1861|22.4|PIRM 2018 entry, shown for reference
 """
 
-# seed 004, Table 1: Team, Author, Framework, Model Size MB, si-RMSE, RMSE, LOG10, REL, Runtime ms, Final Score
+# depth report Table 1: Team, Author, Framework, Model Size MB, si-RMSE, RMSE, LOG10, REL, Runtime ms, Final Score
 _DEPTH_TABLE = """\
 tcl|TCL|TCL|TensorFlow|2.9|0.2773|3.47|0.1103|0.2997|46|298|
 aiia_hit|AIIA HIT|Zhenyu Li|PyTorch / TensorFlow|1.5|0.311|3.79|0.1241|0.3427|37|232|

@@ -33,7 +33,7 @@ from maikit.tasks import ISP
 
 DEFAULT_TILE = 512  # packed px, margins included (as `mai predict`)
 DEFAULT_OVERLAP = 32
-TFLITE_SIZE_MULTIPLE = 32  # UNet-style models pool 5 times (FACTS §2)
+TFLITE_SIZE_MULTIPLE = 32  # UNet-style models pool 5 times (docs/references.md#isp-data)
 TFLITE_MEMORY_BYTES = 16 << 30  # address-space limit of the child that runs a .tflite
 TFLITE_TIMEOUT_S = 3600.0
 JPEG_QUALITY = 95

@@ -10,7 +10,7 @@ Stage options understood by the trainer (``Stage.options``):
 * ``freeze``: module-name prefixes whose parameters are not updated in this stage;
 * ``detach_super_at_psnr``: once the validation PSNR of the ``super`` output reaches this
   many dB, the super-network is detached for the rest of the stage (losses on it dropped,
-  its parameters frozen) — seed 000 §4.4;
+  its parameters frozen) — ISP report §4.4;
 * ``distill``: False switches teacher distillation off in this stage (AIIA HIT trained with
   the depth loss first and added distillation in a second stage).
 """

@@ -1,7 +1,7 @@
 """Layers the three backbones share: conv + BatchNorm + activation, squeeze-excite with the
 gates the backbone papers use, channel rounding, and the stride-staged feature extractor.
 
-Everything lowers to TFLite builtins with litert-torch (FACTS §8): BatchNorm folds into the
+Everything lowers to TFLite builtins with litert-torch (docs/references.md#lowering): BatchNorm folds into the
 convolution, hard-swish / hard-sigmoid / sigmoid convert, the squeeze is a ``mean``.
 """
 

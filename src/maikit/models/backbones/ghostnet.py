@@ -1,6 +1,6 @@
 """GhostNet feature extractor with a width multiplier.
 
-Han et al., "GhostNet: More Features from Cheap Operations", CVPR 2020 (seed 004 ref. [17]).
+Han et al., "GhostNet: More Features from Cheap Operations", CVPR 2020 (depth report ref. [17]).
 A Ghost module makes half of its output channels with a 1×1 convolution and the other half
 from those with a cheap 3×3 depth-wise convolution (ratio s = 2, kernel d = 3, paper §3.1);
 two Ghost modules form a Ghost bottleneck (the first expands with ReLU, the second projects

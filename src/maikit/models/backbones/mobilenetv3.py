@@ -1,6 +1,6 @@
 """MobileNetV3 feature extractor (large, small and the "minimal" variants).
 
-Howard et al., "Searching for MobileNetV3", ICCV 2019 (seed 004 ref. [19]). The stage
+Howard et al., "Searching for MobileNetV3", ICCV 2019 (depth report ref. [19]). The stage
 tables below are the paper's Table 1 (large) and Table 2 (small): kernel, expansion width,
 output width, squeeze-excite, non-linearity (RE = ReLU, HS = hard-swish), stride. The stem is
 a 3×3 stride-2 convolution with 16 channels and hard-swish; squeeze-excite squeezes the

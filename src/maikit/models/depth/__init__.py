@@ -1,4 +1,4 @@
-"""Depth solutions (seed 004 §4). Each module registers itself; add one import line per model."""
+"""Depth solutions (depth report §4). Each module registers itself; add one import line per model."""
 
 from maikit.models.depth import aiia_hit  # noqa: F401
 from maikit.models.depth import icl  # noqa: F401

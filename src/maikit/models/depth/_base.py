@@ -30,13 +30,13 @@ from maikit.tasks import DEPTH
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# "Around 8.3K image pairs were collected" (seed 004 §2.1). The size of the training split is
+# "Around 8.3K image pairs were collected" (depth report §2.1). The size of the training split is
 # not published, so epochs are converted to steps with all 8.3K pairs (an upper estimate).
 REPORT_PAIRS = 8300
 
 
 def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
-    """Resize to ``size`` (H, W). Bilinear never uses ``align_corners=True`` (FACTS §8).
+    """Resize to ``size`` (H, W). Bilinear never uses ``align_corners=True`` (docs/references.md#lowering).
 
     ``"nearest"`` samples at half-pixel centres, in PyTorch and in the TFLite file
     (:func:`maikit.models.blocks.resize_nearest`).
@@ -251,7 +251,7 @@ class UNetDecoder(nn.Module):
 
 
 class ResidualConvUnit(nn.Module):
-    """x + conv3(relu(conv3(relu(x)))) — MiDaS's refinement unit (Ranftl et al., seed 004 ref. [65])."""
+    """x + conv3(relu(conv3(relu(x)))) — MiDaS's refinement unit (Ranftl et al., depth report ref. [65])."""
 
     def __init__(self, channels: int):
         super().__init__()

@@ -1,4 +1,4 @@
-"""AIIA HIT — LiteDepth (seed 004 §4.2 and ref. [54]; Table 1: 1.5 MB, si-RMSE 0.311, 37 ms, score 232).
+"""AIIA HIT — LiteDepth (depth report §4.2 and ref. [54]; Table 1: 1.5 MB, si-RMSE 0.311, 37 ms, score 232).
 
 A U-Net with a MobileNetV3-small-minimal encoder (no squeeze-excite, no hard-swish, 3×3
 kernels) and an extremely light decoder: at each of four joints the map is bilinearly

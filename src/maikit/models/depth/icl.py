@@ -1,4 +1,4 @@
-"""ICL (seed 004 §4.7; Table 1: 5.9 MB, si-RMSE 0.338, 142 ms, score 42).
+"""ICL (depth report §4.7; Table 1: 5.9 MB, si-RMSE 0.338, 142 ms, score 42).
 
 "Monocular Depth Estimation Using a Simple Network": a MobileNetV3 feature extractor (here
 MobileNetV3-large at width 0.75, all five stages) pre-trained for semantic segmentation and

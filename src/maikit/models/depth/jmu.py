@@ -1,4 +1,4 @@
-"""JMU-CVLab — MobileNetV3 FastDepth (seed 004 §4.6; Table 1: 3.5 MB, si-RMSE 0.3498, 139 ms, score 36).
+"""JMU-CVLab — MobileNetV3 FastDepth (depth report §4.6; Table 1: 3.5 MB, si-RMSE 0.3498, 139 ms, score 36).
 
 Inspired by FastDepth (Wofk et al., ref. [75]) and the 2021 winner (ref. [81]): an
 ImageNet-type MobileNetV3 backbone (here MobileNetV3-small at width 1.0, all five stages) on a

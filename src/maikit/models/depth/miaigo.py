@@ -1,7 +1,7 @@
-"""MiAIgo — SL-Depth (seed 004 §4.3; Table 1: 1.0 MB, si-RMSE 0.299, 54 ms, score 188).
+"""MiAIgo — SL-Depth (depth report §4.3; Table 1: 1.0 MB, si-RMSE 0.299, 54 ms, score 188).
 
 A GhostNet encoder with a reduced number of channels (here width 0.5) of four blocks (the
-stride 2, 4, 8 and 16 stages), Atrous Spatial Pyramid Pooling (Chen et al., seed 004 ref. [8])
+stride 2, 4, 8 and 16 stages), Atrous Spatial Pyramid Pooling (Chen et al., depth report ref. [8])
 on top of it for context, and Simple Fusion Modules (SFM) in the decoder that concatenate the
 encoder stage outputs with the decoder maps. The image is resized from 640×480 to 128×96
 (W×H); a nearest-neighbour resize after the decoder brings the output to the input size.

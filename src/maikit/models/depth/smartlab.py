@@ -1,6 +1,6 @@
-"""SmartLab (seed 004 §4.5; Table 1: 7.1 MB, si-RMSE 0.3296, 65 ms, score 102).
+"""SmartLab (depth report §4.5; Table 1: 7.1 MB, si-RMSE 0.3296, 65 ms, score 102).
 
-A MiDaS-like encoder-decoder (Ranftl et al., seed 004 ref. [65]): an EfficientNet-B1 encoder
+A MiDaS-like encoder-decoder (Ranftl et al., depth report ref. [65]): an EfficientNet-B1 encoder
 and a decoder built from Feature Fusion Modules (here MiDaS's fusion block: residual conv
 units on the skip and on the path, an add and a 1×1 projection), followed by MiDaS's head
 (3×3 conv, ×2 up-sampling, 3×3 conv + ReLU, 1×1 conv). The student is trained with pairwise

@@ -1,9 +1,9 @@
-"""TCL — winner of MAI 2022 depth (seed 004 §4.1, Table 1: 2.9 MB, si-RMSE 0.2773, 46 ms, score 298).
+"""TCL — winner of MAI 2022 depth (depth report §4.1, Table 1: 2.9 MB, si-RMSE 0.2773, 46 ms, score 298).
 
 A U-Net with a simplified MobileNetV3 encoder whose lowest-resolution blocks are removed
 (here: MobileNetV3-large at width 1.0 without the stride-32 stage), and a decoder made only of
 Collapsible Linear Blocks (CLB; Bhardwaj et al., "Collapsible Linear Blocks for Super-Efficient
-Super Resolution", seed 004 ref. [5]). The image is resized from 640×480 to 160×128 (W×H), the
+Super Resolution", depth report ref. [5]). The image is resized from 640×480 to 160×128 (W×H), the
 decoder ends at 48×64 (H×W) and that map is resized ×10 to 480×640.
 
 A CLB is a wide k×k convolution followed by a 1×1 convolution with nothing non-linear in

@@ -1,4 +1,4 @@
-"""Tencent GY-Lab (seed 004 §4.4 and ref. [80]; Table 1: 3.4 MB, si-RMSE 0.303, 68 ms, score 141).
+"""Tencent GY-Lab (depth report §4.4 and ref. [80]; Table 1: 3.4 MB, si-RMSE 0.303, 68 ms, score 141).
 
 A U-Net with a MobileNetV3 encoder of five blocks (here MobileNetV3-large at width 0.5, all
 five stride stages) on a 96×128 (H×W) resize of the image; the output of every block is

@@ -1,6 +1,6 @@
-"""The organisers' U-Net baseline for depth (no row in seed 004's Table 1).
+"""The organisers' U-Net baseline for depth (no row in the depth report's Table 1).
 
-A plain U-Net (Ronneberger et al., seed 004 ref. [66]) run on a 240×320 (H×W) bilinear resize
+A plain U-Net (Ronneberger et al., depth report ref. [66]) run on a 240×320 (H×W) bilinear resize
 of the image: five levels of two 3×3 conv + ReLU with 16/32/64/128/256 channels and 2×2
 max-pooling between them; the decoder up-samples bilinearly, concatenates the skip and applies
 two 3×3 conv + ReLU; a 1×1 conv with a ReLU output gives the depth, resized bilinearly to the
@@ -78,7 +78,7 @@ _LOSSES = (term("silog", 1.0, **{"lambda": 0.85}),)
         paper=Recipe(
             losses=_LOSSES, optimizer="adam", lr=1e-4, schedule="constant", batch_size=8, steps=50_000,
             augment=("flip",),
-            notes="The organisers' baseline training is not described in seed 004: a plain stand-in.",
+            notes="The organisers' baseline training is not described in the depth report: a plain stand-in.",
         ),
         # a batch-4 step at 240×320 takes ~1.6 s on one core in float32 and ~0.75 s with
         # `--amp bf16 --channels-last` (CPUs with AVX512-BF16/AMX): 760 steps let the cosine

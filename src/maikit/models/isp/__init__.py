@@ -1,4 +1,4 @@
-"""ISP solutions (seed 000 §4). Each module registers itself; add one import line per model."""
+"""ISP solutions (ISP report §4). Each module registers itself; add one import line per model."""
 
 from maikit.models.isp import (  # noqa: F401  (imported for their @register_model side effects)
     acvlab,

@@ -1,7 +1,7 @@
 """Shared recipe helper for the ISP zoo: the CPU-friendly ``fast`` recipe.
 
 The fast recipe keeps a team's pixel/structure losses, drops the VGG-19 perceptual term
-(no pretrained weights ship offline, FACTS §8, and it is slow on CPU), and trains a few
+(no pretrained weights ship offline, docs/references.md#lowering, and it is slow on CPU), and trains a few
 thousand steps at batch 8 with a somewhat higher learning rate on 128×128 packed patches.
 """
 

@@ -1,4 +1,4 @@
-"""ACVLab — a very compact residual network with a local fusion block (seed 000 §4.7; Table 1:
+"""ACVLab — a very compact residual network with a local fusion block (ISP report §4.7; Table 1:
 7 KB, 22.03 dB, 76.3 ms). Title: "Lightweight Residual Learning Network for Learned ISP".
 
 What the report (as available; its §4.7 is cut short in the seed text) says: a very
@@ -80,7 +80,7 @@ _PAPER = Recipe(
 _FAST = fast_recipe(("l1", 1.0), ("ssim", 0.2), lr=2e-3, batch_size=16)
 
 
-# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (FACTS §8)
+# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (docs/references.md#lowering)
 @register_model("isp", paper="acvlab", recipes=Recipes(paper=_PAPER, fast=_FAST), size_multiple=1,
                 dynamic_shapes=False)
 def acvlab(**kwargs) -> nn.Module:

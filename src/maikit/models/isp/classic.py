@@ -4,7 +4,7 @@ Packed RAW (N×4×H×W, normalised per a :class:`~maikit.tasks.RawConvention`) �
 N×3×2H×2W in [0, 1], in five fixed steps, all inside the graph so that it converts to
 TFLite like every other zoo model:
 
-1. black level (default 0: the MAI 2021 packing subtracts none, FACTS §2) and **gray-world
+1. black level (default 0: the MAI 2021 packing subtracts none, docs/references.md#isp-data) and **gray-world
    white balance** — per image, R and B are scaled so that their means equal the mean of
    the two green channels (gains limited to [1/4, 8] against empty channels);
 2. **demosaicing** by Malvar, He & Cutler (2004), "High-quality linear interpolation for

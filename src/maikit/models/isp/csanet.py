@@ -1,4 +1,4 @@
-"""CSANet — Channel Spatial Attention Network, team AIISP (seed 000 §4.2, Figs. 4-5; Table 1:
+"""CSANet — Channel Spatial Attention Network, team AIISP (ISP report §4.2, Figs. 4-5; Table 1:
 123 KB, 23.73 dB — best fidelity, 90.8 ms).
 
 Three parts, as the report describes them:
@@ -89,7 +89,7 @@ _PAPER = Recipe(
 _FAST = fast_recipe(("charbonnier", 1.0), ("ssim", 0.5), lr=1e-3)
 
 
-# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (FACTS §8)
+# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (docs/references.md#lowering)
 @register_model("isp", paper="aiisp", recipes=Recipes(paper=_PAPER, fast=_FAST), size_multiple=2,
                 dynamic_shapes=False)
 def csanet(**kwargs) -> nn.Module:

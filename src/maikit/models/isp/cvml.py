@@ -1,4 +1,4 @@
-"""CVML — "Mobile compatible Convolution Neural Network for Learned Smartphone ISP" (seed 000
+"""CVML — "Mobile compatible Convolution Neural Network for Learned Smartphone ISP" (ISP report
 Table 1: 76 KB, 22.84 dB, 167 ms).
 
 The seed text has only the team's title and Table 1 row (its method section is not in
@@ -44,7 +44,7 @@ _PAPER = Recipe(
 _FAST = fast_recipe(("l1", 1.0), ("ssim", 0.2), lr=5e-4)
 
 
-# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (FACTS §8)
+# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (docs/references.md#lowering)
 @register_model("isp", paper="cvml", recipes=Recipes(paper=_PAPER, fast=_FAST), size_multiple=1,
                 dynamic_shapes=False)
 def cvml(**kwargs) -> nn.Module:

@@ -1,6 +1,6 @@
 """EdS — "Fast learned ISP using Resnet Variant with Transposed Convolutions", the PIRM 2018
 Image Enhancement runner-up (de Stoutz et al., "Fast perceptual image enhancement") shown
-for reference (seed 000 Table 1: 1017 KB, 23.23 dB, 1861 ms; §3.1: it was deliberately not
+for reference (ISP report Table 1: 1017 KB, 23.23 dB, 1861 ms; §3.1: it was deliberately not
 tuned for the APU and uses ops NNAPI runs poorly, hence ~2 s).
 
 A ResNet variant of the DPED generator in which strided convolutions take the residual

@@ -1,4 +1,4 @@
-"""ENERZAi Research — a tiny sub-network trained jointly with a super-network (seed 000 §4.4,
+"""ENERZAi Research — a tiny sub-network trained jointly with a super-network (ISP report §4.4,
 Fig. 6; Table 1: 9 KB, 22.97 dB, 65 ms). Title: "Learning DenseNet by Shrinking Large
 Network for ISP".
 

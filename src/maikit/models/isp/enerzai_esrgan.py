@@ -1,4 +1,4 @@
-"""ENERZAi Research, second model — an ESRGAN-like net with channel attention (seed 000 §4.4,
+"""ENERZAi Research, second model — an ESRGAN-like net with channel attention (ISP report §4.4,
 Fig. 7; Table 1 row marked *: 11 KB, 23.41 dB, 231 ms; not in the official test phase).
 
 Following ESRGAN [53]: a shallow feature extractor, several DenseNet-based residual

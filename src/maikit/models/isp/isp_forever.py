@@ -1,4 +1,4 @@
-"""isp_forever — a lightweight, truncated U-Net with channel attention (seed 000 §4.5, Fig. 8;
+"""isp_forever — a lightweight, truncated U-Net with channel attention (ISP report §4.5, Fig. 8;
 Table 1: 175 KB, 22.78 dB, 77 ms). Title: "A Lightweight U-Net Model for Learned Smartphone
 ISP".
 
@@ -58,7 +58,7 @@ _PAPER = Recipe(
 _FAST = fast_recipe(("l1", 1.0), ("ssim", 0.2), lr=5e-4)
 
 
-# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (FACTS §8)
+# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (docs/references.md#lowering)
 @register_model("isp", paper="isp_forever", recipes=Recipes(paper=_PAPER, fast=_FAST), size_multiple=4,
                 dynamic_shapes=False)
 def isp_forever(**kwargs) -> nn.Module:

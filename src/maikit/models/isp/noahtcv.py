@@ -1,4 +1,4 @@
-"""NOAHTCV — a decomposition network: chroma and texture processed separately (seed 000 §4.6,
+"""NOAHTCV — a decomposition network: chroma and texture processed separately (ISP report §4.6,
 Fig. 9; Table 1: 244 KB, 23.08 dB, 94.5 ms). Title: "Decomposition Network for AutoISP".
 
 The input is split into a chroma part (colour information) and a texture part (high
@@ -13,7 +13,7 @@ Choices where the report is silent:
   patch, hence "patch-level"); texture = input − nearest-upsampled chroma (the
   high-frequency residual);
 * chroma path: a two-level U-Net (16/32 channels) on the pooled image, upsampled back
-  to the packed resolution by bilinear ×4 (``align_corners=False``, FACTS §8);
+  to the packed resolution by bilinear ×4 (``align_corners=False``, docs/references.md#lowering);
 * texture path: 3×3 conv to 16 channels + five residual blocks;
 * fusion: concat → 3×3 conv + ReLU → 3×3 conv to 12 channels → depth-to-space ×2 →
   sigmoid.

@@ -1,4 +1,4 @@
-"""PUNET — the official MAI 2021 Learned Smartphone ISP baseline (FACTS §3).
+"""PUNET — the official MAI 2021 Learned Smartphone ISP baseline (docs/references.md#punet).
 
 A U-Net over the packed RAW (half resolution): base width 16, so 16/32/64/128/256 channels
 over five levels; every block is two 3×3 convolutions each followed by LeakyReLU(0.2);
@@ -10,7 +10,7 @@ and the output is ``tanh(x)·0.58 + 0.5``.
 
 Training (official): Adam 5e-5, batch 32, 100k iterations, 20·MSE + VGG-19 (relu5_4)
 content + 20·(1 − SSIM), rot90 + flip augmentation. Reported 23.03 dB PSNR on the 256×256
-validation patches. The baseline has no row in Table 1 of seed 000.
+validation patches. The baseline has no row in Table 1 of the ISP report.
 
 Output range: ``tanh·0.58 + 0.5`` spans [-0.08, 1.08] so that 0 and 1 are reachable
 without saturating tanh. ``forward`` clips to [0, 1] (the model contract; the official
@@ -31,7 +31,7 @@ from maikit.models.blocks import clamp01, conv, up_conv
 from maikit.models.isp._recipes import fast_recipe
 from maikit.models.recipe import Recipe, Recipes, terms
 
-PUNET_REPORTED_PSNR = 23.03  # dB, 256x256 validation patches (FACTS §3)
+PUNET_REPORTED_PSNR = 23.03  # dB, 256x256 validation patches (docs/references.md#punet)
 
 
 # ----------------------------------------------------------------------------- blocks

@@ -1,4 +1,4 @@
-"""Smallnet — team dh_isp, winner of MAI 2021 ISP (seed 000 §4.1, Fig. 3; Table 1: 21 KB,
+"""Smallnet — team dh_isp, winner of MAI 2021 ISP (ISP report §4.1, Fig. 3; Table 1: 21 KB,
 23.20 dB, 61 ms).
 
 An FSRCNN-inspired, extremely shallow net working at the packed (half) resolution: three
@@ -63,7 +63,7 @@ _PAPER = Recipe(
 _FAST = fast_recipe(("l1", 1.0), lr=1e-3, batch_size=16)
 
 
-# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (FACTS §8)
+# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (docs/references.md#lowering)
 @register_model("isp", paper="dh_isp", recipes=Recipes(paper=_PAPER, fast=_FAST), size_multiple=1,
                 dynamic_shapes=False)
 def smallnet(**kwargs) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Tuned U-Net — the organisers' U-Net baseline tuned for the Dimensity 1000+ APU (seed 000
+"""Tuned U-Net — the organisers' U-Net baseline tuned for the Dimensity 1000+ APU (ISP report
 §4.3; Table 1: 13,313 KB, 23.30 dB, 78 ms).
 
 The report lists its hardware-driven changes to a standard U-Net [44]: fewer feature maps,
@@ -72,7 +72,7 @@ _PAPER = Recipe(
 _FAST = fast_recipe(("mse", 1.0), ("ssim", 0.1), lr=3e-4)
 
 
-# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (FACTS §8)
+# no dynamic H, W: litert-torch 0.10 cannot convert PixelShuffle with symbolic sizes (docs/references.md#lowering)
 @register_model("isp", paper="tuned_unet", recipes=Recipes(paper=_PAPER, fast=_FAST), size_multiple=16,
                 dynamic_shapes=False)
 def tuned_unet(**kwargs) -> nn.Module:
