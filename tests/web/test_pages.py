@@ -88,7 +88,7 @@ def test_upload_runs_to_finished_and_appears_on_leaderboard_and_scatter(site, ne
     screenshot(page, tmp_path, "submission-detail")
 
 
-def test_junk_file_gets_a_preflight_message_and_costs_no_quota(site, new_page):
+def test_junk_file_gets_a_preflight_message_and_costs_no_quota(site, new_page, tmp_path):
     page = new_page()
     sign_up(page, site.url, "frank")
     page.goto(f"{site.url}/challenges/c1/phases/validation/submit")
@@ -99,6 +99,7 @@ def test_junk_file_gets_a_preflight_message_and_costs_no_quota(site, new_page):
     assert page.locator("#verdict-title").inner_text() == "Rejected at preflight (no quota used)"
     assert page.locator(".preflight-reason").inner_text().startswith("preflight: runtime file:")
     assert page.locator(".left-today").inner_text() == before == "50"
+    screenshot(page, tmp_path, "submit-preflight")
     page.goto(f"{site.url}/challenges/c1")
     assert page.locator('tr[data-phase="validation"] .left-today').inner_text() == "50"
 
@@ -118,7 +119,7 @@ def test_upload_over_the_cap_is_refused_before_anything_is_stored(site, new_page
     assert sorted(p.relative_to(files_dir) for p in files_dir.rglob("*")) == before
 
 
-def test_phase_dates_show_utc_and_the_readers_local_time(site, new_page):
+def test_phase_dates_show_utc_and_the_readers_local_time(site, new_page, tmp_path):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -130,6 +131,7 @@ def test_phase_dates_show_utc_and_the_readers_local_time(site, new_page):
     tokyo = utc.astimezone(ZoneInfo("Asia/Tokyo"))
     local = page.locator('tr[data-phase="validation"] .local').first.inner_text()
     assert local.startswith("your time: ") and tokyo.strftime("%H:%M") in local and str(tokyo.day) in local
+    screenshot(page, tmp_path, "challenge-home")
 
 
 def test_script_in_a_team_name_and_the_description_render_as_text(site, new_page):
