@@ -64,7 +64,7 @@ def check_cmd(
 ) -> None:
     """Validate every file: readable complete PNG, dtype, bit depth, sizes, and pairing.
 
-    Exit status: 0 clean, 1 problems found, 2 the folder is missing or empty.
+    Exit status: 0 clean; 1 problems found, or the folder is missing or holds no data of the task.
     """
     from maikit.data.check import check_dataset
 
