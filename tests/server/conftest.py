@@ -230,3 +230,41 @@ def live(engine_name, tmp_path, request):
     lv = start_live(tmp_path, url)
     yield lv
     stop_live(lv)
+
+
+@pytest.fixture(scope="session")
+def hostile_models(tmp_path_factory):
+    """Dynamic-shape ISP files that are valid but hostile at the latency shape (1x544x960x4):
+    ``slow`` (~80 GMAC per run) and ``hungry`` (two 256-channel float tensors, ~1 GB)."""
+    import torch
+    import torch.nn as nn
+
+    from maikit.export import export_model
+
+    class Net(nn.Module):
+        def __init__(self, width: int, depth: int):
+            super().__init__()
+            torch.manual_seed(0)
+            layers = [nn.Conv2d(4, width, 3, padding=1)] + [nn.Conv2d(width, width, 3, padding=1) for _ in range(depth)]
+            self.body = nn.Sequential(*layers)
+            self.head = nn.Conv2d(width, 12, 3, padding=1)
+            self.shuffle = nn.PixelShuffle(2)
+
+        def forward(self, x):
+            return torch.sigmoid(self.shuffle(self.head(self.body(x))))
+
+    root = tmp_path_factory.mktemp("hostile")
+    export_model(Net(64, 4).eval(), root / "slow", task="isp", input_hw=(16, 16))
+    export_model(Net(256, 1).eval(), root / "hungry", task="isp", input_hw=(16, 16))
+    return {"slow": root / "slow" / "model_none.tflite", "hungry": root / "hungry" / "model_none.tflite"}
+
+
+def counted_submissions(live: Live, slug: str, phase: str = "validation") -> int:
+    from sqlalchemy import func, select
+
+    from maikit.server.db.models import Challenge, Phase, Submission
+
+    with live.platform.db.read() as s:
+        return s.scalar(select(func.count()).select_from(Submission).join(Phase).join(Challenge).where(
+            Challenge.slug == slug, Phase.slug == phase, Submission.counts_quota.is_(True),
+            Submission.status.not_in(("Failed", "Cancelled"))))
