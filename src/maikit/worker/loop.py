@@ -20,8 +20,13 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+
 from maikit.worker.client import Client, LeaseLost, ServerError
 from maikit.worker.sandbox import CANCELLED, INFRA, Limits, SandboxFailure, run_sandboxed
+
+# failures of the connection to the server (it may be restarting): retried, never fatal
+_AWAY = (httpx.TransportError, ServerError, OSError)
 
 log = logging.getLogger("maikit.worker")
 
@@ -75,7 +80,7 @@ class Worker:
                     self.run_job(job)
                     if self.once:
                         self.stop.set()
-            except (ServerError, OSError, Exception) as e:  # keep serving: the server may restart
+            except Exception as e:  # keep serving: the server may restart
                 if self.stop.is_set():
                     break
                 log.warning("worker %s: %s", self.name, e)
@@ -105,15 +110,29 @@ class Worker:
         if lost.is_set():
             log.info("job %s: lease lost; result dropped", job["job_id"])
             return
-        try:
-            self.client.result(job, body)
-        except LeaseLost:
-            log.info("job %s: lease lost before the result; dropped", job["job_id"])
+        self._post_result(job, body)
+
+    def _post_result(self, job: dict, body: dict) -> None:
+        """Deliver the result, retrying while the server is away (a restart) for up to two
+        lease lengths; after that the lease has expired and the job went to another worker."""
+        deadline = time.monotonic() + 2 * float(job.get("lease_s", 30)) + 10
+        while True:
+            try:
+                self.client.result(job, body)
+                return
+            except LeaseLost:
+                log.info("job %s: lease lost before the result; dropped", job["job_id"])
+                return
+            except _AWAY as e:
+                if time.monotonic() > deadline or self.stop.is_set():
+                    log.warning("job %s: result not delivered (%s)", job["job_id"], e)
+                    return
+                time.sleep(0.5)
 
     def _log(self, job: dict, text: str) -> None:
         try:
             self.client.log(job, text if text.endswith("\n") else text + "\n")
-        except (LeaseLost, ServerError, OSError):
+        except (LeaseLost, *_AWAY):
             pass
 
     def _execute(self, job: dict, tmp: Path, cancel: threading.Event) -> dict:
@@ -122,7 +141,7 @@ class Worker:
                         wall_s=float(job["limits"]["wall_s"]))
         try:
             file = self.client.download(job, tmp / "model.tflite")
-        except (ServerError, OSError) as e:
+        except _AWAY as e:
             return {"ok": False, "reason": f"download failed: {e}", "fault": INFRA}
         if role == "fidelity":
             split = self._split(job)
@@ -169,5 +188,5 @@ class Worker:
             except LeaseLost:
                 lost.set()
                 cancel.set()
-            except (ServerError, OSError) as e:
+            except _AWAY as e:
                 log.warning("job %s heartbeat: %s", job["job_id"], e)
