@@ -181,11 +181,20 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _near_memory_limit() -> bool:
-    """True when the child had used over half its memory allowance: an allocation failure
-    is then the likely cause of a runtime error (LiteRT reports it as a failed prepare)."""
+_PREPARE_FAILURES = ("failed to prepare", "failed to reshape", "allocatetensors", "allocate tensors")
+
+
+def _memory_failure(text: str) -> bool:
+    """Whether an error under the memory limit is most likely the limit's doing.
+
+    LiteRT reports an allocation refused by RLIMIT_AS as a failed prepare/reshape, with no
+    word of memory; so a prepare failure under a limit counts as one, as does a child that
+    had used over half its allowance when it failed.
+    """
     if not _BASE["limit_mb"]:
         return False
+    if _looks_like_oom(text) or any(s in text.lower() for s in _PREPARE_FAILURES):
+        return True
     used = max(_vm_bytes("VmPeak"), _vm_bytes()) - _BASE["vm"]
     return used > _BASE["limit_mb"] * 1024 * 1024 / 2
 
@@ -212,12 +221,12 @@ def _child() -> int:
         try:
             write({"result": fn(**spec["kwargs"])})
         except MaikitError as e:
-            write({"error": e.reason, "kind": MEMORY if _near_memory_limit() or _looks_like_oom(e.reason) else ERROR})
+            write({"error": e.reason, "kind": MEMORY if _memory_failure(e.reason) else ERROR})
         except MemoryError:
             write({"error": "an allocation failed", "kind": MEMORY})
         except (RuntimeError, ValueError) as e:
             text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            write({"error": text, "kind": MEMORY if _near_memory_limit() or _looks_like_oom(str(e)) else ERROR})
+            write({"error": text, "kind": MEMORY if _memory_failure(str(e)) else ERROR})
     except MemoryError:
         os._exit(3)
     return 0
