@@ -146,7 +146,7 @@ def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request,
     server = _serve(tmp_path, port, db_url, log)
     stop = threading.Event()
     try:
-        wait_for(up, 120, 0.2, "server")
+        wait_for(up, 300, 0.2, "server")
         org = {"Authorization": f"Bearer {tokens['organiser']}"}
         d = challenge_def("r1", isp_split)
         d["protocol"] = dict(FAST, min_seconds=4.0)
@@ -159,11 +159,11 @@ def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request,
         threading.Thread(target=w.run, daemon=True).start()
         alice = {"Authorization": f"Bearer {tokens['alice']}"}
         wait_for(lambda: httpx.get(f"{url}/api/submissions/{sub['id']}", headers=alice, timeout=30).json()["stage"] == "runtime",
-                 120, 0.1, "the runtime job to start")
+                 300, 0.1, "the runtime job to start")
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         server = _serve(tmp_path, port, db_url, log)
-        wait_for(up, 120, 0.2, "server restart")
+        wait_for(up, 300, 0.2, "server restart")
         w2 = Worker(url, tokens["worker"], name="fidelity", roles=("fidelity",), wait_s=2, stop=stop)
         threading.Thread(target=w2.run, daemon=True).start()
 
@@ -171,7 +171,7 @@ def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request,
             s = httpx.get(f"{url}/api/submissions/{sub['id']}", headers=alice, timeout=30).json()
             return s if s["status"] in ("Finished", "Failed") else None
 
-        done = wait_for(finished, 240, 0.3, "the submission after the restart")
+        done = wait_for(finished, 400, 0.3, "the submission after the restart")
         assert done["status"] == "Finished", done
         export = httpx.get(f"{url}/api/challenges/r1/phases/validation/export", headers=org, timeout=30).json()
         assert [s["id"] for s in export["submissions"]] == [sub["id"]]

@@ -103,7 +103,7 @@ def submit_upload(st, u: User, slug: str, phase: str, runtime_file: BinaryIO, fi
                              created_at=now, preflight=verdict, description=description or None)
             s.add(sub)
             s.flush()
-            create_jobs(s, sub, cdef, now=now, max_attempts=st.settings.max_attempts)
+            create_jobs(s, sub, cdef, now=st.now(), max_attempts=st.settings.max_attempts)  # queued from now
             s.flush()
             s.refresh(sub)
             out = submission_public(s, sub, u)

@@ -1,0 +1,368 @@
+"""Challenge platform benchmarks, on loopback, against SQLite and PostgreSQL.
+
+1. feedback: an upload of ``isp/smallnet`` (random weights, the demo's export) until Finished,
+   split into preflight (the upload request), queue wait, fidelity, runtime and scoring (from
+   the jobs' timestamps); "overhead" is everything but the two sandboxed evaluations;
+2. load: C concurrent clients for S seconds (leaderboard reads, status reads, uploads in the
+   proportion 80/15/5) with N finished submissions in the database: errors, requests/s,
+   p50/p99 per endpoint;
+3. queue (PostgreSQL): W workers claiming no-op jobs through the API of two server processes
+   on one database: claims per second and double claims.
+
+Usage: python benchmarks/platform.py [--engines sqlite,postgresql] [--parts feedback,load,queue]
+       [--clients 50] [--seconds 60] [--submissions 10000] [--queue-jobs 400] [--workers 8]
+PostgreSQL from MAI_TEST_POSTGRES (default postgresql+psycopg://postgres@127.0.0.1:5432/test);
+each run makes its own database and drops it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# this file's name is the standard library's `platform`: keep its folder off the import path
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import httpx
+import numpy as np
+
+PG = os.environ.get("MAI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PROTOCOL = {"device": "litert-cpu", "target": "cpu", "threads": 2, "warmup_runs": 1, "warmup_seconds": 0.0,
+            "min_runs": 10, "min_seconds": 0.0, "max_seconds": 60.0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgDatabase:
+    def __enter__(self) -> str:
+        import psycopg
+
+        self.base = PG.replace("postgresql+psycopg://", "postgresql://")
+        self.name = f"mai_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(self.base, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{self.name}"')
+        return PG.rsplit("/", 1)[0] + "/" + self.name
+
+    def __exit__(self, *exc) -> None:
+        import psycopg
+
+        with psycopg.connect(self.base, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def start_server(data_dir: Path, db_url: str | None):
+    """uvicorn in a thread of this process; (url, platform, server)."""
+    import uvicorn
+
+    from maikit.server.app import create_app
+    from maikit.server.core.config import Settings
+
+    app = create_app(Settings(data_dir=data_dir, db_url=db_url), run_migrations=True)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", app.state.platform, server
+
+
+def accounts(platform, n_users: int = 2) -> dict:
+    from maikit.server.api.routes.users import create_user, issue_user_token, issue_worker_token
+
+    tokens = {"users": []}
+    with platform.db.write() as s, s.begin():
+        org = create_user(s, username="organiser", role="organiser", password=None, team=None, now=platform.now())
+        tokens["organiser"] = issue_user_token(s, org, platform.now())
+        for i in range(n_users):
+            u = create_user(s, username=f"user{i:04d}", role="participant", password=None, team=None, now=platform.now())
+            tokens["users"].append((u.id, issue_user_token(s, u, platform.now())))
+        tokens["worker"] = issue_worker_token(s, "*", platform.now())
+    return tokens
+
+
+def challenge(url: str, token: str, slug: str, split: str, per_day: int = 1000) -> None:
+    from maikit.server.core.clock import utcnow
+
+    now = utcnow()
+    d = {"slug": slug, "title": slug, "task": "isp", "data": {"validation": split, "test": split}, "protocol": PROTOCOL,
+         "phases": [{"slug": "validation", "kind": "validation", "start": (now - timedelta(days=1)).isoformat(),
+                     "end": (now + timedelta(days=30)).isoformat(), "max_submissions_per_day": per_day,
+                     "max_failed_per_day": per_day}]}
+    r = httpx.post(f"{url}/api/challenges", json=d, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    r.raise_for_status()
+
+
+def demo_assets(root: Path) -> tuple[Path, Path]:
+    """(smallnet export folder, validation split) made once under ``root``."""
+    from maikit.data.synth_isp import synth_isp
+    from maikit.server.demo import export_demo_model
+
+    model = export_demo_model(root / "smallnet")
+    if not (root / "isp" / "val").is_dir():
+        synth_isp(root / "isp", 6, seed=0, val_fraction=0.34, patch=176)
+    return model, root / "isp" / "val"
+
+
+# --------------------------------------------------------------------------------------
+def bench_feedback(engine: str, db_url: str | None, assets: Path, repeats: int = 3) -> dict:
+    from sqlalchemy import select
+
+    from maikit.server.db.models import Job, Submission
+    from maikit.worker.loop import Worker
+
+    model, split = demo_assets(assets)
+    with tempfile.TemporaryDirectory() as tmp:
+        url, platform, server = start_server(Path(tmp), db_url)
+        tokens = accounts(platform)
+        challenge(url, tokens["organiser"], "fb", str(split))
+        stop = threading.Event()
+        w = Worker(url, tokens["worker"], name="bench", wait_s=10, stop=stop)
+        threading.Thread(target=w.run, daemon=True).start()
+        auth = {"Authorization": f"Bearer {tokens['users'][0][1]}"}
+        rows = []
+        for _ in range(repeats):
+            files = {"file": ("m", (model / "model.tflite").read_bytes()), "fidelity_file": ("f", (model / "model_none.tflite").read_bytes())}
+            t0 = time.perf_counter()
+            r = httpx.post(f"{url}/api/challenges/fb/phases/validation/submissions", files=files, headers=auth, timeout=300)
+            t_pre = time.perf_counter() - t0
+            sid = r.json()["id"]
+            while httpx.get(f"{url}/api/submissions/{sid}", headers=auth, timeout=60).json()["status"] not in ("Finished", "Failed"):
+                time.sleep(0.05)
+            total = time.perf_counter() - t0
+            with platform.db.read() as s:
+                sub = s.get(Submission, sid)
+                jobs = {j.role: j for j in s.execute(select(Job).where(Job.submission_id == sid)).scalars()}
+                first_start = min(j.started_at for j in jobs.values())
+                last_end = max(j.finished_at for j in jobs.values())
+                fid = (jobs["fidelity"].finished_at - jobs["fidelity"].started_at).total_seconds()
+                run = (jobs["runtime"].finished_at - jobs["runtime"].started_at).total_seconds()
+                rows.append({"status": sub.status, "preflight_s": t_pre,
+                             "queue_wait_s": (first_start - min(j.created_at for j in jobs.values())).total_seconds(),
+                             "fidelity_job_s": fid, "runtime_job_s": run,
+                             "scoring_s": (sub.finished_at - last_end).total_seconds(),
+                             "runtime_ms": sub.runtime_ms, "client_total_s": total,
+                             "between_jobs_s": max(0.0, (last_end - first_start).total_seconds() - fid - run)})
+        stop.set()
+        server.should_exit = True
+    med = {k: float(np.median([r[k] for r in rows])) for k in rows[0] if k != "status"}
+    med["overhead_s"] = med["client_total_s"] - med["fidelity_job_s"] - med["runtime_job_s"] - med["preflight_s"]
+    return {"engine": engine, "repeats": repeats, "statuses": [r["status"] for r in rows], "median": med}
+
+
+# --------------------------------------------------------------------------------------
+def seed(platform, phase_id: int, user_ids: list[int], n: int) -> None:
+    from sqlalchemy import insert
+
+    from maikit.server.db.models import Submission
+
+    rng = random.Random(0)
+    now = platform.now()
+    rows = []
+    for i in range(n):
+        uid = user_ids[i % len(user_ids)]
+        psnr = rng.uniform(18, 25)
+        rt = rng.uniform(10, 200)
+        rows.append(dict(phase_id=phase_id, user_id=uid, owner_key=f"u{uid}", status="Finished", counts_quota=True,
+                         superseded=False, selected=False, size_bytes=25000, runtime_sha256="0" * 64, fidelity_sha256="0" * 64,
+                         metrics={"psnr": psnr, "ssim": 0.9, "ms_ssim": 0.95, "runtime_ms": rt}, runtime_ms=rt,
+                         score=2 ** (2 * psnr) / (0.1 * rt) / 1e12, created_at=now - timedelta(seconds=n - i), finished_at=now))
+    with platform.db.write() as s, s.begin():
+        for k in range(0, n, 2000):
+            s.execute(insert(Submission), rows[k:k + 2000])
+
+
+async def _client(url: str, tokens: list, sub_ids: list[int], model_bytes: bytes, stop_at: float, stats: dict, rng: random.Random):
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        while time.perf_counter() < stop_at:
+            uid, tok = rng.choice(tokens)
+            x = rng.random()
+            t0 = time.perf_counter()
+            if x < 0.80:
+                kind = "leaderboard"
+                r = await http.get("/api/challenges/ld/phases/validation/leaderboard")
+                ok = r.status_code == 200
+            elif x < 0.95:
+                kind = "status"
+                r = await http.get(f"/api/submissions/{rng.choice(sub_ids[uid])}", headers={"Authorization": f"Bearer {tok}"})
+                ok = r.status_code == 200
+            else:
+                kind = "upload"
+                r = await http.post("/api/challenges/ld/phases/validation/submissions", headers={"Authorization": f"Bearer {tok}"},
+                                    files={"file": ("m", model_bytes)})
+                ok = r.status_code == 201
+            stats.setdefault(kind, []).append((time.perf_counter() - t0, ok))
+
+
+def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seconds: float, n_subs: int) -> dict:
+    from sqlalchemy import select
+
+    from maikit.server.db.models import Phase, Submission
+
+    model, split = demo_assets(assets)
+    with tempfile.TemporaryDirectory() as tmp:
+        url, platform, server = start_server(Path(tmp), db_url)
+        tokens = accounts(platform, n_users=200)
+        challenge(url, tokens["organiser"], "ld", str(split), per_day=100000)
+        with platform.db.read() as s:
+            phase_id = s.execute(select(Phase.id)).scalar_one()
+        uids = [u for u, _ in tokens["users"]]
+        seed(platform, phase_id, uids, n_subs)
+        sub_ids: dict[int, list[int]] = {}
+        with platform.db.read() as s:
+            for sid, uid in s.execute(select(Submission.id, Submission.user_id)):
+                sub_ids.setdefault(uid, []).append(sid)
+        stats: dict = {}
+        stop_at = time.perf_counter() + seconds
+        model_bytes = (model / "model.tflite").read_bytes()
+
+        async def main():
+            await asyncio.gather(*[_client(url, tokens["users"], sub_ids, model_bytes, stop_at, stats, random.Random(i))
+                                   for i in range(clients)])
+
+        t0 = time.perf_counter()
+        asyncio.run(main())
+        wall = time.perf_counter() - t0
+        server.should_exit = True
+    out = {"engine": engine, "clients": clients, "seconds": round(wall, 1), "submissions_in_db": n_subs, "endpoints": {}}
+    for kind, xs in stats.items():
+        lat = np.array([t for t, _ in xs]) * 1000
+        out["endpoints"][kind] = {"requests": len(xs), "errors": sum(1 for _, ok in xs if not ok),
+                                  "per_s": round(len(xs) / wall, 1), "p50_ms": round(float(np.percentile(lat, 50)), 1),
+                                  "p99_ms": round(float(np.percentile(lat, 99)), 1)}
+    return out
+
+
+# --------------------------------------------------------------------------------------
+def bench_queue(db_url: str, assets: Path, n_jobs: int, n_workers: int) -> dict:
+    from sqlalchemy import insert, select
+
+    from maikit.server.db.models import Job, Phase, Submission
+
+    model, split = demo_assets(assets)
+    with tempfile.TemporaryDirectory() as tmp:
+        # accounts and the challenge through an in-process app, then two `mai serve` processes
+        url0, platform, server0 = start_server(Path(tmp), db_url)
+        tokens = accounts(platform)
+        challenge(url0, tokens["organiser"], "qu", str(split))
+        with platform.db.write() as s, s.begin():
+            phase_id = s.execute(select(Phase.id)).scalar_one()
+            now = platform.now()
+            sub = Submission(phase_id=phase_id, user_id=tokens["users"][0][0], owner_key="u1", status="Queued", created_at=now)
+            s.add(sub)
+            s.flush()
+            s.execute(insert(Job), [dict(submission_id=sub.id, role="noop", status="queued", attempt=0, max_attempts=3,
+                                         created_at=now) for _ in range(n_jobs)])
+        server0.should_exit = True
+        procs, urls = [], []
+        for _ in range(2):
+            port = free_port()
+            procs.append(subprocess.Popen([sys.executable, "-m", "maikit", "serve", "--data-dir", tmp, "--db", db_url,
+                                           "--port", str(port), "--workers", "0"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True))
+            urls.append(f"http://127.0.0.1:{port}")
+        for u in urls:
+            while True:
+                try:
+                    if httpx.get(f"{u}/api/health", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+        claimed: list[int] = []
+        lock = threading.Lock()
+        auth = {"Authorization": f"Bearer {tokens['worker']}"}
+
+        def worker(i: int) -> None:
+            with httpx.Client(base_url=urls[i % 2], timeout=60) as http:
+                wid = http.post("/api/workers/register", headers=auth, json={"name": f"q{i}", "roles": ["noop"],
+                                                                           "device_tag": "litert-cpu"}).json()["worker_id"]
+                while True:
+                    r = http.post("/api/workers/claim", headers=auth, json={"worker_id": wid, "wait_s": 0})
+                    if r.status_code == 204:
+                        return
+                    job = r.json()
+                    http.post(f"/api/jobs/{job['job_id']}/result", headers={"Authorization": f"Bearer {job['lease_token']}"},
+                              json={"ok": True, "result": {"noop": True}}).raise_for_status()
+                    with lock:
+                        claimed.append(job["job_id"])
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_workers)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait()
+    return {"engine": "postgresql", "servers": 2, "workers": n_workers, "jobs": n_jobs, "claimed": len(claimed),
+            "double_claims": len(claimed) - len(set(claimed)), "claims_per_s": round(len(claimed) / wall, 1),
+            "seconds": round(wall, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engines", default="sqlite,postgresql")
+    ap.add_argument("--parts", default="feedback,load,queue")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--submissions", type=int, default=10000)
+    ap.add_argument("--queue-jobs", type=int, default=400)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    for v, name in ((args.clients, "--clients"), (args.seconds, "--seconds"), (args.workers, "--workers"),
+                    (args.queue_jobs, "--queue-jobs"), (args.repeats, "--repeats")):
+        if v <= 0:
+            ap.error(f"{name} must be positive")
+    engines = [e for e in args.engines.split(",") if e]
+    parts = [p for p in args.parts.split(",") if p]
+    if set(engines) - {"sqlite", "postgresql"} or set(parts) - {"feedback", "load", "queue"}:
+        ap.error("engines: sqlite,postgresql; parts: feedback,load,queue")
+    assets = Path(tempfile.mkdtemp(prefix="mai-bench-assets-"))
+    results = []
+    for engine in engines:
+        for part in parts:
+            if part == "queue" and engine != "postgresql":
+                continue
+            with (PgDatabase() if engine == "postgresql" else _Null()) as db_url:
+                if part == "feedback":
+                    res = bench_feedback(engine, db_url, assets, args.repeats)
+                elif part == "load":
+                    res = bench_load(engine, db_url, assets, args.clients, args.seconds, args.submissions)
+                else:
+                    res = bench_queue(db_url, assets, args.queue_jobs, args.workers)
+            res["part"] = part
+            print(json.dumps(res), flush=True)
+            results.append(res)
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
+
+
+if __name__ == "__main__":
+    main()
