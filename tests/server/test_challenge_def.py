@@ -63,4 +63,4 @@ def test_mai_challenge_check(tmp_path):
     assert lines[1].startswith(f"{bad}: phases[0].start: Input should be a valid datetime")
     (tmp_path / "broken.yaml").write_text("slug: [unclosed")
     r = CliRunner().invoke(app, ["challenge", "check", str(tmp_path / "broken.yaml")])
-    assert r.exit_code == 2 and "not valid YAML" in r.output
+    assert r.exit_code == 1 and "not valid YAML" in r.output

@@ -172,7 +172,7 @@ def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request,
             return s if s["status"] in ("Finished", "Failed") else None
 
         done = wait_for(finished, 400, 0.3, "the submission after the restart")
-        assert done["status"] == "Finished", done
+        assert done["status"] == "Finished", (done["reason"], done["fault"])
         export = httpx.get(f"{url}/api/challenges/r1/phases/validation/export", headers=org, timeout=30).json()
         assert [s["id"] for s in export["submissions"]] == [sub["id"]]
         assert export["submissions"][0]["runtime"]["runs"] >= 3

@@ -104,6 +104,8 @@ class Worker:
             beat.start()
             try:
                 body = self._execute(job, Path(tmp), cancel)
+            except LeaseLost:
+                lost.set()
             finally:
                 cancel.set()
                 beat.join()
@@ -139,10 +141,17 @@ class Worker:
         role = job["role"]
         limits = Limits(memory_mb=int(job["limits"]["memory_mb"]), cpu_s=float(job["limits"]["cpu_s"]),
                         wall_s=float(job["limits"]["wall_s"]))
-        try:
-            file = self.client.download(job, tmp / "model.tflite")
-        except _AWAY as e:
-            return {"ok": False, "reason": f"download failed: {e}", "fault": INFRA}
+        deadline = time.monotonic() + 2 * float(job.get("lease_s", 30)) + 10
+        while True:  # the server may be restarting: retry while the lease could still be ours
+            try:
+                file = self.client.download(job, tmp / "model.tflite")
+                break
+            except LeaseLost:
+                raise
+            except _AWAY as e:
+                if time.monotonic() > deadline or self.stop.is_set() or cancel.is_set():
+                    return {"ok": False, "reason": f"download failed: {e}", "fault": INFRA}
+                time.sleep(0.5)
         if role == "fidelity":
             split = self._split(job)
             if not split or not Path(split).is_dir():
