@@ -249,3 +249,25 @@ def test_fp16_on_cpu_is_a_one_line_error(isp_data, tmp_path):
                                    "--amp", "fp16", "--steps", "1"])
     assert res.exit_code == 1 and "on CPU use --amp bf16" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_json_run_writes_progress_lines_to_a_piped_stderr(isp_data, tmp_path):
+    """With stderr a pipe (a script, a CI log) progress comes as plain lines from the first step on,
+    not as a bar drawn only when training stops; stdout stays one JSON document."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "maikit", "train", "--task", "isp", "--model", "smallnet", "--data", str(isp_data),
+           "--out", str(out), "--steps", "3", "--batch", "2", "--patch", "16", "--recipe", "fast", "--val-every", "3",
+           "--json"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"),
+                                                       os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["step"] == 3
+    lines = [ln for ln in proc.stderr.splitlines() if " step " in ln]
+    assert lines and "step 1/3" in lines[0] and "loss" in lines[0], proc.stderr
+    assert "step 3/3" in lines[-1]

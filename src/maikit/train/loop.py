@@ -506,17 +506,26 @@ def _float(f):
 
 
 class _Progress:
-    """Rich progress bar on stderr (loss, lr, throughput); silent when disabled."""
+    """Progress on stderr (loss, lr, throughput); silent when disabled.
 
-    def __init__(self, enabled: bool, total: int, start: int, unit: str, title: str):
-        self.enabled = enabled
-        if not enabled:
+    A Rich bar on a terminal. When stderr is a pipe or a file (CI logs, ``--json`` runs under a
+    script), a bar is only drawn when it stops, so plain lines are written instead: after the
+    first step and then every ``every_s`` seconds.
+    """
+
+    def __init__(self, enabled: bool, total: int, start: int, unit: str, title: str, every_s: float = 10.0):
+        import sys
+
+        self.enabled, self.total, self.unit, self.title, self.every_s = enabled, total, unit, title, every_s
+        self.lines = enabled and not sys.stderr.isatty()
+        self.next_line_at = None  # monotonic time of the next plain line; None = at the next step
+        self.t0 = time.monotonic()
+        if not enabled or self.lines:
             return
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
-        self.unit = unit
         self.bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
@@ -526,12 +535,21 @@ class _Progress:
         self.bar.start()
 
     def update(self, step: int, loss: float, lr: float, rate: float, stage: str) -> None:
-        if self.enabled:
-            self.bar.update(self.task, completed=step,
-                            info=f"{stage} loss {loss:.4g} lr {lr:.2e} {rate:.1f} {self.unit}")
+        if not self.enabled:
+            return
+        info = f"{stage} loss {loss:.4g} lr {lr:.2e} {rate:.1f} {self.unit}"
+        if not self.lines:
+            self.bar.update(self.task, completed=step, info=info)
+            return
+        now = time.monotonic()
+        if self.next_line_at is None or now >= self.next_line_at or step == self.total:
+            import sys
+
+            print(f"{self.title}: step {step}/{self.total} {info} {now - self.t0:.0f} s", file=sys.stderr, flush=True)
+            self.next_line_at = now + self.every_s
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and not self.lines:
             self.bar.stop()
 
 
