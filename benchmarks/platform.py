@@ -212,6 +212,24 @@ async def _client(url: str, tokens: list, sub_ids: list[int], model_bytes: bytes
             stats.setdefault(kind, []).append((time.perf_counter() - t0, ok))
 
 
+def serve_process(data_dir: str, db_url: str | None) -> tuple[subprocess.Popen, str]:
+    """``mai serve --workers 0`` in its own process (the load generator must not share its GIL)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "maikit", "serve", "--data-dir", data_dir, "--port", str(port), "--workers", "0"]
+    if db_url:
+        cmd += ["--db", db_url]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise RuntimeError("mai serve exited")
+            time.sleep(0.2)
+
+
 def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seconds: float, n_subs: int) -> dict:
     from sqlalchemy import select
 
@@ -219,9 +237,9 @@ def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seco
 
     model, split = demo_assets(assets)
     with tempfile.TemporaryDirectory() as tmp:
-        url, platform, server = start_server(Path(tmp), db_url)
+        url0, platform, server0 = start_server(Path(tmp), db_url)  # set-up only
         tokens = accounts(platform, n_users=200)
-        challenge(url, tokens["organiser"], "ld", str(split), per_day=100000)
+        challenge(url0, tokens["organiser"], "ld", str(split), per_day=100000)
         with platform.db.read() as s:
             phase_id = s.execute(select(Phase.id)).scalar_one()
         uids = [u for u, _ in tokens["users"]]
@@ -230,6 +248,8 @@ def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seco
         with platform.db.read() as s:
             for sid, uid in s.execute(select(Submission.id, Submission.user_id)):
                 sub_ids.setdefault(uid, []).append(sid)
+        server0.should_exit = True
+        proc, url = serve_process(tmp, db_url)
         stats: dict = {}
         stop_at = time.perf_counter() + seconds
         model_bytes = (model / "model.tflite").read_bytes()
@@ -238,10 +258,13 @@ def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seco
             await asyncio.gather(*[_client(url, tokens["users"], sub_ids, model_bytes, stop_at, stats, random.Random(i))
                                    for i in range(clients)])
 
-        t0 = time.perf_counter()
-        asyncio.run(main())
-        wall = time.perf_counter() - t0
-        server.should_exit = True
+        try:
+            t0 = time.perf_counter()
+            asyncio.run(main())
+            wall = time.perf_counter() - t0
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
     out = {"engine": engine, "clients": clients, "seconds": round(wall, 1), "submissions_in_db": n_subs, "endpoints": {}}
     for kind, xs in stats.items():
         lat = np.array([t for t, _ in xs]) * 1000

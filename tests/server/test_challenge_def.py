@@ -64,3 +64,21 @@ def test_mai_challenge_check(tmp_path):
     (tmp_path / "broken.yaml").write_text("slug: [unclosed")
     r = CliRunner().invoke(app, ["challenge", "check", str(tmp_path / "broken.yaml")])
     assert r.exit_code == 1 and "not valid YAML" in r.output
+
+
+def test_pareto_front_matches_the_pairwise_definition():
+    import random
+
+    from maikit.server.leaderboard import pareto_front
+
+    rng = random.Random(0)
+    for _ in range(50):
+        pts = [None if rng.random() < 0.1 else (rng.choice([1.0, 2.0, 3.0, 4.0]), rng.choice([10.0, 20.0, 30.0]))
+               for _ in range(rng.randint(1, 12))]
+
+        def dominated(i):
+            a = pts[i]
+            return any(b is not None and b[0] >= a[0] and b[1] <= a[1] and (b[0] > a[0] or b[1] < a[1])
+                       for j, b in enumerate(pts) if j != i)
+
+        assert pareto_front(pts) == [p is not None and not dominated(i) for i, p in enumerate(pts)]
