@@ -71,3 +71,22 @@ def test_metrics_and_score_come_from_the_task():
 
     assert ISP.score(23.0, 60.0) == scoring.isp_score(23.0, 60.0)
     assert DEPTH.score(0.3, 50.0) == scoring.depth_score(0.3, 50.0)
+
+
+def test_task_owns_its_dataset_builders_and_metric_options(tmp_path):
+    """Callers ask the task (synthesis, the offline real sample, masking, pooling, score), not its name."""
+    from maikit import scoring
+    from maikit.errors import MaikitError
+    from maikit.tasks import DEPTH, ISP
+
+    assert (ISP.masked_targets, DEPTH.masked_targets) == (False, True)
+    assert (ISP.pooled_metrics, DEPTH.pooled_metrics) == (False, True)
+    assert ISP.synth_options == ("photos", "full_res", "patch") and DEPTH.synth_options == ()
+    # the published rows (docs/references.md): dh_isp 23.2 dB at 61 ms -> 25.98; TCL 0.2773 at 46 ms -> 298
+    assert round(scoring.score("isp", 23.2, 61), 2) == 25.98
+    assert round(scoring.score("depth", 0.2773, 46)) == 298
+    with pytest.raises(MaikitError, match="no real `isp` sample"):
+        ISP.sample_real(tmp_path / "x")
+    with pytest.raises(MaikitError, match="--patch"):
+        DEPTH.synthesize(tmp_path / "d", 1, patch=64)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "d").exists()

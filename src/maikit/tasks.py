@@ -161,6 +161,9 @@ class TaskSpec:
     model_size_unit: str = "KB"  # how leaderboards show a model file's size
     predict_suffixes: tuple[str, ...] = (".png",)  # the files `mai predict` takes from a folder
     predict_input_kind: str = "PNG"  # what they are, in messages
+    masked_targets: bool = False  # target files mark unknown pixels (losses and metrics mask them)
+    pooled_metrics: bool = False  # metrics can pool all pixels (`--pooled`) instead of averaging per image
+    synth_options: tuple[str, ...] = ()  # the options its synthesiser takes beyond count, seed and split
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -197,6 +200,16 @@ class TaskSpec:
     def read_target(self, path: str | os.PathLike, input_hw: tuple[int, int]) -> np.ndarray:
         """One target file as the metrics compare it, checked against its model input's H, W."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- datasets
+    def synthesize(self, out: str | os.PathLike, count: int, *, seed: int = 0, val_fraction: float = 0.1,
+                   progress=None, **options) -> dict:
+        """Write ``count`` synthetic pairs in the task's layout under ``out``; returns a summary."""
+        raise NotImplementedError
+
+    def sample_real(self, out: str | os.PathLike) -> dict:
+        """Write the real sample that ships offline for this task, in its layout."""
+        raise MaikitError(f"no real `{self.name}` sample ships offline; use `mai data synth {self.name}`")
 
     def new_metrics(self, pooled: bool = False):
         """A fresh accumulator of the official metrics; ``update(pred, gt)`` takes model-output
@@ -291,6 +304,12 @@ class IspTask(TaskSpec):
     def verify_peak(self, reference: np.ndarray) -> float:
         return 1.0  # the output range is [0, 1]
 
+    def synthesize(self, out, count, *, seed=0, val_fraction=0.1, progress=None, photos=None, full_res=None, patch=None):
+        from maikit.data.synth_isp import synth_isp
+
+        return synth_isp(out, count, seed=seed, val_fraction=val_fraction, photos=photos, full_res=full_res or 0,
+                         patch=256 if patch is None else patch, progress=progress)
+
 
 @dataclass(frozen=True)
 class DepthTask(TaskSpec):
@@ -326,6 +345,19 @@ class DepthTask(TaskSpec):
 
     def output_to_target_units(self, y_nhwc: np.ndarray) -> np.ndarray:
         return y_nhwc[..., 0].astype(np.float64) * DEPTH_MODEL_UNIT_TO_MM
+
+    def synthesize(self, out, count, *, seed=0, val_fraction=0.1, progress=None, **options):
+        given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+        if given:
+            raise MaikitError(f"{', '.join(given)} only apply to `isp`, not `{self.name}`")
+        from maikit.data.synth_depth import synth_depth
+
+        return synth_depth(out, count, seed=seed, val_fraction=val_fraction, progress=progress)
+
+    def sample_real(self, out):
+        from maikit.data.real import sample_real_depth
+
+        return sample_real_depth(out)
 
 
 ISP = IspTask(
@@ -365,6 +397,7 @@ ISP = IspTask(
     model_size_unit="KB",
     predict_suffixes=(".png",),
     predict_input_kind="RAW PNG",
+    synth_options=("photos", "full_res", "patch"),
 )
 
 DEPTH = DepthTask(
@@ -398,6 +431,8 @@ DEPTH = DepthTask(
     primary_metric="si_rmse",
     normalisation="RGB uint8 fed as float 0-255 (each model normalises inside its graph)",
     output_semantics="depth in metres, N x 1 x 480 x 640 (files store uint16 millimetres, 0 = unknown)",
+    masked_targets=True,
+    pooled_metrics=True,
     # 0.4 m: nearer than this the ZED reports nothing; 50 m: its stated far limit
     sensor_range=SensorRange(0.4, 50.0),
     output_unit="m",

@@ -16,7 +16,6 @@ import typer
 from rich.markup import escape
 
 from maikit.cli._common import EXIT_PROBLEMS, console, err_console, in_range, print_json, usage_error
-from maikit.errors import MaikitError
 from maikit.tasks import RAW_CONVENTIONS, TASK_NAMES, get_raw_convention, get_task
 
 data_app = typer.Typer(
@@ -144,22 +143,13 @@ def synth_cmd(
     photos are held out from training). depth: rendered scenes with exact depth.
     """
     spec = get_task(task)
-    if spec.name == "isp":
-        from maikit.data.synth_isp import synth_isp
-
-        with _progress("synthesising ISP pairs") as progress:
-            summary = synth_isp(
-                out, count, seed=seed, val_fraction=val_fraction, photos=photos,
-                full_res=full_res or 0, patch=256 if patch is None else patch, progress=progress,
-            )
-    else:
-        given = [flag for flag, value in (("--photos", photos), ("--full-res", full_res), ("--patch", patch)) if value is not None]
-        if given:
-            raise usage_error(f"{', '.join(given)} only apply to `isp`, not `{spec.name}`")
-        from maikit.data.synth_depth import synth_depth
-
-        with _progress("rendering depth scenes") as progress:
-            summary = synth_depth(out, count, seed=seed, val_fraction=val_fraction, progress=progress)
+    options = {"photos": photos, "full_res": full_res, "patch": patch}
+    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None and k not in spec.synth_options]
+    if given:
+        raise usage_error(f"{', '.join(given)} only apply to `isp`, not `{spec.name}`")
+    with _progress(f"synthesising {spec.name} data") as progress:
+        summary = spec.synthesize(out, count, seed=seed, val_fraction=val_fraction, progress=progress,
+                                  **{k: v for k, v in options.items() if k in spec.synth_options})
     _print_summary(summary, json_out, f"synthetic {spec.name} data")
 
 
@@ -174,11 +164,7 @@ def sample_real_cmd(
 ) -> None:
     """Write the real RGB-D sample bundled with scikit-image (Middlebury motorcycle) as a depth dataset."""
     spec = get_task(task)
-    if spec.name != "depth":
-        raise MaikitError(f"no real `{spec.name}` sample ships offline; use `mai data synth {spec.name}`")
-    from maikit.data.real import sample_real_depth
-
-    _print_summary(sample_real_depth(out), json_out, "real depth sample")
+    _print_summary(spec.sample_real(out), json_out, f"real {spec.name} sample")
 
 
 def register(app: typer.Typer) -> None:

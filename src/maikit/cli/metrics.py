@@ -41,7 +41,7 @@ def _evaluate(task: str, pred: Path, gt: Path, pooled: bool, json_out: bool) -> 
         return
     spec = get_task(task)
     averaging = ""
-    if task == "depth":
+    if spec.pooled_metrics:
         averaging = ", pooled pixels" if pooled else ", mean over images"
     table = Table(title=spec.title, caption=f"{result['images']} image(s){averaging}")
     table.add_column("metric")

@@ -119,7 +119,10 @@ def build_loss(
             modules.append(module)
     if not resolved:
         raise MaikitError("the recipe has no loss terms")
-    return CompositeLoss(resolved, modules, masked=(task == "depth"))
+    from maikit.tasks import get_task
+
+    masked = task is not None and get_task(task).masked_targets
+    return CompositeLoss(resolved, modules, masked=masked)
 
 
 def build_distill_loss(name: str, **kwargs) -> nn.Module:

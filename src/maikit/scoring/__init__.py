@@ -53,8 +53,6 @@ def depth_score(si_rmse: float, runtime_ms: float) -> float:
 
 def score(task: str, fidelity: float, runtime_ms: float) -> float:
     """Final score of ``task`` from its primary fidelity metric and runtime (ms)."""
-    if task == "isp":
-        return isp_score(fidelity, runtime_ms)
-    if task == "depth":
-        return depth_score(fidelity, runtime_ms)
-    raise MaikitError(f"unknown task `{task}`; choose one of isp, depth")
+    from maikit.tasks import get_task  # the task owns its formula (tasks imports this module lazily too)
+
+    return get_task(task).score(fidelity, runtime_ms)

@@ -58,7 +58,7 @@ def job_payload(job: Job, lease_token: str, lease_s: float) -> dict:
         "file": {"url": f"/api/jobs/{job.id}/file", "sha256": sha},
         "protocol": cdef.protocol.model_dump(),
         "bench_kwargs": cdef.protocol.bench_kwargs(),
-        "convention": cdef.convention or ("mai21" if cdef.task == "isp" else None),
+        "convention": cdef.convention or _default_convention(cdef.task),
         "split": {"kind": phase.kind, "path": cdef.split_path(phase.kind)} if job.role == "fidelity" else None,
         "limits": {"wall_s": pdef.execution_time_limit_s, "cpu_s": pdef.execution_time_limit_s * max(1, cdef.protocol.threads) + 30,
                    "memory_mb": pdef.memory_limit_mb},
@@ -182,3 +182,11 @@ def reap(s: Session, now: datetime) -> int:
             if sub.status == RUNNING and not any(j.status == JOB_LEASED for j in sub.jobs if j.id != job.id):
                 sub.status, sub.stage = QUEUED, None
     return len(jobs)
+
+
+def _default_convention(task: str) -> str | None:
+    """The task's default RAW convention by name (None for a task without RAW input)."""
+    from maikit.tasks import get_task
+
+    conv = get_task(task).raw_convention
+    return conv.name if conv is not None else None
