@@ -38,8 +38,9 @@ def preflight(files: dict, task: str, target: str) -> dict:
             raise MaikitError(f"{role} file: expected one input and one output, got {len(info['inputs'])} and {len(info['outputs'])}")
         sig_in = info["inputs"][0]["shape"]
         sig_out = info["outputs"][0]["shape"]
-        layout = _layout(sig_in, spec, role)
-        _check_output(sig_in, sig_out, layout, spec, role)
+        # the task owns the shape contract; the message names the file's role, not a server path
+        layout = spec.detect_layout(tuple(sig_in), file=f"{role} file")
+        spec.check_io(tuple(sig_in), tuple(sig_out), layout, file=f"{role} file")
         report["files"][role] = {k: info[k] for k in ("size_bytes", "inputs", "outputs", "dynamic", "ops", "op_count", "params")}
         report["files"][role]["layout"] = layout
         for f in info["findings"]:
@@ -75,31 +76,6 @@ def _gpu_check(path: Path, spec, report: dict) -> dict:
                                    "reason": f"the GPU delegate rejects it: {r['reason']} (runs on the CPU)"})
     return {"available": True, **{k: check[k] for k in ("checked_shape", "ops_total", "gpu_ops", "cpu_ops", "fully_on_gpu",
                                                           "rejected", "max_abs_diff", "outputs_match", "disagreements", "note")}}
-
-
-def _layout(sig: list[int], spec, role: str) -> str:
-    from maikit.errors import MaikitError
-
-    c = spec.input_channels
-    if len(sig) == 4 and sig[3] == c:
-        return "nhwc"
-    if len(sig) == 4 and sig[1] == c:
-        return "nchw"
-    raise MaikitError(f"{role} file: input shape {list(sig)} does not fit the {spec.name} task: "
-                      f"expected [1, H, W, {c}] (or [1, {c}, H, W])")
-
-
-def _check_output(sig_in: list[int], sig_out: list[int], layout: str, spec, role: str) -> None:
-    from maikit.errors import MaikitError
-
-    n, h, w = (sig_in[0], sig_in[1], sig_in[2]) if layout == "nhwc" else (sig_in[0], sig_in[2], sig_in[3])
-    want = [n, h * spec.scale if h > 0 else -1, w * spec.scale if w > 0 else -1, spec.output_channels]
-    if layout == "nchw":
-        want = [want[0], want[3], want[1], want[2]]
-    ok = len(sig_out) == 4 and all(g == x or g < 0 or x < 0 for g, x in zip(sig_out, want))
-    if not ok:
-        raise MaikitError(f"{role} file: output shape {list(sig_out)} does not fit the {spec.name} task: "
-                          f"expected {want} for input {list(sig_in)}")
 
 
 def fidelity(file: str, task: str, split: str, convention: str, threads: int) -> dict:
