@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import challenge_def, counted_submissions
+from platform_testing import challenge_def, counted_submissions
 
 
 def test_participants_workers_and_organisers_see_what_they_may(live, tiny_models, isp_split):

@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 
-from conftest import free_port, wait_for
+from platform_testing import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import challenge_def, wait_for
+from platform_testing import challenge_def, wait_for
 
 pytestmark = pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
 
@@ -92,7 +92,7 @@ def _vulkan_ok() -> bool:
 
 @pytest.mark.skipif(not _vulkan_ok(), reason="Mesa Vulkan >= 25 not installed (scripts/system-deps.sh)")
 def test_gpu_phase_preflight_carries_the_delegates_verdict(live, tiny_models, isp_split):
-    from conftest import FAST
+    from platform_testing import FAST
 
     d = challenge_def("gpu1", isp_split)
     d["protocol"] = {**FAST, "target": "gpu"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import challenge_def
+from platform_testing import challenge_def
 
 
 def test_submission_is_scored_like_mai_eval(live, tiny_models, isp_split):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from conftest import challenge_def
+from platform_testing import challenge_def
 
 
 def test_hostile_files_fail_with_their_reason(live, tiny_models, hostile_models, isp_split, tmp_path):

@@ -13,7 +13,7 @@ import threading
 import httpx
 from sqlalchemy import select
 
-from conftest import FAST, challenge_def, free_port, wait_for
+from platform_testing import FAST, challenge_def, free_port, wait_for
 
 
 def _job(live, sub_id: int, role: str):
@@ -118,7 +118,7 @@ def _serve(data_dir, port, db_url, log):
 
 
 def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request, tmp_path, tiny_models, isp_split):
-    from conftest import Live, _accounts, _reset_postgres
+    from platform_testing import Live, _accounts, _reset_postgres
     from maikit.server.app import create_app
     from maikit.server.core.config import Settings
     from maikit.worker.loop import Worker

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
-from conftest import challenge_def, counted_submissions
+from platform_testing import challenge_def, counted_submissions
 
 
 def _set_now(live, when: datetime) -> None:

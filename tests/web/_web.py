@@ -6,6 +6,7 @@ import importlib.util
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -14,9 +15,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SHOTS = Path("/tmp/maikit-screenshots")
 
 # the platform's fixtures and helpers (live server, tiny models and data), shared rather than copied
-_spec = importlib.util.spec_from_file_location("server_fixtures", Path(__file__).parents[1] / "server" / "conftest.py")
-server_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(server_fixtures)
+# (one module instance under its own name, whichever folder's tests load it first)
+if "platform_testing" in sys.modules:
+    server_fixtures = sys.modules["platform_testing"]
+else:
+    _spec = importlib.util.spec_from_file_location("platform_testing", Path(__file__).parents[1] / "server" / "platform_testing.py")
+    server_fixtures = importlib.util.module_from_spec(_spec)
+    sys.modules["platform_testing"] = server_fixtures
+    _spec.loader.exec_module(server_fixtures)
 wait_for = server_fixtures.wait_for
 free_port = server_fixtures.free_port
 

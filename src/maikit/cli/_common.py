@@ -103,30 +103,8 @@ def check_shape(shape: list[int] | None, model_shape, option: str = "--shape") -
                               f"(dimension {i} is fixed at {fixed})")
 
 
-# -- option value checks: Typer's `min=` / `max=` for integers; these callbacks for floats,
-# which must also be finite (a range cannot catch NaN) --
-def _number_check(lower: float, strict: bool, upper: float | None = None):
-    def check(value):
-        if value is None:
-            return value
-        if not math.isfinite(value):
-            raise typer.BadParameter(f"must be a finite number, got {value}")
-        if (value <= lower) if strict else (value < lower):
-            raise typer.BadParameter(f"must be {'greater than' if strict else 'at least'} {lower:g}, got {value:g}")
-        if upper is not None and value > upper:
-            raise typer.BadParameter(f"must be at most {upper:g}, got {value:g}")
-        return value
-
-    return check
-
-
-positive = _number_check(0.0, strict=True)  # callback: > 0
-non_negative = _number_check(0.0, strict=False)  # callback: >= 0
-
-
-def in_range(lower: float, upper: float, strict: bool = False):
-    """Callback: a finite value in [lower, upper] (``strict``: lower excluded)."""
-    return _number_check(lower, strict, upper)
+# option value checks live in maikit.options (the device evaluator uses them without this package)
+from maikit.options import in_range, non_negative, positive  # noqa: E402,F401
 
 
 # -- errors: handled once, for every command, by the root group --
