@@ -21,7 +21,11 @@ class LeaseLost(Exception):
 
 
 class ServerError(Exception):
-    pass
+    """An HTTP error answer (``status``), or a reply the worker cannot use (``status`` None)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class Client:
@@ -45,7 +49,7 @@ class Client:
                 detail = r.json().get("detail")
             except Exception:
                 detail = r.text[:200]
-            raise ServerError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}: {detail}")
+            raise ServerError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}: {detail}", r.status_code)
         return r
 
     def register(self, name: str, roles: list[str], device_tag: str, fingerprint: dict) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import tempfile
 import threading
@@ -115,21 +116,36 @@ class Worker:
         self._post_result(job, body)
 
     def _post_result(self, job: dict, body: dict) -> None:
-        """Deliver the result, retrying while the server is away (a restart) for up to two
-        lease lengths; after that the lease has expired and the job went to another worker."""
-        deadline = time.monotonic() + 2 * float(job.get("lease_s", 30)) + 10
+        """Deliver the result, retrying (backoff with jitter) until the server answers: a
+        restart or a network cut loses no measurement. If the lease ran out meanwhile, the
+        server requeued the job and refuses this late result (409): logged, dropped, and the
+        worker goes on taking jobs."""
+        delay, warned = 0.5, False
         while True:
             try:
                 self.client.result(job, body)
+                if warned:
+                    log.info("job %s: result delivered after the server came back", job["job_id"])
                 return
             except LeaseLost:
-                log.info("job %s: lease lost before the result; dropped", job["job_id"])
+                log.info("job %s: the server refused the late result (the lease is no longer current: the job was "
+                         "requeued); dropped", job["job_id"])
                 return
-            except _AWAY as e:
-                if time.monotonic() > deadline or self.stop.is_set():
-                    log.warning("job %s: result not delivered (%s)", job["job_id"], e)
+            except ServerError as e:
+                if e.status is not None and e.status < 500:
+                    log.warning("job %s: result refused: %s", job["job_id"], e)
                     return
-                time.sleep(0.5)
+                err = e
+            except _AWAY as e:
+                err = e
+            if self.stop.is_set():
+                log.warning("job %s: result not delivered (%s); stopping", job["job_id"], err)
+                return
+            if not warned:
+                log.warning("job %s: result not delivered yet (%s); retrying until the server answers", job["job_id"], err)
+                warned = True
+            self.stop.wait(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 10.0)
 
     def _log(self, job: dict, text: str) -> None:
         try:
