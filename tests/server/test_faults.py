@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from conftest import FAST, challenge_def, counted_submissions, wait_for
+from platform_testing import FAST, challenge_def, counted_submissions, wait_for
 
 
 def _worker_process(url: str, token: str, name: str, roles: str, log: Path) -> subprocess.Popen:

@@ -30,7 +30,8 @@ def worker(
     cv_tolerance: float = typer.Option(0.10, "--cv-tolerance", callback=positive, help="Allowed coefficient of variation of a measurement's samples."),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, help="Measurements repeated at most this often on drift or noise."),
     per_op_top: int = typer.Option(10, "--per-op-top", min=0, help="Slowest ops kept in the per-op profile (0: no profile)."),
-    once: bool = typer.Option(False, "--once", help="Run one job, then exit."),
+    health_every_s: float = typer.Option(60.0, "--health-every", callback=positive, help="Seconds between the device's health checks (with --backend); an unhealthy device takes no jobs until one passes."),
+    once: bool = typer.Option(False, "--once", help="Run one job, then exit (exit 2 if the device fails its health check)."),
     json_log: bool = typer.Option(False, "--json-log", help="Log as JSON lines on stderr."),
 ) -> None:
     """Pull jobs (fidelity on reference data, runtime on this device) and run them sandboxed."""
@@ -64,7 +65,6 @@ def worker(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     runner = None
     if backend is not None:
-        from maikit.cli._common import EXIT_ERROR, fail
         from maikit.runtime.devices.cli import _config
         from maikit.runtime.drift import DriftPolicy
         from maikit.worker.device import DeviceRunner
@@ -76,14 +76,15 @@ def worker(
                                   cooldown_s=cooldown_s, per_op_top=per_op_top)
         except TypeError as e:
             raise MaikitError(f"bad `--option` for backend `{backend}` ({e})") from None
-        health = runner.health()
-        if not health.get("ok"):
-            raise fail(f"device `{device}` ({backend}) failed its health check: {health.get('reason')}; taking no jobs", EXIT_ERROR)
     err_console.print(f"worker for {server}: roles {', '.join(role_list)}, device {device}"
                       + (f", backend {backend}" if backend else ""), highlight=False)
     w = Worker(server, token, name=name, roles=role_list, device_tag=device, data=mapping, wait_s=wait_s,
-               device_runner=runner, once=once)
+               device_runner=runner, once=once, health_every_s=health_every_s)
     try:
         w.run()
     except KeyboardInterrupt:
         w.stop.set()
+    if w.unhealthy_exit:  # reported to the server first; without --once the worker waits for the device
+        from maikit.cli._common import EXIT_ERROR, fail
+
+        raise fail(f"device `{device}` ({backend}) failed its health check: {w.health['reason']}; taking no jobs", EXIT_ERROR)

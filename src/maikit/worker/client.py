@@ -1,6 +1,7 @@
 """The worker's side of the HTTP protocol (see :mod:`maikit.worker.loop` for the order).
 
 - ``POST /api/workers/register`` (worker token) -> ``worker_id``
+- ``POST /api/workers/{id}/health`` (worker token) ``{ok, reason}``: the device's health check
 - ``POST /api/workers/claim`` (worker token, long-poll ``wait_s``) -> 200 job | 204 none
 - ``GET /api/jobs/{id}/file`` (lease token) -> the .tflite
 - ``POST /api/jobs/{id}/heartbeat`` (lease token) -> new expiry, ``cancel``; 409 lease lost
@@ -52,10 +53,14 @@ class Client:
             raise ServerError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}: {detail}", r.status_code)
         return r
 
-    def register(self, name: str, roles: list[str], device_tag: str, fingerprint: dict) -> int:
+    def register(self, name: str, roles: list[str], device_tag: str, fingerprint: dict, health: dict | None = None) -> int:
         r = self._check(self.http.post("/api/workers/register", headers=self._auth(),
-                                       json={"name": name, "roles": roles, "device_tag": device_tag, "fingerprint": fingerprint}))
+                                       json={"name": name, "roles": roles, "device_tag": device_tag, "fingerprint": fingerprint,
+                                             "health": health}))
         return int(r.json()["worker_id"])
+
+    def health(self, worker_id: int, health: dict) -> None:
+        self._check(self.http.post(f"/api/workers/{worker_id}/health", headers=self._auth(), json=health))
 
     def claim(self, worker_id: int, wait_s: float) -> dict | None:
         r = self._check(self.http.post("/api/workers/claim", headers=self._auth(), json={"worker_id": worker_id, "wait_s": wait_s},

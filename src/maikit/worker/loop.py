@@ -51,7 +51,7 @@ class Worker:
     def __init__(self, server: str, token: str, *, name: str | None = None, roles=("fidelity", "runtime"),
                  device_tag: str = "litert-cpu", data: dict[str, str] | None = None, wait_s: float = 20.0,
                  stop: threading.Event | None = None, workdir: str | os.PathLike | None = None,
-                 device_runner=None, once: bool = False):
+                 device_runner=None, once: bool = False, health_every_s: float = 60.0):
         self.client = Client(server, token)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.roles = list(roles)
@@ -64,18 +64,39 @@ class Worker:
         self._fingerprint: dict | None = None
         self.device_runner = device_runner  # maikit.worker.device.DeviceRunner: runtime jobs on a device backend
         self.once = once  # stop after one job
+        # the device's health check: on start, every ``health_every_s`` between jobs, and at once
+        # after a job found the device unavailable; reported to the server, which leases an
+        # unhealthy worker no job; the worker stays up and takes jobs again once it recovers
+        self.health_every_s = float(health_every_s)
+        self.health: dict | None = None  # {"ok": bool, "reason": str | None}
+        self._health_at = float("-inf")
+        self._health_unreported = False
+        self.unhealthy_exit = False  # --once on an unhealthy device: reported, then stopped
 
     def run(self) -> None:
         """Serve until ``stop`` is set; a server that is away is retried."""
         while not self.stop.is_set():
             try:
+                if self.device_runner is not None and time.monotonic() - self._health_at >= self.health_every_s:
+                    self._check_health()
                 if self.worker_id is None:
                     if self._fingerprint is None:
                         self._fingerprint = fingerprint()
                         if self.device_runner is not None:
                             self._fingerprint["device"] = self.device_runner.fingerprint()
-                    self.worker_id = self.client.register(self.name, self.roles, self.device_tag, self._fingerprint)
+                    self.worker_id = self.client.register(self.name, self.roles, self.device_tag, self._fingerprint,
+                                                          self.health)
+                    self._health_unreported = False
                     log.info("worker %s registered as %s", self.name, self.worker_id)
+                if self._health_unreported:
+                    self.client.health(self.worker_id, self.health)
+                    self._health_unreported = False
+                if self.health is not None and not self.health["ok"]:
+                    if self.once:
+                        self.unhealthy_exit = True
+                        break
+                    self.stop.wait(self.health_every_s)
+                    continue
                 job = self.client.claim(self.worker_id, self.wait_s)
                 if job is not None:
                     self.run_job(job)
@@ -89,6 +110,21 @@ class Worker:
                     self.worker_id = None
                 self.stop.wait(1.0)
         self.client.close()
+
+    def _check_health(self) -> None:
+        try:
+            h = self.device_runner.health()
+        except Exception as e:  # a check that breaks is a failed check, not a dead worker
+            h = {"ok": False, "reason": f"{type(e).__name__}: {e}"}
+        ok = bool(h.get("ok"))
+        now = {"ok": ok, "reason": None if ok else str(h.get("reason") or "health check failed")}
+        dev = f"device `{self.device_runner.device}` ({self.device_runner.backend_name})"
+        if not ok and (self.health is None or self.health != now):
+            log.warning("%s failed its health check: %s; taking no jobs, checking again every %g s",
+                        dev, now["reason"], self.health_every_s)
+        elif ok and self.health is not None and not self.health["ok"]:
+            log.info("%s passed its health check again; taking jobs", dev)
+        self.health, self._health_at, self._health_unreported = now, time.monotonic(), True
 
     # one job -------------------------------------------------------------------------
     def _split(self, job: dict) -> str | None:
@@ -181,6 +217,8 @@ class Worker:
             body = self.device_runner.run(job, file, limits, cancel=cancel, log=lambda text: self._log(job, text))
             if not body["ok"]:
                 self._log(job, f"[runtime] failed: {body['reason']}")
+                if body["reason"].startswith("device unavailable"):
+                    self._health_at = float("-inf")  # check the device again before the next claim
             else:
                 body["result"]["worker"] = self.name
             return body

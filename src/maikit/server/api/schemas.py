@@ -102,11 +102,19 @@ class SubmissionPublic(BaseModel):
     runtime_details: dict | None = None
 
 
+class WorkerHealth(BaseModel):
+    """A device health check's outcome: ``ok``, and the reason when it is not."""
+
+    ok: bool
+    reason: str | None = Field(None, max_length=2000)
+
+
 class WorkerRegister(BaseModel):
     name: str = Field(max_length=100)
     roles: list[Literal["fidelity", "runtime", "noop"]] = ["fidelity", "runtime"]
     device_tag: str = "litert-cpu"
     fingerprint: dict = {}
+    health: WorkerHealth | None = None  # the device's health check on start (None: no device to check)
 
 
 class WorkerRegistered(BaseModel):

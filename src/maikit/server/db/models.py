@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, true,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -175,6 +175,10 @@ class Worker(Base):
     fingerprint: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    # the device's health check as the worker last reported it; an unhealthy worker is leased no job
+    healthy: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    health_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    health_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class JobLog(Base):

@@ -50,8 +50,11 @@ def organiser_home(request: Request, challenge: str = "", phase: str = "", statu
 
 
 def worker_health(w: Worker, job: Job | None, now, lease_s: float) -> tuple[str, str]:
-    """(state, words): busy while its lease is current; idle when heard from recently; silent otherwise."""
+    """(state, words): unhealthy when its device failed its health check; busy while its lease
+    is current; idle when heard from recently; silent otherwise."""
     age = (now - w.last_seen).total_seconds()
+    if not w.healthy:
+        return "bad", f"unhealthy, takes no jobs: {w.health_reason or 'health check failed'}"
     if job is not None and job.lease_expires_at is not None and job.lease_expires_at >= now:
         return "ok", "busy, lease current"
     if job is not None:
