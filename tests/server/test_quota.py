@@ -75,3 +75,24 @@ def test_concurrent_uploads_cannot_exceed_the_quota(live, tiny_models, isp_split
         t.join()
     assert sorted(codes) == [201, 201, 201, 429, 429, 429]
     assert counted_submissions(live, "q3") == 3
+
+
+def test_team_members_share_the_daily_limit(live, tiny_models, isp_split):
+    from maikit.server.api.routes.users import create_user, issue_user_token
+
+    p = live.platform
+    with p.db.write() as s, s.begin():
+        for name in ("carol", "dave"):
+            u = create_user(s, username=name, role="participant", password=None, team="red", now=p.now())
+            live.tokens[name] = issue_user_token(s, u, p.now())
+    live.create_challenge(challenge_def("q4", isp_split, max_submissions_per_day=2))
+    model = tiny_models["isp"] / "model.tflite"
+    assert live.upload("q4", model, who="carol").status_code == 201
+    assert live.upload("q4", model, who="dave").status_code == 201
+    for who in ("carol", "dave"):  # the team's two submissions are both members' limit
+        r = live.upload("q4", model, who=who)
+        assert r.status_code == 429 and "2 of 2 used today" in r.json()["detail"], (who, r.text)
+        quota = live.get("/api/challenges/q4/phases/validation/quota", who).json()
+        assert (quota["used_today"], quota["used_total"]) == (2, 2)
+    assert live.upload("q4", model, who="alice").status_code == 201  # not in the team: her own limit
+    assert counted_submissions(live, "q4") == 3

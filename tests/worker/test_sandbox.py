@@ -3,11 +3,14 @@ back as a reason, and the caller lives on."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 
 import pytest
 
-from maikit.worker.sandbox import CANCELLED, CPU, ERROR, MEMORY, TIMEOUT, Limits, SandboxFailure, run_sandboxed
+from maikit.worker.sandbox import CANCELLED, CPU, CRASH, ERROR, MEMORY, TIMEOUT, Limits, SandboxFailure, run_sandboxed
 
 LONG = {"runs": 1_000_000, "min_seconds": 0.0, "max_seconds": 600.0, "warmup_runs": 0, "warmup_seconds": 0.0}
 
@@ -55,3 +58,34 @@ def test_model_errors_timeouts_cpu_memory_and_cancel(model, tmp_path):
     threading.Timer(1.0, cancel.set).start()
     e = _fail("runtime", {"file": str(model), "task": "isp", "bench_kwargs": LONG}, Limits(wall_s=300), cancel=cancel)
     assert e.kind == CANCELLED
+
+
+
+def _sandbox_child() -> int | None:
+    """This process's sandbox child, from /proc."""
+    from pathlib import Path
+
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid() \
+                    and b"maikit.worker.sandbox" in (d / "cmdline").read_bytes():
+                return int(d.name)
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGKILL])
+def test_a_child_killed_by_a_signal_is_a_crash(model, sig):
+    """The child really dies by the signal (sent from outside, as a fault in the runtime would)."""
+
+    def killer():
+        end, pid = time.monotonic() + 120, None
+        while pid is None and time.monotonic() < end:
+            pid = _sandbox_child()
+            time.sleep(0.02)
+        os.kill(pid, sig)
+
+    threading.Thread(target=killer, daemon=True).start()
+    e = _fail("runtime", {"file": str(model), "task": "isp", "bench_kwargs": LONG}, Limits(wall_s=300))
+    assert e.kind == CRASH and e.reason == f"the runtime crashed ({sig.name})"
