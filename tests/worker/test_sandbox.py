@@ -89,3 +89,22 @@ def test_a_child_killed_by_a_signal_is_a_crash(model, sig):
     threading.Thread(target=killer, daemon=True).start()
     e = _fail("runtime", {"file": str(model), "task": "isp", "bench_kwargs": LONG}, Limits(wall_s=300))
     assert e.kind == CRASH and e.reason == f"the runtime crashed ({sig.name})"
+
+
+def test_nice_lowers_the_childs_cpu_priority(model):
+    from pathlib import Path
+
+    seen: list[int] = []
+
+    def watcher():
+        end, pid = time.monotonic() + 120, None
+        while pid is None and time.monotonic() < end:
+            pid = _sandbox_child()
+            time.sleep(0.02)
+        time.sleep(0.3)  # past its first lines
+        seen.append(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16]))
+        os.kill(pid, signal.SIGKILL)
+
+    threading.Thread(target=watcher, daemon=True).start()
+    _fail("runtime", {"file": str(model), "task": "isp", "bench_kwargs": LONG}, Limits(wall_s=300, nice=7))
+    assert seen == [min(19, os.nice(0) + 7)]

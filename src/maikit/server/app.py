@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
@@ -28,6 +30,11 @@ class Platform:
     db: Database
     store: FileStore
     clock: Clock = field(default_factory=Clock)
+    preflight_slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.settings.preflight_concurrency or max(1, (os.cpu_count() or 2) - 1)
+        self.preflight_slots = threading.BoundedSemaphore(n)
 
     def now(self):
         return self.clock.now()

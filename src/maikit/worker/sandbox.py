@@ -35,6 +35,7 @@ class Limits:
     memory_mb: int = 4096
     cpu_s: float = 600.0
     wall_s: float = 600.0
+    nice: int = 0  # added to the child's CPU niceness (lower priority), e.g. for the server's preflight
 
 
 class SandboxFailure(Exception):
@@ -43,7 +44,7 @@ class SandboxFailure(Exception):
         self.kind, self.reason, self.log = kind, reason, log
 
 
-def _limit_self(cpu_s: float) -> None:
+def _limit_self(cpu_s: float, nice: int = 0) -> None:
     """The child's own limits, set first thing (no code runs between fork and exec)."""
     try:
         import ctypes
@@ -56,6 +57,8 @@ def _limit_self(cpu_s: float) -> None:
     cpu = max(1, int(cpu_s + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if nice > 0:
+        os.nice(nice)
 
 
 def _signal_name(sig: int) -> str:
@@ -75,7 +78,8 @@ def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.
     with tempfile.TemporaryDirectory(prefix="mai-sandbox-") as tmp:
         out, err_path, ready = Path(tmp) / "result.json", Path(tmp) / "stderr.txt", Path(tmp) / "ready"
         spec = json.dumps({"func": func, "kwargs": kwargs, "out": str(out), "ready": str(ready),
-                           "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s)})
+                           "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s),
+                           "nice": int(limits.nice)})
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_") or k == "MAI_DEBUG"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -201,7 +205,7 @@ def _memory_failure(text: str) -> bool:
 
 def _child() -> int:
     spec = json.loads(sys.stdin.read())
-    _limit_self(float(spec["cpu_s"]))
+    _limit_self(float(spec["cpu_s"]), int(spec.get("nice", 0)))
     out = Path(spec["out"])
     _no_network()
 

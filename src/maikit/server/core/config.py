@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     reap_every_s: float = 2.0  # how often expired leases are requeued
     preflight_timeout_s: float = 60.0
     preflight_memory_mb: int = 4096
+    # preflight children run at this lower CPU priority (os.nice), at most this many at once
+    # (default: one core fewer than the machine has), so reads keep a core while uploads arrive
+    preflight_nice: int = 10
+    preflight_concurrency: int | None = None
     default_upload_cap_mb: float = 50.0
 
     @property
