@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import challenge_def, wait_for
+from platform_testing import challenge_def, wait_for
 
 
 def _sandbox_children() -> list[int]:

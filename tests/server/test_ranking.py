@@ -3,7 +3,7 @@ selected, not their best one."""
 
 from __future__ import annotations
 
-from conftest import challenge_def
+from platform_testing import challenge_def
 
 
 def test_selected_ranking_shows_the_selected_submission(live, tiny_models, isp_split):
