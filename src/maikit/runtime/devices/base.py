@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from maikit.errors import MaikitError
+from maikit.runtime.loop import DEFAULTS as _LOOP
 
 STATISTICS = ("avg", "p50", "p90", "min")
 
@@ -60,14 +61,15 @@ class DeviceUnavailable(MaikitError):
 
 @dataclass(frozen=True)
 class MeasureProtocol:
-    """A phase's runtime protocol. Defaults are ``mai bench``'s (benchmark_model's)."""
+    """A phase's runtime protocol. The loop's defaults are ``mai bench``'s (benchmark_model's),
+    read from the measuring loop's one table."""
 
     threads: int = 2
-    warmup_runs: int = 1
-    warmup_seconds: float = 0.5
-    runs: int = 50
-    min_seconds: float = 1.0
-    max_seconds: float = 150.0
+    warmup_runs: int = _LOOP.warmup_runs
+    warmup_seconds: float = _LOOP.warmup_seconds
+    runs: int = _LOOP.runs
+    min_seconds: float = _LOOP.min_seconds
+    max_seconds: float = _LOOP.max_seconds
     statistic: str = "avg"
     xnnpack: bool = True
     shape: tuple[int, ...] | None = None  # for a file with dynamic height/width
