@@ -57,6 +57,102 @@ def __getattr__(name):  # TinyIsp / TinyDepth import PyTorch only when a test as
     raise AttributeError(name)
 
 
+# -- a .tflite that crashes the runtime from the inside -----------------------------------------
+CRASH_STAGES = ("load", "input", "invoke")
+
+
+def crashing_tflite(where: str = "invoke") -> bytes:
+    """A small ISP-shaped .tflite ([1, H, W, 4] -> [1, 2H, 2W, 3], H and W dynamic) with one
+    field corrupted so that LiteRT (ai-edge-litert 2.3) dies by SIGSEGV in its native code.
+
+    Written with the TFLite schema's object API (not maikit's writer). The valid graph is
+    ``x -> MEAN over H, W -> m; x * m -> CONV_2D 3x3 (4 -> 12) -> DEPTH_TO_SPACE 2``. A tensor
+    that refers to a non-empty buffer is a constant the interpreter reads in place from the
+    model file, which ``Interpreter(model_path=...)`` maps read-only; LiteRT does not check
+    that no one writes to such a tensor. ``where`` picks the corruption:
+
+    * ``"load"``: the model table has no ``subgraphs`` field (the bytes are a valid
+      flatbuffer: the field is optional). The interpreter builder reads the missing vector
+      without a null check while loading. maikit's own reader refuses the file first ("the
+      model has no subgraph"), so preflight rejects it without running LiteRT.
+    * ``"input"``: the model's input tensor refers to a buffer holding an input's worth of
+      zeros; allocation succeeds, and writing the input (``set_tensor``) copies into the
+      read-only mapping.
+    * ``"invoke"``: the MEAN's output ``m`` refers to a buffer of 4 floats; its shape
+      [1, 1, 1, 4] is what MEAN computes, so preparing it is a no-op resize, and running the
+      model writes the mean into the read-only mapping (with XNNPACK and with the builtin
+      kernels alike). Preflight (a pure parse) accepts this file.
+
+    ``"none"``: the same graph intact (it runs), the control for each corruption.
+    """
+    if where not in CRASH_STAGES + ("none",):
+        raise ValueError(f"`where` must be one of {CRASH_STAGES + ('none',)}, got {where!r}")
+    from ai_edge_litert import schema_py_generated as fb
+    from ai_edge_litert.tools import flatbuffer_utils as fu
+
+    def buffer(value=None):
+        b = fb.BufferT()
+        if value is not None:
+            b.data = np.frombuffer(np.ascontiguousarray(value).tobytes(), dtype=np.uint8)
+        return b
+
+    def tensor(name, shape, buffer=0, signature=None, dtype=fb.TensorType.FLOAT32):
+        t = fb.TensorT()
+        t.name, t.shape, t.buffer, t.type = name.encode(), list(shape), buffer, dtype
+        t.shapeSignature = list(signature) if signature else None
+        return t
+
+    def op(code_index, inputs, outputs, options_type=0, options=None):
+        o = fb.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = code_index, list(inputs), list(outputs)
+        o.builtinOptionsType, o.builtinOptions = options_type, options
+        return o
+
+    h, w = 16, 16
+    rng = np.random.default_rng(0)
+    model = fb.ModelT()
+    model.version, model.description = 3, b"crashing_tflite"
+    codes = []
+    for name in ("MEAN", "MUL", "CONV_2D", "DEPTH_TO_SPACE"):
+        c = fb.OperatorCodeT()
+        c.builtinCode = getattr(fb.BuiltinOperator, name)
+        c.deprecatedBuiltinCode, c.version = min(c.builtinCode, 127), 1
+        codes.append(c)
+    model.operatorCodes = codes
+    model.buffers = [buffer(), buffer(np.array([1, 2], np.int32)),
+                     buffer(rng.normal(0, 0.1, (12, 3, 3, 4)).astype(np.float32)), buffer(np.zeros(12, np.float32))]
+    sg = fb.SubGraphT()
+    sg.name = b"main"
+    sg.tensors = [tensor("x", (1, h, w, 4), signature=(1, -1, -1, 4)),
+                  tensor("axes", (2,), 1, dtype=fb.TensorType.INT32),
+                  tensor("m", (1, 1, 1, 4)),
+                  tensor("scaled", (1, h, w, 4), signature=(1, -1, -1, 4)),
+                  tensor("filter", (12, 3, 3, 4), 2),
+                  tensor("bias", (12,), 3),
+                  tensor("features", (1, h, w, 12), signature=(1, -1, -1, 12)),
+                  tensor("y", (1, 2 * h, 2 * w, 3), signature=(1, -1, -1, 3))]
+    mean_opts, conv_opts, d2s_opts = fb.ReducerOptionsT(), fb.Conv2DOptionsT(), fb.DepthToSpaceOptionsT()
+    mean_opts.keepDims = True
+    conv_opts.padding, conv_opts.strideH, conv_opts.strideW = fb.Padding.SAME, 1, 1
+    conv_opts.dilationHFactor = conv_opts.dilationWFactor = 1
+    d2s_opts.blockSize = 2
+    sg.operators = [op(0, (0, 1), (2,), fb.BuiltinOptions.ReducerOptions, mean_opts),
+                    op(1, (0, 2), (3,), fb.BuiltinOptions.MulOptions, fb.MulOptionsT()),
+                    op(2, (3, 4, 5), (6,), fb.BuiltinOptions.Conv2DOptions, conv_opts),
+                    op(3, (6,), (7,), fb.BuiltinOptions.DepthToSpaceOptions, d2s_opts)]
+    sg.inputs, sg.outputs = [0], [7]
+    model.subgraphs = [sg]
+    if where == "load":
+        model.subgraphs = None
+    elif where == "input":
+        model.buffers.append(buffer(np.zeros((1, h, w, 4), np.float32)))
+        sg.tensors[0].buffer = len(model.buffers) - 1
+    elif where == "invoke":
+        model.buffers.append(buffer(np.zeros((1, 1, 1, 4), np.float32)))
+        sg.tensors[2].buffer = len(model.buffers) - 1
+    return bytes(fu.convert_object_to_bytearray(model))
+
+
 # -- files written with plain OpenCV -----------------------------------------------------------
 def write_png_cv(path: Path, img: np.ndarray) -> Path:
     """A PNG written with OpenCV (RGB order for 3 channels), folders created."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+from _fixtures import crashing_tflite
 from platform_testing import challenge_def
 
 
@@ -23,6 +24,9 @@ def test_hostile_files_fail_with_their_reason(live, tiny_models, hostile_models,
         "zip": (zbuf.getvalue(), "not a TFLite model"),
         "empty": (b"", "runtime file"),
         "wrong shapes": ((tiny_models["depth"] / "model.tflite").read_bytes(), "does not fit the isp task"),
+        # a file whose loading crashes LiteRT: maikit's own parser refuses it first (the runtime
+        # crashes are tested in test_crash.py)
+        "no subgraphs": (crashing_tflite("load"), "runtime file: the model has no subgraph"),
     }
     for name, (data, why) in rejected.items():
         path = tmp_path / f"{name}.tflite"

@@ -3,17 +3,26 @@
 The child (``python -m maikit.worker.sandbox``) gets ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``
 (address space: the child's size after importing the runtime plus the memory limit;
 CPU seconds, interpreter start-up included), dies with its parent (``PR_SET_PDEATHSIG``)
-and, where the kernel allows an unprivileged user namespace, a network namespace of its
-own (no network). The parent kills its whole process group after the wall-clock limit or
-on cancel; the wall clock starts when the child has imported the runtime (a loaded
-machine's slow start-up is not the model's time), with ``STARTUP_S`` allowed for that. Whatever happens to the child, the caller gets either the
-function's result or a :class:`SandboxFailure` with a sentence a participant understands.
+and, where the kernel lets it create a user namespace, a network namespace of its own with
+nothing in it but a loopback interface that is down (no network, not even the host's
+127.0.0.1). Where it cannot, the child runs with the host's network and says so: the
+reason goes to this module's logger, to the caller's ``log`` and to the child's log
+("network isolation unavailable: <reason>"). The parent kills its whole process group
+after the wall-clock limit or on cancel; the wall clock starts when the child has imported
+the runtime (a loaded machine's slow start-up is not the model's time), with ``STARTUP_S``
+allowed for that. Whatever happens to the child, the caller gets either the function's
+result or a :class:`SandboxFailure` with a sentence a participant understands; a child
+killed by a signal from inside the runtime (a corrupt model) is named with the signal and
+what the runtime was doing, read from the Python stack ``faulthandler`` writes as it dies.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import logging
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -23,11 +32,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+logger = logging.getLogger(__name__)
 
 # Child exit reasons (SandboxFailure.kind): the model's fault unless "cancelled"/"infrastructure".
 TIMEOUT, MEMORY, CPU, CRASH, ERROR, CANCELLED, INFRA = "timeout", "memory", "cpu", "crash", "error", "cancelled", "infrastructure"
 STARTUP_S = 120.0  # longest interpreter start-up and imports before the wall clock starts
 _PR_SET_PDEATHSIG = 1
+NETWORK_UNAVAILABLE = "network isolation unavailable"  # how the child's log and the caller's begin the reason
 
 
 @dataclass(frozen=True)
@@ -69,15 +82,19 @@ def _signal_name(sig: int) -> str:
 
 
 def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.Event | None = None,
-                  poll_s: float = 0.2) -> dict:
+                  poll_s: float = 0.2, log: Callable[[str], None] | None = None) -> dict:
     """``maikit.worker.stages.<func>(**kwargs)`` in a limited child; its JSON result.
 
     Raises SandboxFailure(kind, reason, log) on a model error, timeout, memory or CPU
-    limit, crash or cancel; ``log`` is the child's stderr (LiteRT's messages).
+    limit, crash or cancel; its ``log`` is the child's stderr (LiteRT's messages), plus the
+    Python stack of a crash. ``log`` here (e.g. a job's log) is told each time the child ran
+    without network isolation, and why.
     """
     with tempfile.TemporaryDirectory(prefix="mai-sandbox-") as tmp:
         out, err_path, ready = Path(tmp) / "result.json", Path(tmp) / "stderr.txt", Path(tmp) / "ready"
+        fault, network = Path(tmp) / "fault.txt", Path(tmp) / "network.txt"
         spec = json.dumps({"func": func, "kwargs": kwargs, "out": str(out), "ready": str(ready),
+                           "fault": str(fault), "network": str(network),
                            "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s),
                            "nice": int(limits.nice)})
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_") or k == "MAI_DEBUG"}
@@ -101,12 +118,13 @@ def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.
                     _kill_group(proc)
                     break
                 time.sleep(poll_s)
-        log = err_path.read_text(errors="replace")[-20000:]
+        _report_network(network, log)
+        text = err_path.read_text(errors="replace")[-20000:]
         if why == TIMEOUT:
-            raise SandboxFailure(TIMEOUT, f"timeout after {limits.wall_s:g} s (the phase's execution time limit)", log)
+            raise SandboxFailure(TIMEOUT, f"timeout after {limits.wall_s:g} s (the phase's execution time limit)", text)
         if why == CANCELLED:
-            raise SandboxFailure(CANCELLED, "cancelled", log)
-        return _outcome(proc.returncode, out, log, limits)
+            raise SandboxFailure(CANCELLED, "cancelled", text)
+        return _outcome(proc.returncode, out, text, limits, fault)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -123,7 +141,65 @@ def _looks_like_oom(log: str) -> bool:
                                   "failed to map segment"))
 
 
-def _outcome(rc: int, out: Path, log: str, limits: Limits) -> dict:
+_UNISOLATED_SEEN: set[str] = set()
+
+
+def _report_network(path: Path, log: Callable[[str], None] | None) -> None:
+    """The child's network state, where it has none of its own: to the caller's log each time,
+    to this module's logger once per reason (a worker's log would repeat it for every job)."""
+    try:
+        state = path.read_text().strip()
+    except OSError:  # the child died before it got that far
+        return
+    if not state.startswith(NETWORK_UNAVAILABLE):
+        return
+    if state not in _UNISOLATED_SEEN:
+        _UNISOLATED_SEEN.add(state)
+        logger.warning("sandbox: %s (the child runs with the host's network)", state)
+    if log is not None:
+        log(f"[sandbox] {state} (the child ran with the host's network)")
+
+
+# Python frames (innermost first) -> what the runtime was doing when a signal killed it.
+_CRASH_STAGES = {
+    ("ai_edge_litert/interpreter.py", "__init__"): "loading the model",
+    ("ai_edge_litert/interpreter.py", "resize_tensor_input"): "resizing the model's input",
+    ("ai_edge_litert/interpreter.py", "allocate_tensors"): "allocating the model's tensors",
+    ("ai_edge_litert/interpreter.py", "set_tensor"): "writing the model's input",
+    ("ai_edge_litert/interpreter.py", "invoke"): "running the model",
+    ("ai_edge_litert/interpreter.py", "get_tensor"): "reading the model's output",
+    ("tflite/runner.py", "prepare"): "sizing and filling the model's inputs",
+    ("tflite/runner.py", "invoke"): "running the model",
+    ("tflite/runner.py", "output"): "reading the model's output",
+}
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]*)", line (?P<line>\d+) in (?P<func>\S+)')
+
+
+def _short(path: str) -> str:
+    """The last two parts of a path (``ai_edge_litert/interpreter.py``): no host paths in a log."""
+    return "/".join(Path(path).parts[-2:])
+
+
+def crash_stage(dump: str) -> str | None:
+    """What the runtime was doing, from a ``faulthandler`` dump: the innermost known frame of
+    the crashing thread, else of any thread (a crash in a runtime worker thread leaves the
+    calling thread waiting in ``invoke``)."""
+    blocks = re.split(r"\n(?=(?:Current thread|Thread) 0x)", dump)
+    blocks.sort(key=lambda b: not b.startswith("Current thread"))
+    for block in blocks:
+        for line in block.splitlines():
+            m = _FRAME.match(line)
+            if m and (_short(m["path"]), m["func"]) in _CRASH_STAGES:
+                return _CRASH_STAGES[(_short(m["path"]), m["func"])]
+    return None
+
+
+def _fault_log(dump: str) -> str:
+    return "\n".join(_FRAME.sub(lambda m: f'  File "{_short(m["path"])}", line {m["line"]} in {m["func"]}', ln)
+                     for ln in dump.strip().splitlines() if not ln.startswith("Extension modules:"))
+
+
+def _outcome(rc: int, out: Path, log: str, limits: Limits, fault: Path | None = None) -> dict:
     if out.is_file():
         payload = json.loads(out.read_text())
         if "result" in payload:
@@ -139,7 +215,12 @@ def _outcome(rc: int, out: Path, log: str, limits: Limits) -> dict:
             raise SandboxFailure(CPU, f"CPU time limit of {limits.cpu_s:g} s exceeded", log)
         if _looks_like_oom(log):
             raise SandboxFailure(MEMORY, f"out of memory (limit {limits.memory_mb} MB)", log)
-        raise SandboxFailure(CRASH, f"the runtime crashed ({_signal_name(sig)})", log)
+        dump = fault.read_text(errors="replace") if fault is not None and fault.is_file() else ""
+        stage = crash_stage(dump)
+        if dump.strip():
+            log = (log.rstrip("\n") + "\n" if log.strip() else "") + _fault_log(dump)[-10000:] + "\n"
+        raise SandboxFailure(CRASH, f"the runtime crashed (signal {sig} {_signal_name(sig)})"
+                             + (f" while {stage}" if stage else ""), log)
     if _looks_like_oom(log):
         raise SandboxFailure(MEMORY, f"out of memory (limit {limits.memory_mb} MB)", log)
     last = next((ln for ln in reversed(log.strip().splitlines()) if ln.strip()), "")
@@ -153,16 +234,34 @@ def _cpu_exhausted(log: str) -> bool:
 # ----------------------------------------------------------------------------------------
 # the child
 # ----------------------------------------------------------------------------------------
-def _no_network() -> None:
-    """Enter new user + network namespaces when the kernel lets unprivileged users do so."""
-    try:
-        import ctypes
+def _no_network() -> str | None:
+    """Enter new user + network namespaces; None when done, else why not.
 
+    A user namespace is what lets a process without privileges make a network namespace
+    (``unshare(2)``); the new network namespace holds one loopback interface, down. The
+    child checks the result in ``/proc/self/net/dev`` rather than trusting the call.
+    """
+    import ctypes
+    import errno
+
+    if not sys.platform.startswith("linux"):
+        return f"no network namespaces on {sys.platform}"
+    try:
         libc = ctypes.CDLL(None, use_errno=True)
-        clone_newuser, clone_newnet = 0x10000000, 0x40000000
-        libc.unshare(clone_newuser | clone_newnet)
-    except Exception:  # not Linux, or no namespaces: limits still apply
-        pass
+    except OSError as e:
+        return f"no C library to call unshare(2) ({e})"
+    clone_newuser, clone_newnet = 0x10000000, 0x40000000
+    if libc.unshare(clone_newuser | clone_newnet) != 0:
+        err = ctypes.get_errno()
+        return f"unshare(CLONE_NEWUSER|CLONE_NEWNET) failed: {errno.errorcode.get(err, err)} ({os.strerror(err)})"
+    try:
+        interfaces = [ln.split(":")[0].strip() for ln in Path("/proc/self/net/dev").read_text().splitlines()[2:]]
+    except OSError as e:
+        return f"cannot read /proc/self/net/dev to check the new namespace ({e})"
+    others = [i for i in interfaces if i != "lo"]
+    if others:
+        return f"the new network namespace still has interfaces {', '.join(others)}"
+    return None
 
 
 def _vm_bytes(key: str = "VmSize") -> int:
@@ -203,11 +302,22 @@ def _memory_failure(text: str) -> bool:
     return used > _BASE["limit_mb"] * 1024 * 1024 / 2
 
 
+_FAULT_FILE: list = []  # kept open for the child's life
+
+
 def _child() -> int:
     spec = json.loads(sys.stdin.read())
     _limit_self(float(spec["cpu_s"]), int(spec.get("nice", 0)))
     out = Path(spec["out"])
-    _no_network()
+    # the Python stack on SIGSEGV/SIGABRT/SIGBUS/SIGFPE/SIGILL, to its own file: the runtime's
+    # loaders send fd 2 elsewhere for a while (runner.native_stderr)
+    _FAULT_FILE.append(open(spec["fault"], "w"))
+    faulthandler.enable(file=_FAULT_FILE[0], all_threads=True)
+    why = _no_network()
+    state = "isolated" if why is None else f"{NETWORK_UNAVAILABLE}: {why}"
+    Path(spec["network"]).write_text(state + "\n")
+    if why is not None:
+        print(state, file=sys.stderr, flush=True)
 
     def write(payload: dict) -> None:
         tmp = out.with_suffix(".tmp")

@@ -93,3 +93,15 @@ def runtime(file: str, task: str, bench_kwargs: dict) -> dict:
 def noop(**kwargs) -> dict:
     """Nothing (queue benchmarks)."""
     return {"noop": True}
+
+
+def connect(host: str, port: int, timeout_s: float = 5.0) -> dict:
+    """Try a TCP connection to ``host:port`` from the child: the check of the sandbox's
+    network isolation (``{"connected": bool, "error": str | None}``)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return {"connected": True, "error": None}
+    except OSError as e:
+        return {"connected": False, "error": f"{type(e).__name__}: {e}"}
