@@ -106,7 +106,9 @@ def crashers(tmp_path_factory):
         files[where] = root / f"{where}.tflite"
         files[where].write_bytes(crashing_tflite(where))
     make_isp_split(root / "val", n=1, hw=(176, 176))  # 176 px: room for MS-SSIM's five scales
-    files["split"] = root / "val"
+    # LiteRT takes a constant input's stored shape as fixed: data at that size (16x16 packed)
+    make_isp_split(root / "val16", n=1, hw=(32, 32))
+    files["split"], files["split16"] = root / "val", root / "val16"
     return files
 
 
@@ -127,7 +129,7 @@ def test_a_model_that_crashes_the_runtime_is_named_by_signal_and_stage(crashers,
     """Real crashes inside LiteRT's native code (see ``crashing_tflite``), not signals sent
     from outside: the reason names the signal and what the runtime was doing, the log keeps
     the Python stack (no host paths), and the next child runs."""
-    e = _fail(func, _job(func, crashers[where], crashers["split"]), Limits(wall_s=120))
+    e = _fail(func, _job(func, crashers[where], crashers["split16" if where == "input" else "split"]), Limits(wall_s=120))
     assert e.kind == CRASH and e.reason == f"the runtime crashed (signal 11 SIGSEGV) while {stage}", e.reason
     assert "Fatal Python error: Segmentation fault" in e.log and 'File "worker/stages.py", ' in e.log, e.log
     assert str(Path(__file__).resolve().parents[2]) not in e.log  # frames name the package's files, not the host's
