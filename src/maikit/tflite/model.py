@@ -130,11 +130,15 @@ def _parse(data: bytes) -> dict:
             ins = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
             outs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
             for v in ins + outs:
-                if v >= len(tensors):
+                if v >= len(tensors) or v < -1:  # -1: an optional input left out
                     raise MaikitError(f"operator {o} refers to tensor {v} of {len(tensors)}")
             ops.append({"index": o, "op": codes[idx][0], "custom": codes[idx][1], "inputs": ins, "outputs": outs})
         inputs = [int(v) for v in sg.InputsAsNumpy()] if sg.InputsLength() else []
         outputs = [int(v) for v in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        for kind, values in (("input", inputs), ("output", outputs)):
+            for v in values:
+                if not 0 <= v < len(tensors):
+                    raise MaikitError(f"subgraph {len(subgraphs)} {kind} refers to tensor {v} of {len(tensors)}")
         subgraphs.append({"tensors": tensors, "ops": ops, "inputs": inputs, "outputs": outputs})
     if not subgraphs:
         raise MaikitError("the model has no subgraph")
