@@ -79,12 +79,12 @@ def bench_model(name: str, work: Path, settings, threads: int, rounds: int = 1) 
     fp32 = convert_to_tflite(model, torch.from_numpy(x_nchw), work / "fp32.tflite", layout="nhwc")
     with torch.no_grad():
         ref = model(torch.from_numpy(x_nchw)).permute(0, 2, 3, 1).numpy()
-    row["verify_psnr_db"] = verify_psnr(ref, TfliteRunner(fp32, threads=threads).run(x), entry.task)
+    row["verify_psnr_db"] = verify_psnr(ref, TfliteRunner(fp32, threads=threads).run(x), spec)
     row["macs"] = inspect_tflite(fp32, targets=())["macs"]
     row["conv_share"] = conv_share(read_tflite(fp32)["subgraphs"][0])
     backends = {"litert_fp32": TfliteBackend(fp32, threads=threads, input=x)}
     try:  # a model that int8 cannot handle keeps its other measurements
-        q = quantize_int8(fp32.read_bytes(), random_inputs(entry.task, spec.latency_input_shape, 2))
+        q = quantize_int8(fp32.read_bytes(), random_inputs(spec, spec.latency_input_shape, 2))
         (work / "int8.tflite").write_bytes(q)
         TfliteRunner(work / "int8.tflite", threads=threads)  # loads, or a one-line error
         backends["litert_int8"] = TfliteBackend(work / "int8.tflite", threads=threads, input=x)

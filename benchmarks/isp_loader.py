@@ -52,8 +52,9 @@ def rss_child(args) -> None:
     """Runs in a fresh process: index N pairs, draw a few batches, print peak RSS as JSON."""
     from maikit.data.isp import IspDataset
     from maikit.data.layout import find_pairs
+    from maikit.tasks import ISP
 
-    base = find_pairs(Path(args.data) / "train", "isp")
+    base = find_pairs(Path(args.data) / "train", ISP)
     pairs = list(itertools.islice(itertools.cycle(base), args.rss_child))
     del base
     rss_before = _current_rss_mb()

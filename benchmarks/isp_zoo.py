@@ -26,6 +26,7 @@ from maikit.errors import MaikitError
 from maikit.io import write_json
 from maikit.models import create_model, get_model_entry, list_models
 from maikit.models.blocks import param_count
+from maikit.tasks import ISP
 from maikit.train import TrainConfig, get_adapter, train
 
 
@@ -60,7 +61,7 @@ def ensure_data(root: Path, count: int, val_fraction: float, seed: int) -> Path:
 @torch.no_grad()
 def evaluate_fixed(model_name: str, data: Path, val_images: int | None) -> dict:
     """Official metrics of a model that needs no training (``isp/classic``) on the val split."""
-    adapter = get_adapter("isp")
+    adapter = get_adapter(ISP)
     cfg = TrainConfig(task="isp", model=model_name, data=str(data), out="")
     ds = adapter.val_dataset(cfg)
     model = create_model(model_name).eval()

@@ -11,7 +11,7 @@ from maikit.tasks import DEPTH, ISP, MAI21, MAI22_4095, SensorRange, get_task
 
 
 def test_typed_defaults():
-    assert ISP.raw_convention is MAI21 and ISP.convention() is MAI21 and ISP.convention("mai22-4095") is MAI22_4095
+    assert ISP.raw_convention is MAI21 and ISP.convention() is MAI21 and ISP.convention(MAI22_4095) is MAI22_4095
     assert DEPTH.raw_convention is None and DEPTH.convention() is None
     assert DEPTH.sensor_range == SensorRange(0.4, 50.0) and ISP.sensor_range is None
     assert (DEPTH.output_unit, DEPTH.target_file_unit) == ("m", "mm")
@@ -83,8 +83,8 @@ def test_task_owns_its_dataset_builders_and_metric_options(tmp_path):
     assert (ISP.pooled_metrics, DEPTH.pooled_metrics) == (False, True)
     assert ISP.synth_options == ("photos", "full_res", "patch") and DEPTH.synth_options == ()
     # the published rows (docs/references.md): dh_isp 23.2 dB at 61 ms -> 25.98; TCL 0.2773 at 46 ms -> 298
-    assert round(scoring.score("isp", 23.2, 61), 2) == 25.98
-    assert round(scoring.score("depth", 0.2773, 46)) == 298
+    assert round(scoring.score(ISP, 23.2, 61), 2) == 25.98
+    assert round(scoring.score(DEPTH, 0.2773, 46)) == 298
     with pytest.raises(MaikitError, match="no real `isp` sample"):
         ISP.sample_real(tmp_path / "x")
     with pytest.raises(MaikitError, match="--patch"):

@@ -67,6 +67,7 @@ def run_demo(out: str | Path = "demo_out", plan: DemoPlan | None = None, console
     from maikit.export.inspect import inspect_tflite
     from maikit.leaderboard import Entry, leaderboard_table, paper_entries, scatter_plot
     from maikit.models import get_model_entry
+    from maikit.tasks import DEPTH, ISP
     from maikit.train import TrainConfig, train
 
     plan = plan or DemoPlan()
@@ -87,6 +88,7 @@ def run_demo(out: str | Path = "demo_out", plan: DemoPlan | None = None, console
         "isp": dict(model=plan.isp_model, minutes=plan.isp_train_minutes, count=plan.isp_count),
         "depth": dict(model=plan.depth_model, minutes=plan.depth_train_minutes, count=plan.depth_count),
     }
+    specs = {spec.name: spec for spec in (ISP, DEPTH)}
 
     step(1, "synthesise data in the official layouts")
     data = {}
@@ -99,7 +101,7 @@ def run_demo(out: str | Path = "demo_out", plan: DemoPlan | None = None, console
 
     step(2, "check the datasets")
     for task in ("isp", "depth"):
-        report = check_dataset(data[task], task)
+        report = check_dataset(data[task], specs[task])
         console.print(f"  {task}: {report.pairs} pairs, {len(report.problems)} problems")
         if report.problems:
             first = report.problems[0]
@@ -121,7 +123,7 @@ def run_demo(out: str | Path = "demo_out", plan: DemoPlan | None = None, console
     for task in jobs:
         for precision in plan.precisions:
             dest = folder / "export" / f"{task}_{precision}"
-            record = export_model(runs[task], dest, task=task, precision=precision,
+            record = export_model(runs[task], dest, task=specs[task], precision=precision,
                                   calib=data[task], input_hw=plan.export_hw.get(task))
             exports[(task, precision)] = dest
             console.print(f"  {task} {precision}: verify PSNR {record.get('verify_psnr_db', float('nan')):.1f} dB, "
@@ -143,18 +145,18 @@ def run_demo(out: str | Path = "demo_out", plan: DemoPlan | None = None, console
     bench = dict(threads=plan.threads, runs=plan.bench_runs, min_seconds=plan.bench_min_seconds,
                  max_seconds=plan.bench_max_seconds)
     for task in jobs:
-        val = resolve_split(data[task], task, "val")
-        entries = paper_entries(task)
+        val = resolve_split(data[task], specs[task], "val")
+        entries = paper_entries(specs[task])
         for precision in plan.precisions:
-            res = evaluate_model(exports[(task, precision)], task, val, bench_kwargs=bench)
+            res = evaluate_model(exports[(task, precision)], specs[task], val, bench_kwargs=bench)
             summary["tasks"][task].setdefault("eval", {})[precision] = res
             size_kb = summary["tasks"][task]["inspect"][precision]["size_bytes"] / 1000.0
             metrics = {m: res[m] for m in ("psnr", "ssim", "ms_ssim", "si_rmse", "rmse", "log10", "rel") if m in res}
             entries.append(Entry(f"maikit {jobs[task]['model']} {precision.upper()}", size_kb, metrics,
                                  res["runtime_ms"], res["score"], "measured", "this CPU"))
         summary["tasks"][task]["paper_row"] = getattr(get_model_entry(jobs[task]["model"]).paper, "team", None)
-        table = leaderboard_table(entries, task)
-        plot = scatter_plot(entries, task, folder / f"{task}_fidelity_vs_runtime.png")
+        table = leaderboard_table(entries, specs[task])
+        plot = scatter_plot(entries, specs[task], folder / f"{task}_fidelity_vs_runtime.png")
         summary["tasks"][task]["leaderboard"] = [e.to_dict() for e in entries]
         summary["tasks"][task]["plot"] = str(plot)
         summary["tasks"][task]["table"] = table

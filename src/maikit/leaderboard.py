@@ -16,7 +16,7 @@ from rich.table import Table
 
 from maikit.io import atomic_path
 from maikit.scoring.paper import paper_rows
-from maikit.tasks import get_task
+from maikit.tasks import TaskSpec
 
 _KB_PER = {"KB": 1.0, "MB": 1000.0}  # the paper tables' size units, in KB
 _SIZE_DECIMALS = {"KB": 0, "MB": 2}
@@ -44,18 +44,17 @@ PAPER_DEVICE = {"isp": "Dimensity 1000+ APU", "depth": "Raspberry Pi 4 CPU"}
 PAPER_DEVICE_SHORT = {"isp": "APU (paper)", "depth": "RPi 4 (paper)"}
 
 
-def paper_entries(task: str) -> list[Entry]:
+def paper_entries(task: TaskSpec) -> list[Entry]:
     return [
-        Entry(r.team, r.size_kb, dict(r.metrics), r.runtime_ms, r.score, "paper", PAPER_DEVICE_SHORT[task])
-        for r in paper_rows(task)
+        Entry(r.team, r.size_kb, dict(r.metrics), r.runtime_ms, r.score, "paper", PAPER_DEVICE_SHORT[task.name])
+        for r in paper_rows(task.name)
     ]
 
 
-def ranked(entries: list[Entry], task: str) -> list[Entry]:
-    spec = get_task(task)
-    primary = spec.metric(spec.primary_metric)
+def ranked(entries: list[Entry], task: TaskSpec) -> list[Entry]:
+    primary = task.metric(task.primary_metric)
     sign = -1.0 if primary.higher_is_better else 1.0
-    return sorted(entries, key=lambda e: (-e.score, sign * e.metrics.get(spec.primary_metric, float("nan"))))
+    return sorted(entries, key=lambda e: (-e.score, sign * e.metrics.get(task.primary_metric, float("nan"))))
 
 
 def _fmt(v: float | None, digits: int) -> str:
@@ -67,50 +66,48 @@ def _fmt(v: float | None, digits: int) -> str:
 _DIGITS = {"psnr": 2, "ssim": 4, "ms_ssim": 4, "si_rmse": 4, "rmse": 2, "log10": 4, "rel": 4}
 
 
-def leaderboard_table(entries: list[Entry], task: str, title: str | None = None) -> Table:
-    spec = get_task(task)
-    table = Table(title=title or f"{spec.title} — leaderboard", title_justify="left")
+def leaderboard_table(entries: list[Entry], task: TaskSpec, title: str | None = None) -> Table:
+    table = Table(title=title or f"{task.title} — leaderboard", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("team / model")
-    table.add_column(f"size, {spec.model_size_unit}", justify="right")
-    for m in spec.metrics:
+    table.add_column(f"size, {task.model_size_unit}", justify="right")
+    for m in task.metrics:
         if any(m.name in e.metrics for e in entries):
             arrow = "↑" if m.higher_is_better else "↓"
             table.add_column(f"{m.title} {arrow}", justify="right")
     table.add_column("runtime, ms ↓", justify="right")
     table.add_column("final score ↑", justify="right")
     table.add_column("measured on")
-    shown = [m for m in spec.metrics if any(m.name in e.metrics for e in entries)]
+    shown = [m for m in task.metrics if any(m.name in e.metrics for e in entries)]
     for i, e in enumerate(ranked(entries, task), 1):
-        size = None if e.size_kb is None else e.size_kb / _KB_PER[spec.model_size_unit]
+        size = None if e.size_kb is None else e.size_kb / _KB_PER[task.model_size_unit]
         style = "bold green" if e.source == "measured" else None
         table.add_row(
-            str(i), e.name, _fmt(size, _SIZE_DECIMALS[spec.model_size_unit]),
+            str(i), e.name, _fmt(size, _SIZE_DECIMALS[task.model_size_unit]),
             *[_fmt(e.metrics.get(m.name), _DIGITS.get(m.name, 4)) for m in shown],
             _fmt(e.runtime_ms, 1), _fmt(e.score, 2), e.device or e.source, style=style,
         )
     return table
 
 
-def scatter_plot(entries: list[Entry], task: str, path: str | os.PathLike, title: str | None = None) -> Path:
+def scatter_plot(entries: list[Entry], task: TaskSpec, path: str | os.PathLike, title: str | None = None) -> Path:
     """Fidelity (primary metric) vs runtime (log scale) with every entry labelled; PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    spec = get_task(task)
-    primary = spec.metric(spec.primary_metric)
+    primary = task.metric(task.primary_metric)
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     for source, marker, colour in (("paper", "o", "#4c72b0"), ("measured", "*", "#dd4444")):
-        pts = [e for e in entries if e.source == source and spec.primary_metric in e.metrics]
+        pts = [e for e in entries if e.source == source and task.primary_metric in e.metrics]
         if not pts:
             continue
-        label = f"published ({PAPER_DEVICE[task]})" if source == "paper" else "maikit (this machine, CPU)"
-        ax.scatter([e.runtime_ms for e in pts], [e.metrics[spec.primary_metric] for e in pts],
+        label = f"published ({PAPER_DEVICE[task.name]})" if source == "paper" else "maikit (this machine, CPU)"
+        ax.scatter([e.runtime_ms for e in pts], [e.metrics[task.primary_metric] for e in pts],
                    marker=marker, s=70 if source == "paper" else 180, c=colour, label=label, zorder=3)
         for e in pts:
-            ax.annotate(e.name, (e.runtime_ms, e.metrics[spec.primary_metric]), fontsize=7,
+            ax.annotate(e.name, (e.runtime_ms, e.metrics[task.primary_metric]), fontsize=7,
                         xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
@@ -122,7 +119,7 @@ def scatter_plot(entries: list[Entry], task: str, path: str | os.PathLike, title
         ax.invert_yaxis()  # better is always up
     ax.set_xlabel("runtime, ms (log scale)")
     ax.set_ylabel(f"{primary.title} ({'higher' if primary.higher_is_better else 'lower'} is better; better is up)")
-    ax.set_title(title or f"{spec.title}: fidelity vs runtime")
+    ax.set_title(title or f"{task.title}: fidelity vs runtime")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()

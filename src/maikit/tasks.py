@@ -185,15 +185,15 @@ class TaskSpec:
         return self.score_fn(fidelity, runtime_ms)
 
     # ---------------------------------------------------------------- input files and values
-    def convention(self, name: str | RawConvention | None = None) -> RawConvention | None:
-        """The RAW convention to use: ``name`` resolved, else the task's default (None without RAW input)."""
+    def convention(self, convention: RawConvention | None = None) -> RawConvention | None:
+        """The RAW convention to use: ``convention``, else the task's default (None without RAW input)."""
         return None
 
-    def input_range(self, convention: str | RawConvention | None = None) -> tuple[float, float]:
+    def input_range(self, convention: RawConvention | None = None) -> tuple[float, float]:
         """The (low, high) float values a model input can hold."""
         raise NotImplementedError
 
-    def read_input(self, path: str | os.PathLike, convention: str | RawConvention | None = None) -> np.ndarray:
+    def read_input(self, path: str | os.PathLike, convention: RawConvention | None = None) -> np.ndarray:
         """One input file as the model's float32 HWC input, checked against the task's file rules."""
         raise NotImplementedError
 
@@ -276,14 +276,14 @@ class IspTask(TaskSpec):
 
         return scoring.isp_score
 
-    def convention(self, name: str | RawConvention | None = None) -> RawConvention:
-        return get_raw_convention(name if name is not None else self.raw_convention)
+    def convention(self, convention: RawConvention | None = None) -> RawConvention:
+        return convention if convention is not None else self.raw_convention
 
-    def input_range(self, convention: str | RawConvention | None = None) -> tuple[float, float]:
+    def input_range(self, convention: RawConvention | None = None) -> tuple[float, float]:
         conv = self.convention(convention)
         return 0.0, conv.max_value / conv.divisor
 
-    def read_input(self, path: str | os.PathLike, convention: str | RawConvention | None = None) -> np.ndarray:
+    def read_input(self, path: str | os.PathLike, convention: RawConvention | None = None) -> np.ndarray:
         from maikit.data.isp import read_packed
 
         return read_packed(path, self.convention(convention))
@@ -321,10 +321,10 @@ class DepthTask(TaskSpec):
 
         return scoring.depth_score
 
-    def input_range(self, convention: str | RawConvention | None = None) -> tuple[float, float]:
+    def input_range(self, convention: RawConvention | None = None) -> tuple[float, float]:
         return 0.0, 255.0
 
-    def read_input(self, path: str | os.PathLike, convention: str | RawConvention | None = None) -> np.ndarray:
+    def read_input(self, path: str | os.PathLike, convention: RawConvention | None = None) -> np.ndarray:
         from maikit.data.depth import read_rgb
 
         return read_rgb(path).astype(np.float32)

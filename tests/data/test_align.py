@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from maikit.cli import app
 from maikit.data.synth_isp import random_camera, synth_raw
+from maikit.tasks import ISP
 
 HOMOGRAPHY = np.array([[1.3 * np.cos(0.05), -1.3 * np.sin(0.05), 20.0],
                        [1.3 * np.sin(0.05), 1.3 * np.cos(0.05), -15.0], [1e-5, -2e-5, 1.0]])
@@ -111,7 +112,7 @@ def test_align_cli_writes_a_checked_dataset_and_skips_an_unrelated_pair(tmp_path
     by_name = {p["name"]: p for p in summary["pairs"]}
     assert by_name["cat.dng"]["status"] == "aligned" and by_name["cat.dng"]["kept"] > 5
     assert by_name["mixed.png"]["status"] == "skipped" and "unrelated" in by_name["mixed.png"]["reason"]
-    assert check_dataset(out, "isp").ok
+    assert check_dataset(out, ISP).ok
     files = sorted((out / "val" / "mediatek_raw").glob("*.png"))
     assert len(files) == by_name["cat.dng"]["kept"] == summary["patches"]
     assert read_png(files[0]).shape == (PATCH, PATCH) and read_png(files[0]).dtype == np.uint16

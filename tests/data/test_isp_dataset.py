@@ -9,6 +9,7 @@ import torch
 import maikit.io
 from maikit.data.isp import IspDataset, IspRawDataset
 from maikit.errors import MaikitError
+from maikit.tasks import MAI22_4096
 
 
 def test_item_shapes_dtypes_ranges(isp_root):
@@ -26,7 +27,7 @@ def test_item_shapes_dtypes_ranges(isp_root):
 
 
 def test_other_convention(isp_root):
-    x, _ = IspDataset(isp_root / "train", convention="mai22-4096")[0]
+    x, _ = IspDataset(isp_root / "train", convention=MAI22_4096)[0]
     raw = maikit.io.read_png(isp_root / "train" / "mediatek_raw" / "0.png").astype(np.float32)
     np.testing.assert_allclose(x[0].numpy(), raw[0::2, 0::2] / 4096, rtol=1e-6)
 

@@ -7,6 +7,7 @@ import pytest
 
 from maikit.data.isp import pack_raw, read_packed, read_raw, unpack_raw
 from maikit.errors import MaikitError
+from maikit.tasks import MAI21, MAI22_4095, MAI22_4096, get_raw_convention
 
 
 def official_pack(raw: np.ndarray, convention: str) -> np.ndarray:
@@ -26,29 +27,30 @@ def raw10() -> np.ndarray:
 
 @pytest.mark.parametrize("convention", ["mai21", "mai22-4095", "mai22-4096"])
 def test_pack_matches_official_slicing(raw10, convention):
-    packed = pack_raw(raw10, convention)
+    packed = pack_raw(raw10, get_raw_convention(convention))
     assert packed.shape == (3, 5, 4) and packed.dtype == np.float32
     np.testing.assert_allclose(packed, official_pack(raw10, convention), rtol=1e-6)
 
 
 @pytest.mark.parametrize("convention", ["mai21", "mai22-4095", "mai22-4096"])
 def test_unpack_is_exact_inverse(raw10, convention):
-    back = unpack_raw(pack_raw(raw10, convention), convention)
+    conv = get_raw_convention(convention)
+    back = unpack_raw(pack_raw(raw10, conv), conv)
     assert back.dtype == np.uint16
     np.testing.assert_array_equal(back, raw10)
 
 
 def test_divisors_and_no_clipping():
     raw = np.full((2, 2), 1023, np.uint16)
-    assert pack_raw(raw, "mai21").max() == pytest.approx(1023 / 1020)  # above 1: not clipped
-    assert pack_raw(raw, "mai22-4095").max() == pytest.approx(1023 / 4095)
-    assert pack_raw(raw, "mai22-4096").max() == pytest.approx(1023 / 4096)
+    assert pack_raw(raw, MAI21).max() == pytest.approx(1023 / 1020)  # above 1: not clipped
+    assert pack_raw(raw, MAI22_4095).max() == pytest.approx(1023 / 4095)
+    assert pack_raw(raw, MAI22_4096).max() == pytest.approx(1023 / 4096)
 
 
 def test_mai21_channel_sites():
     # R site (0,0) = 1, Gr-row green (0,1) = 2, (1,0) green = 3, B (1,1) = 4
     raw = np.tile(np.array([[1, 2], [3, 4]], np.uint16), (2, 2))
-    assert pack_raw(raw, "mai21")[0, 0].tolist() == pytest.approx([4 / 1020, 2 / 1020, 1 / 1020, 3 / 1020])
+    assert pack_raw(raw, MAI21)[0, 0].tolist() == pytest.approx([4 / 1020, 2 / 1020, 1 / 1020, 3 / 1020])
 
 
 def test_bad_inputs():
@@ -57,7 +59,7 @@ def test_bad_inputs():
     with pytest.raises(MaikitError, match="single-channel"):
         pack_raw(np.zeros((4, 4, 3), np.uint16))
     with pytest.raises(MaikitError, match="unknown RAW convention"):
-        pack_raw(np.zeros((4, 4), np.uint16), "mai23")
+        get_raw_convention("mai23")  # names become conventions at the edges (CLI, files)
     with pytest.raises(MaikitError, match=r"\(h, w, 4\)"):
         unpack_raw(np.zeros((4, 4, 3), np.float32))
 

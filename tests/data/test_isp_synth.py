@@ -15,6 +15,7 @@ from maikit.data.check import check_dataset
 from maikit.data.isp import IspDataset
 from maikit.data.synth_isp import CameraParams, add_noise, random_camera, synth_isp, synth_raw, unprocess
 from maikit.errors import MaikitError
+from maikit.tasks import DEPTH, ISP
 
 runner = CliRunner()
 
@@ -66,7 +67,7 @@ def test_synth_check_load_round_trip(tmp_path):
     root = tmp_path / "syn"
     summary = synth_isp(root, 6, seed=3, val_fraction=0.34, full_res=1)
     assert (summary["train"], summary["val"], summary["test"]) == (4, 2, 1)
-    rep = check_dataset(root, "isp")
+    rep = check_dataset(root, ISP)
     assert rep.problems == [] and rep.pairs == 7
 
     meta = json.loads((root / "synth.json").read_text())
@@ -108,7 +109,7 @@ def test_user_photos(tmp_path):
         cv2.imwrite(str(tmp_path / f"p{i}.jpg"), rng.integers(0, 256, (40, 70, 3), dtype=np.uint8))
     s = synth_isp(tmp_path / "out", 3, val_fraction=0.34, photos=tmp_path, patch=32, full_res=1)
     assert len(s["photos"]["val"]) == 1 and len(s["photos"]["train"]) == 2
-    assert check_dataset(tmp_path / "out", "isp").problems == []
+    assert check_dataset(tmp_path / "out", ISP).problems == []
     assert cv2.imread(str(tmp_path / "out" / "test" / "fujifilm" / "0.png")).shape[:2] == (32, 64)
 
     (tmp_path / "one").mkdir()
@@ -142,7 +143,7 @@ def test_cli_wires_depth_commands(tmp_path):
     res = runner.invoke(app, ["data", "synth", "depth", "--out", str(tmp_path / "d"), "--count", "2", "--json"])
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["train"] + json.loads(res.stdout)["val"] == 2
-    assert check_dataset(tmp_path / "d", "depth").problems == []
+    assert check_dataset(tmp_path / "d", DEPTH).problems == []
     res = runner.invoke(app, ["data", "sample-real", "depth", "--out", str(tmp_path / "r"), "--json"])
     assert res.exit_code == 0, res.stderr
-    assert check_dataset(tmp_path / "r", "depth").pairs >= 1
+    assert check_dataset(tmp_path / "r", DEPTH).pairs >= 1

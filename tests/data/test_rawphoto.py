@@ -10,7 +10,7 @@ import pytest
 from maikit.data.isp import pack_raw
 from maikit.data.rawphoto import read_layout_raw, read_raw_photo, to_layout_mosaic
 from maikit.errors import MaikitError
-from maikit.tasks import get_raw_convention
+from maikit.tasks import MAI21, get_raw_convention
 
 from _dng import write_dng
 
@@ -65,7 +65,7 @@ def test_the_channels_hold_the_right_colours(tmp_path):
         sensor[r0::2, c0::2] = 800
         sensor[1 - r0::2, 1 - c0::2] = 200
         photo = read_raw_photo(write_dng(tmp_path / f"{pattern}.dng", sensor, pattern, 1023, [0], 10))
-        packed = pack_raw(to_layout_mosaic(photo), "mai21") * 1020
+        packed = pack_raw(to_layout_mosaic(photo), MAI21) * 1020
         planes[pattern] = [float(np.unique(packed[:, :, ch])[0]) for ch in range(4)]
     # mai21 channels are (B, Gb, R, Gr)
     assert all(p == [200.0, 500.0, 800.0, 500.0] for p in planes.values()), planes

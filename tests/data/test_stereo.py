@@ -15,6 +15,7 @@ from maikit.data.real import disparity_to_depth_mm
 from maikit.errors import MaikitError
 from maikit.io import read_png
 from maikit.metrics.depth import depth_metrics
+from maikit.tasks import DEPTH
 
 # Middlebury 2014 "Motorcycle" calib.txt (full size; docs/references.md#real-data). The bundled copy is 741x500,
 # a quarter of 2964x2000, so the height is given as 4 x 500.
@@ -83,7 +84,7 @@ def test_task_frame_is_480x640_and_the_dataset_checks_clean(tmp_path):
     intr = summary["frames"][0]["intrinsics"]
     # 741x500 -> centre crop 667x500 -> 640x480: f scales by 640/667
     assert intr["fx"] == pytest.approx(994.978 * 640 / 667, rel=1e-3)
-    assert check_dataset(tmp_path / "out", "depth").ok
+    assert check_dataset(tmp_path / "out", DEPTH).ok
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".staging")]
     with pytest.raises(MaikitError, match="already exists"):
         from_stereo(tmp_path / "l", tmp_path / "r", tmp_path / "calib.txt", tmp_path / "out")

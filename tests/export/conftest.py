@@ -6,6 +6,7 @@ import os
 
 import pytest
 from _fixtures import SMALL_HW, TinyDepth, TinyIsp
+from maikit.tasks import DEPTH, ISP
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,7 +25,7 @@ def isp_export(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("isp_fp32")
     model = TinyIsp().eval()
-    record = export_model(model, out, task="isp", input_hw=SMALL_HW)
+    record = export_model(model, out, task=ISP, input_hw=SMALL_HW)
     return model, out, record
 
 
@@ -34,7 +35,7 @@ def isp_export_gpu(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("isp_gpu")
     model = TinyIsp().eval()
-    record = export_model(model, out, task="isp", input_hw=SMALL_HW, gpu_friendly=True)
+    record = export_model(model, out, task=ISP, input_hw=SMALL_HW, gpu_friendly=True)
     return model, out, record
 
 
@@ -44,5 +45,5 @@ def depth_int8(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("depth_int8")
     model = TinyDepth().eval()
-    record = export_model(model, out, task="depth", precision="int8", input_hw=(24, 32), calib_samples=4)
+    record = export_model(model, out, task=DEPTH, precision="int8", input_hw=(24, 32), calib_samples=4)
     return model, out, record

@@ -14,7 +14,7 @@ from _fixtures import SMALL_HW, TinyDepth, TinyIsp
 from maikit.errors import MaikitError
 from maikit.export import TfliteRunner, export_model
 from maikit.export.rewrite import rewrite_pixel_shuffles
-from maikit.tasks import ISP
+from maikit.tasks import DEPTH, ISP
 
 
 def _torch_nhwc(model, x_nhwc):
@@ -73,7 +73,7 @@ def test_int8_export_has_int8_weights_and_runs(depth_int8):
 
 def test_fp16_export_stores_float16_weights(tmp_path):
     model = TinyDepth().eval()
-    record = export_model(model, tmp_path, task="depth", precision="fp16", input_hw=(24, 32))
+    record = export_model(model, tmp_path, task=DEPTH, precision="fp16", input_hw=(24, 32))
     runner = TfliteRunner(tmp_path / "model.tflite")
     assert any(d["dtype"] == np.float16 for d in runner.interpreter.get_tensor_details())
     assert runner.input_dtype == np.float32
@@ -86,13 +86,13 @@ def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(ex, "verify_psnr", lambda ref, test, task: 12.0)
     out = tmp_path / "out"
     with pytest.raises(MaikitError, match="verification failed"):
-        export_model(TinyDepth(), out, task="depth", input_hw=(24, 32))
+        export_model(TinyDepth(), out, task=DEPTH, input_hw=(24, 32))
     assert not out.exists()  # no files, no staging folder, and no empty folder left behind
 
 
 def test_model_not_fitting_the_task_fails_before_conversion(tmp_path):
     with pytest.raises(MaikitError, match=r"expected \[1, 3, 128, 192\]") as e:
-        export_model(nn.Conv2d(4, 3, 3, padding=1), tmp_path, task="isp")
+        export_model(nn.Conv2d(4, 3, 3, padding=1), tmp_path, task=ISP)
     assert "[1, 3, 64, 96]" in str(e.value)  # the actual shape is named too
 
 
@@ -100,7 +100,7 @@ def test_onnx_export_matches_pytorch(tmp_path):
     import onnxruntime as ort
 
     model = TinyIsp().eval()
-    record = export_model(model, tmp_path, task="isp", fmt="onnx", input_hw=SMALL_HW)
+    record = export_model(model, tmp_path, task=ISP, fmt="onnx", input_hw=SMALL_HW)
     assert record["files"] == ["model.onnx", "model_none.onnx"] and record["verify_psnr_db"] >= 60
     sess = ort.InferenceSession(str(tmp_path / "model_none.onnx"), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(1).random((1, 20, 28, 4), dtype=np.float32)
@@ -125,7 +125,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     for kwargs, text in (({"precision": "int4"}, "precision"), ({"layout": "hwc"}, "layout"),
                          ({"fmt": "onnx", "precision": "int8"}, "fp32")):
         with pytest.raises(MaikitError, match=text):
-            export_model(TinyIsp(), tmp_path, task="isp", **kwargs)
+            export_model(TinyIsp(), tmp_path, task=ISP, **kwargs)
 
 
 class NormalisingDepth(TinyDepth):
@@ -134,7 +134,7 @@ class NormalisingDepth(TinyDepth):
 
 
 def test_model_none_falls_back_to_the_full_resolution_shape(tmp_path):
-    record = export_model(NormalisingDepth().eval(), tmp_path, task="depth", input_hw=(24, 32))
+    record = export_model(NormalisingDepth().eval(), tmp_path, task=DEPTH, input_hw=(24, 32))
     assert record["dynamic"] is False and "full-resolution" in record["note"]
     assert "Constraints violated" not in record["note"] and "Suggested fixes" not in record["note"]
     assert record["none_input_shape"] == [1, 24, 32, 3]  # input_hw replaces the full-res shape too
@@ -149,11 +149,11 @@ def test_failed_export_leaves_no_folder_behind(tmp_path):
     (empty / "train").mkdir(parents=True)
     out = tmp_path / "exports" / "isp_int8"
     with pytest.raises(MaikitError):
-        export_model(TinyIsp().eval(), out, task="isp", precision="int8", calib=empty, input_hw=(16, 16))
+        export_model(TinyIsp().eval(), out, task=ISP, precision="int8", calib=empty, input_hw=(16, 16))
     assert not out.exists() and not (tmp_path / "exports").exists()
     # an existing folder is left as it was (no staging folder, no partial files)
     out.mkdir(parents=True)
     (out / "keep.txt").write_text("before")
     with pytest.raises(MaikitError):
-        export_model(TinyIsp().eval(), out, task="isp", precision="int8", calib=empty, input_hw=(16, 16))
+        export_model(TinyIsp().eval(), out, task=ISP, precision="int8", calib=empty, input_hw=(16, 16))
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

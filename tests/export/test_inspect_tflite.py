@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from maikit.cli import app
 from maikit.errors import MaikitError
 from maikit.export import convert_to_tflite, inspect_tflite
+from maikit.tasks import DEPTH, ISP
 
 
 class ManualShuffleWhere(nn.Module):
@@ -141,11 +142,11 @@ def test_output_clamp_finding_and_its_relu6_form(tmp_path):
     assert "RELU_0_TO_1" in inspect_tflite(raw)["ops"]
     assert any(f["op"] == "RELU_0_TO_1" for f in gpu_errors(raw))
     # the zoo's clamp01 exports as relu6(6x)/6 by default, and also under --gpu-friendly
-    plain = export_model(ClampedIsp().eval(), tmp_path / "plain", task="isp", input_hw=SMALL_HW)
+    plain = export_model(ClampedIsp().eval(), tmp_path / "plain", task=ISP, input_hw=SMALL_HW)
     for name in ("model.tflite", "model_none.tflite"):
         assert gpu_errors(tmp_path / "plain" / name) == []
         assert "RELU_0_TO_1" not in inspect_tflite(tmp_path / "plain" / name)["ops"]
-    gpu = export_model(ClampedIsp().eval(), tmp_path / "gpu", task="isp", input_hw=SMALL_HW, gpu_friendly=True)
+    gpu = export_model(ClampedIsp().eval(), tmp_path / "gpu", task=ISP, input_hw=SMALL_HW, gpu_friendly=True)
     for name in ("model.tflite", "model_none.tflite"):
         assert gpu_errors(tmp_path / "gpu" / name) == []
         assert gpu["rewrites"][name]["clamp01_as_relu6"] == 1
@@ -174,11 +175,11 @@ def test_nearest_resize_gathers_by_default_and_is_one_resize_op_for_gpus(tmp_pat
     def gpu_errors(path):
         return [f for f in inspect_tflite(path, targets=("gpu",))["findings"] if f["severity"] == "error"]
 
-    plain = export_model(NearestDepth().eval(), tmp_path / "plain", task="depth", input_hw=(48, 64))
+    plain = export_model(NearestDepth().eval(), tmp_path / "plain", task=DEPTH, input_hw=(48, 64))
     ops = inspect_tflite(tmp_path / "plain" / "model.tflite")["ops"]
     assert "GATHER_ND" in ops and "RESIZE_NEAREST_NEIGHBOR" not in ops
     assert any(f["op"] == "GATHER_ND" for f in gpu_errors(tmp_path / "plain" / "model.tflite"))
-    gpu = export_model(NearestDepth().eval(), tmp_path / "gpu", task="depth", input_hw=(48, 64), gpu_friendly=True)
+    gpu = export_model(NearestDepth().eval(), tmp_path / "gpu", task=DEPTH, input_hw=(48, 64), gpu_friendly=True)
     ops = inspect_tflite(tmp_path / "gpu" / "model.tflite")["ops"]
     assert ops.get("RESIZE_NEAREST_NEIGHBOR") == 1 and "GATHER_ND" not in ops
     assert gpu_errors(tmp_path / "gpu" / "model.tflite") == []

@@ -12,6 +12,7 @@ from _fixtures import TinyDepth
 from maikit.data.depth import write_depth_mm
 from maikit.export import TfliteRunner, export_model
 from maikit.io import write_png
+from maikit.tasks import DEPTH
 
 HW = (24, 32)
 N_IMAGES, N_CALIB = 6, 4
@@ -44,7 +45,7 @@ def depth_data(tmp_path_factory):
 def test_int8_ranges_cover_all_calibration_images_and_verification_uses_held_out_images(depth_data, tmp_path):
     root, images = depth_data
     model = TinyDepth().eval()
-    record = export_model(model, tmp_path, task="depth", precision="int8", calib=root, input_hw=HW, calib_samples=N_CALIB)
+    record = export_model(model, tmp_path, task=DEPTH, precision="int8", calib=root, input_hw=HW, calib_samples=N_CALIB)
     assert record["calibration"]["source"] == "data" and record["calibration"]["samples"] == N_CALIB
     assert record["verify_inputs"] == "calibration data"
     # four evenly spaced calibration images of six are 0, 2, 3 and 5: 1 and 4 are held out
@@ -67,7 +68,7 @@ def test_int8_without_data_verifies_on_random_inputs(depth_int8):
 
 def test_fp32_export_verifies_on_random_inputs(depth_data, tmp_path):
     root, _ = depth_data
-    record = export_model(TinyDepth().eval(), tmp_path, task="depth", calib=root, input_hw=HW)
+    record = export_model(TinyDepth().eval(), tmp_path, task=DEPTH, calib=root, input_hw=HW)
     assert record["verify_inputs"] == "random" and record["verify_psnr_db"] >= 60.0
 
 

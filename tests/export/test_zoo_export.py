@@ -29,15 +29,16 @@ def test_zoo_model_exports_fp32_and_int8(name, tmp_path):
     from maikit.export import TfliteRunner, export_model
     from maikit.export.calib import random_inputs
     from maikit.export.quantize import quantize_int8
+    from maikit.tasks import get_task
 
     hw = _small_hw(name)
     record = export_model(name, tmp_path, input_hw=hw)
     assert record["verify_psnr_db"] >= 60.0
     # int8 from the verified float file (the exporter's int8 path is covered by the tiny models)
     shape = tuple(record["input_shape"])
-    q = quantize_int8((tmp_path / "model.tflite").read_bytes(), random_inputs(record["task"], shape, 2))
+    q = quantize_int8((tmp_path / "model.tflite").read_bytes(), random_inputs(get_task(record["task"]), shape, 2))
     (tmp_path / "int8.tflite").write_bytes(q)
-    y = TfliteRunner(tmp_path / "int8.tflite").run(random_inputs(record["task"], shape, 1, seed=5)[0])
+    y = TfliteRunner(tmp_path / "int8.tflite").run(random_inputs(get_task(record["task"]), shape, 1, seed=5)[0])
     assert y.shape == tuple(record["output_shape"]) and np.isfinite(y).all()
 
 

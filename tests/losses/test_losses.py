@@ -12,6 +12,7 @@ from skimage.metrics import structural_similarity
 from maikit.errors import MaikitError
 from maikit.losses import LOSSES, build_distill_loss, build_loss, create_loss
 from maikit.losses.ssim import ms_ssim_scales
+from maikit.tasks import DEPTH, get_task
 
 
 def _smooth_images(n: int, c: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,7 +273,7 @@ def test_build_loss_weighted_sum_parts_and_heads():
 
 def test_build_loss_masks_depth_targets():
     pred, gt = _depth_pair()
-    fn = build_loss([("l1", 1.0)], task="depth")
+    fn = build_loss([("l1", 1.0)], task=DEPTH)
     total, _ = fn(pred, (None, gt))
     m = gt > 0
     assert float(total) == pytest.approx(float((pred - gt).abs()[m].mean()), rel=1e-12)
@@ -290,6 +291,6 @@ def test_every_zoo_recipe_term_is_a_registered_loss():
             for terms in term_lists:
                 usable = [t for t in terms if not t.name.startswith("vgg")]
                 if usable:
-                    build_loss(usable, task=entry.task)
+                    build_loss(usable, task=get_task(entry.task))
             if recipe.distill:
                 assert LOSSES[recipe.distill].kind == "distill", name

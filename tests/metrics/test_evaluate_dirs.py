@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from maikit.cli import app
 from maikit.errors import MaikitError
 from maikit.metrics import evaluate_dirs, ms_ssim
+from maikit.tasks import DEPTH, ISP
 
 runner = CliRunner()
 
@@ -53,7 +54,7 @@ def depth_dirs(tmp_path):
 def test_isp_folder_metrics(isp_dirs):
     pred_dir, gt_dir, pairs = isp_dirs
     seen = []
-    got = evaluate_dirs(pred_dir, gt_dir, "isp", progress=lambda d, t, n: seen.append((d, t, n)))
+    got = evaluate_dirs(pred_dir, gt_dir, ISP, progress=lambda d, t, n: seen.append((d, t, n)))
     assert set(got) == {"psnr", "ssim", "ms_ssim", "images"} and got["images"] == 2
     want_psnr = np.mean([peak_signal_noise_ratio(g, p, data_range=255) for p, g in pairs.values()])
     assert got["psnr"] == pytest.approx(want_psnr, abs=1e-9)
@@ -63,12 +64,12 @@ def test_isp_folder_metrics(isp_dirs):
 
 def test_depth_folder_metrics_per_image_and_pooled(depth_dirs):
     pred_dir, gt_dir = depth_dirs
-    per_image = evaluate_dirs(pred_dir, gt_dir, "depth", per_image=True)
+    per_image = evaluate_dirs(pred_dir, gt_dir, DEPTH, per_image=True)
     # constant scales 1.25 and 0.8: REL |s - 1| each, si-RMSE 0
     assert per_image["rel"] == pytest.approx((0.25 + 0.2) / 2, rel=1e-12)
     assert per_image["si_rmse"] == pytest.approx(0.0, abs=1e-7)
     assert set(per_image["per_image"]) == {"0.png", "1.png"}
-    pooled = evaluate_dirs(pred_dir, gt_dir, "depth", pooled=True)
+    pooled = evaluate_dirs(pred_dir, gt_dir, DEPTH, pooled=True)
     assert pooled["images"] == 2 and pooled["skipped"] == 0
     assert pooled["si_rmse"] > 0.1  # two different scales pooled are no longer scale-invariant
 
@@ -77,24 +78,24 @@ def test_mismatched_names_sizes_dtypes_and_folders(tmp_path, isp_dirs):
     pred_dir, gt_dir, pairs = isp_dirs
     _write_rgb(pred_dir, "extra.png", pairs["0.png"][0])
     with pytest.raises(MaikitError, match="extra.png"):
-        evaluate_dirs(pred_dir, gt_dir, "isp")
+        evaluate_dirs(pred_dir, gt_dir, ISP)
     (pred_dir / "extra.png").unlink()
     (pred_dir / "1.png").unlink()
     with pytest.raises(MaikitError, match=r"gt/1\.png: no prediction"):
-        evaluate_dirs(pred_dir, gt_dir, "isp")
+        evaluate_dirs(pred_dir, gt_dir, ISP)
     _write_rgb(pred_dir, "1.png", pairs["1.png"][0][:-2])
     with pytest.raises(MaikitError, match=r"pred/1\.png: size 168x162"):
-        evaluate_dirs(pred_dir, gt_dir, "isp")
+        evaluate_dirs(pred_dir, gt_dir, ISP)
     _write_depth(pred_dir, "1.png", pairs["1.png"][0][..., 0])
     with pytest.raises(MaikitError, match=r"pred/1\.png: expected a uint8 with 3 channel"):
-        evaluate_dirs(pred_dir, gt_dir, "isp")
+        evaluate_dirs(pred_dir, gt_dir, ISP)
     with pytest.raises(MaikitError, match="folder not found"):
-        evaluate_dirs(tmp_path / "nope", gt_dir, "isp")
+        evaluate_dirs(tmp_path / "nope", gt_dir, ISP)
     (tmp_path / "empty").mkdir()
     with pytest.raises(MaikitError, match="no PNG files"):
-        evaluate_dirs(pred_dir, tmp_path / "empty", "isp")
+        evaluate_dirs(pred_dir, tmp_path / "empty", ISP)
     with pytest.raises(MaikitError, match="pooled"):
-        evaluate_dirs(pred_dir, gt_dir, "isp", pooled=True)
+        evaluate_dirs(pred_dir, gt_dir, ISP, pooled=True)
 
 
 def test_small_isp_images_name_the_file(tmp_path):
@@ -102,7 +103,7 @@ def test_small_isp_images_name_the_file(tmp_path):
     _write_rgb(tmp_path / "p", "a.png", img)
     _write_rgb(tmp_path / "g", "a.png", img)
     with pytest.raises(MaikitError, match=r"p/a\.png: MS-SSIM"):
-        evaluate_dirs(tmp_path / "p", tmp_path / "g", "isp")
+        evaluate_dirs(tmp_path / "p", tmp_path / "g", ISP)
 
 
 def test_cli_metrics_isp_json_and_table(isp_dirs):

@@ -11,6 +11,7 @@ from maikit.export.calib import random_inputs
 from maikit.export.inspect import read_tflite
 from maikit.export.quantize import quantize_int8
 from maikit.export.tflite import TfliteRunner
+from maikit.tasks import get_task
 
 
 _WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
@@ -20,11 +21,11 @@ def int8_matches_float(float_path: Path, task: str, shape_nhwc: tuple[int, ...])
     """Static int8 (2 random calibration inputs) runs at the float file's shape and stays near
     the float output on an unseen input: mean |int8 − fp32| within 5 % of the float output's
     largest magnitude (random-weight models give nearly constant outputs, so no correlation)."""
-    q = quantize_int8(float_path.read_bytes(), random_inputs(task, shape_nhwc, 2))
+    q = quantize_int8(float_path.read_bytes(), random_inputs(get_task(task), shape_nhwc, 2))
     q_path = float_path.with_name(float_path.stem + "_int8.tflite")
     q_path.write_bytes(q)
     runner = TfliteRunner(q_path, threads=2)
-    x = random_inputs(task, shape_nhwc, 1, seed=5)[0]
+    x = random_inputs(get_task(task), shape_nhwc, 1, seed=5)[0]
     got, ref = runner.run(x), TfliteRunner(float_path, threads=2).run(x)
     assert got.shape == ref.shape and np.isfinite(got).all()
     assert np.abs(got - ref).mean() <= 0.05 * np.abs(ref).max()

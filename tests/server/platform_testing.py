@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from maikit.tasks import DEPTH, ISP
 
 PG_URL = os.environ.get("MAI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FAST = {"device": "litert-cpu", "target": "cpu", "threads": 1, "warmup_runs": 0, "warmup_seconds": 0.0,
@@ -86,8 +87,8 @@ def tiny_models(tmp_path_factory):
             return 0.5 + 5.0 * torch.sigmoid(self.c1(x) / 255.0)
 
     root = tmp_path_factory.mktemp("models")
-    export_model(TinyIsp().eval(), root / "isp", task="isp", input_hw=(16, 16))
-    export_model(TinyDepth().eval(), root / "depth", task="depth", input_hw=(16, 16))
+    export_model(TinyIsp().eval(), root / "isp", task=ISP, input_hw=(16, 16))
+    export_model(TinyDepth().eval(), root / "depth", task=DEPTH, input_hw=(16, 16))
     return {"isp": root / "isp", "depth": root / "depth"}
 
 
@@ -254,8 +255,8 @@ def hostile_models(tmp_path_factory):
             return torch.sigmoid(self.shuffle(self.head(self.body(x))))
 
     root = tmp_path_factory.mktemp("hostile")
-    export_model(Net(64, 4).eval(), root / "slow", task="isp", input_hw=(16, 16))
-    export_model(Net(256, 1).eval(), root / "hungry", task="isp", input_hw=(16, 16))
+    export_model(Net(64, 4).eval(), root / "slow", task=ISP, input_hw=(16, 16))
+    export_model(Net(256, 1).eval(), root / "hungry", task=ISP, input_hw=(16, 16))
     return {"slow": root / "slow" / "model_none.tflite", "hungry": root / "hungry" / "model_none.tflite"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from platform_testing import challenge_def
+from maikit.tasks import ISP, MAI21
 
 
 def test_submission_is_scored_like_mai_eval(live, tiny_models, isp_split):
@@ -20,10 +21,10 @@ def test_submission_is_scored_like_mai_eval(live, tiny_models, isp_split):
     done = live.wait_done(sub["id"])
     assert done["status"] == "Finished", done
     # the library's own evaluation of the same file and split (what `mai eval` runs)
-    ref = run_fidelity(tiny_models["isp"] / "model_none.tflite", "isp", isp_split, "mai21", threads=1)
+    ref = run_fidelity(tiny_models["isp"] / "model_none.tflite", ISP, isp_split, MAI21, threads=1)
     for k in ("psnr", "ssim", "ms_ssim"):
         assert done["metrics"][k] == ref[k]
-    assert done["score"] == pytest.approx(score("isp", ref["psnr"], done["runtime_ms"]), rel=1e-12)
+    assert done["score"] == pytest.approx(score(ISP, ref["psnr"], done["runtime_ms"]), rel=1e-12)
 
     board = live.get("/api/challenges/c1/phases/validation/leaderboard").json()
     assert [row["team"] for row in board["rows"]] == ["alice"]

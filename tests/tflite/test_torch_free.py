@@ -55,10 +55,11 @@ def test_inspect_bench_and_eval_never_import_torch(depth_case):
         from maikit.export.inspect import inspect_tflite
         from maikit.runtime import benchmark_tflite
         from maikit.eval import evaluate_model
+        from maikit.tasks import DEPTH
 
         report = inspect_tflite({str(path)!r})
         bench = benchmark_tflite({str(path)!r}, runs=2, min_seconds=0, warmup_seconds=0)
-        ev = evaluate_model({str(path)!r}, "depth", {str(split)!r},
+        ev = evaluate_model({str(path)!r}, DEPTH, {str(split)!r},
                             bench_kwargs={{"runs": 2, "min_seconds": 0, "warmup_seconds": 0}})
         print(json.dumps({{"ops": report["ops"], "runs": bench["runs"], "images": ev["images"],
                           "si_rmse": ev["si_rmse"], "score": ev["score"],

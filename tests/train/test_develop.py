@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from maikit.cli import app
 from maikit.io import read_png
+from maikit.tasks import MAI21
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
@@ -59,7 +60,7 @@ def test_develop_run_matches_the_model_on_the_expected_packing(isp_checkpoint, t
     img = read_png(out / "IMG_0001.png")
     assert img.shape == (130, 192, 3) and img.dtype == np.uint8
     assert (out / "IMG_0001.jpg").read_bytes()[:2] == b"\xff\xd8"
-    x = torch.from_numpy(pack_raw(mosaic, "mai21").transpose(2, 0, 1).copy())[None]
+    x = torch.from_numpy(pack_raw(mosaic, MAI21).transpose(2, 0, 1).copy())[None]
     ref = predict_isp_packed(model, x, size_multiple=get_model_entry("isp/smallnet").size_multiple, tile=None)
     ref = (ref[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     assert np.abs(img.astype(int) - ref.astype(int)).max() <= 1

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from _fixtures import crashing_tflite, make_isp_split
 
+from maikit.tasks import ISP
 from maikit.worker.sandbox import (CANCELLED, CPU, CRASH, ERROR, MEMORY, TIMEOUT, Limits, SandboxFailure, crash_stage,
                                    run_sandboxed)
 
@@ -32,7 +33,7 @@ def model(tmp_path_factory):
 
     net = nn.Sequential(nn.Conv2d(4, 12, 3, padding=1), nn.PixelShuffle(2), nn.Sigmoid()).eval()
     out = tmp_path_factory.mktemp("sandbox")
-    export_model(net, out, task="isp", input_hw=(16, 16))
+    export_model(net, out, task=ISP, input_hw=(16, 16))
     return out / "model_none.tflite"
 
 

@@ -12,7 +12,7 @@ import math
 import os
 import sys
 import tempfile
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from typer._click import exceptions as click_errors
 from typer.core import TyperGroup
 
 from maikit.errors import MaikitError, describe
+
+if TYPE_CHECKING:
+    from maikit.tasks import RawConvention
 
 # Piped or redirected output gets a wide fixed width so tables stay readable in files and CI logs.
 console = Console(width=None if sys.stdout.isatty() else 160)  # results
@@ -186,6 +189,14 @@ def raw_convention_option(raw_convention: str | None, old: str | None) -> str | 
     if raw_convention is not None and old is not None and raw_convention != old:
         raise MaikitError(f"`--raw-convention {raw_convention}` and its old name `--convention {old}` disagree; give one")
     return raw_convention if raw_convention is not None else old
+
+
+def raw_convention_arg(raw_convention: str | None, old: str | None) -> RawConvention | None:
+    """:func:`raw_convention_option` resolved to its :class:`~maikit.tasks.RawConvention` (None when not given)."""
+    from maikit.tasks import get_raw_convention
+
+    name = raw_convention_option(raw_convention, old)
+    return None if name is None else get_raw_convention(name)
 
 
 def usage_error(message: str) -> Exception:

@@ -17,7 +17,7 @@ from rich.table import Table
 from maikit.cli._common import console, err_console, in_range, non_negative, positive, print_json
 from maikit.cli.data import data_app
 from maikit.errors import MaikitError
-from maikit.tasks import RAW_CONVENTIONS
+from maikit.tasks import RAW_CONVENTIONS, get_raw_convention
 
 _CONVENTION_HELP = "RAW convention of the written RAW patches: " + "; ".join(
     f"{c.name} = {c.description}" for c in RAW_CONVENTIONS.values()
@@ -83,11 +83,12 @@ def align_cmd(
     """
     from maikit.data.align import align_dataset
 
+    conv = get_raw_convention(raw_convention)
     if split not in ("train", "val", "test"):
         raise MaikitError(f"`--split` must be train, val or test, got {split!r}")
     with _bar(json_out) as bar:
         task_id = bar.add_task("aligning", total=None)
-        summary = align_dataset(raw, rgb, out, split=split, patch=patch, raw_convention=raw_convention,
+        summary = align_dataset(raw, rgb, out, split=split, patch=patch, raw_convention=conv,
                                 min_confidence=min_confidence,
                                 progress=lambda d, t, n: bar.update(task_id, completed=d, total=t, description=n))
     if json_out:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, non_negative, print_json, quiet_libraries, raw_convention_option
+from maikit.cli._common import console, err_console, non_negative, print_json, quiet_libraries, raw_convention_arg
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +43,8 @@ def eval_(
         def progress(done: int, total: int, name: str) -> None:
             bar.update(job, completed=done, total=total, description=f"fidelity {name}")
 
-        result = evaluate_model(model, spec.name, data, bench_kwargs={"threads": threads, "runs": runs, "min_seconds": min_seconds},
-                                progress=progress, convention=raw_convention_option(raw_convention, convention))
+        result = evaluate_model(model, spec, data, bench_kwargs={"threads": threads, "runs": runs, "min_seconds": min_seconds},
+                                progress=progress, convention=raw_convention_arg(raw_convention, convention))
     for w in result.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if as_json:

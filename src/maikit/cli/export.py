@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, print_json, quiet_libraries, raw_convention_option, usage_error
+from maikit.cli._common import console, err_console, print_json, quiet_libraries, raw_convention_arg, usage_error
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +44,7 @@ def export(
     """
     from maikit.errors import MaikitError
     from maikit.export import export_model
+    from maikit.tasks import get_task
 
     if (source is None) == (model is None):
         raise usage_error("give either a RUN folder / checkpoint or --model NAME")
@@ -62,8 +63,8 @@ def export(
             raise MaikitError("no such run folder or checkpoint (the path does not exist)", source) from None
     with quiet_libraries(), err_console.status("exporting") as status:
         record = export_model(
-            source if source is not None else model, out, task=task, precision=precision, calib=calib,
-            layout=layout, fmt=fmt, gpu_friendly=gpu_friendly, convention=raw_convention_option(raw_convention, convention), calib_samples=calib_samples,
+            source if source is not None else model, out, task=get_task(task) if task else None, precision=precision, calib=calib,
+            layout=layout, fmt=fmt, gpu_friendly=gpu_friendly, convention=raw_convention_arg(raw_convention, convention), calib_samples=calib_samples,
             progress=lambda msg: _stage(status, msg),
         )
     for w in record.get("warnings", []):

@@ -40,8 +40,7 @@ def develop_cmd(
     from maikit.tasks import get_raw_convention
     from maikit.train.develop import develop
 
-    if raw_convention is not None:
-        get_raw_convention(raw_convention)
+    conv = get_raw_convention(raw_convention) if raw_convention is not None else None
     if tile < 0:
         raise MaikitError(f"`--tile` must be 0 (no tiling) or a positive size, got {tile}")
     if overlap < 0:
@@ -55,7 +54,7 @@ def develop_cmd(
         def update(done: int, total: int, name: str) -> None:
             bar.update(task_id, completed=done, total=total, description=f"developed {name}")
 
-        result = develop(photos, model, out, raw_convention=raw_convention, jpeg=jpeg, tile=tile or None,
+        result = develop(photos, model, out, raw_convention=conv, jpeg=jpeg, tile=tile or None,
                          overlap=overlap, threads=threads, device=device, progress=update)
     if json_out:
         print_json(result.to_dict())

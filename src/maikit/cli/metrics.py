@@ -24,6 +24,7 @@ def _evaluate(task: str, pred: Path, gt: Path, pooled: bool, json_out: bool) -> 
 
     from maikit.metrics.evaluate import evaluate_dirs
 
+    spec = get_task(task)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), TextColumn("{task.fields[name]}"),
                   console=err_console, transient=True) as bar:
@@ -32,14 +33,13 @@ def _evaluate(task: str, pred: Path, gt: Path, pooled: bool, json_out: bool) -> 
         def progress(done: int, total: int, name: str) -> None:
             bar.update(job, completed=done, total=total, name=name)
 
-        result = evaluate_dirs(pred, gt, task, pooled=pooled, progress=progress)
+        result = evaluate_dirs(pred, gt, spec, pooled=pooled, progress=progress)
     if result.get("skipped"):
         err_console.print(f"[yellow]warning:[/] {result['skipped']} image(s) skipped: no valid "
                           "ground-truth pixel (> 1 mm)", highlight=False)
     if json_out:
         print_json(result)
         return
-    spec = get_task(task)
     averaging = ""
     if spec.pooled_metrics:
         averaging = ", pooled pixels" if pooled else ", mean over images"

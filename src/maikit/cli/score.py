@@ -32,7 +32,7 @@ _CAPTIONS = {
 
 def _print_paper(task: str, json_out: bool) -> bool:
     spec = get_task(task)
-    rows = paper_comparison(spec.name)
+    rows = paper_comparison(spec)
     ok = all(r["match"] for r in rows)
     if json_out:
         print_json({"task": spec.name, "rows": rows})

@@ -48,7 +48,7 @@ import numpy as np
 from maikit import io as mio
 from maikit.data.staging import staged
 from maikit.errors import MaikitError
-from maikit.tasks import ISP, RawConvention, get_raw_convention
+from maikit.tasks import ISP, MAI21, RawConvention
 
 TARGET_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 FEATURE_SIDE = 1600  # px: longest side the features are detected at
@@ -289,7 +289,7 @@ CSV_FIELDS = ("name", "status", "reason", "matches", "inliers", "inlier_ratio", 
 
 
 def align_dataset(raw_dir: str | os.PathLike, rgb_dir: str | os.PathLike, out: str | os.PathLike, *,
-                  split: str = "train", patch: int = 256, raw_convention: str | RawConvention = "mai21",
+                  split: str = "train", patch: int = 256, raw_convention: RawConvention = MAI21,
                   min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                   progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Align every RAW/target pair (paired by file stem) and write patches; see the module."""
@@ -297,7 +297,6 @@ def align_dataset(raw_dir: str | os.PathLike, rgb_dir: str | os.PathLike, out: s
 
     t0 = time.perf_counter()
     raw_dir, rgb_dir, out = Path(raw_dir), Path(rgb_dir), Path(out)
-    conv = get_raw_convention(raw_convention)
     if patch < 2 or patch % 2:
         raise MaikitError(f"`--patch` must be a positive even size, got {patch}")
     if not 0.0 <= min_confidence <= 1.0:
@@ -322,7 +321,7 @@ def align_dataset(raw_dir: str | os.PathLike, rgb_dir: str | os.PathLike, out: s
     written = 0
     for i, stem in enumerate(names):
         t1 = time.perf_counter()
-        mosaic = read_layout_raw(raws[stem], conv)
+        mosaic = read_layout_raw(raws[stem], raw_convention)
         target = read_target(targets[stem])
         entry: dict = {"name": raws[stem].name, "raw": str(raws[stem]), "target": str(targets[stem]),
                        "raw_hw": list(mosaic.shape), "target_hw": list(target.shape[:2]),
@@ -354,7 +353,7 @@ def align_dataset(raw_dir: str | os.PathLike, rgb_dir: str | os.PathLike, out: s
                 written += k
             entry["seconds"] = round(time.perf_counter() - t1, 3)
             mio.write_json(stage.path(reports / f"{stem}.json"), {**entry, "patch": patch,
-                                                                   "raw_convention": conv.name})
+                                                                   "raw_convention": raw_convention.name})
             stage.commit()
         results.append(entry)
         if progress is not None:
@@ -369,7 +368,7 @@ def align_dataset(raw_dir: str | os.PathLike, rgb_dir: str | os.PathLike, out: s
     mio.write_text(csv_path, buf.getvalue())
     aligned = [e for e in results if e["status"] == "aligned"]
     return {
-        "root": str(out), "split": split, "patch": patch, "raw_convention": conv.name,
+        "root": str(out), "split": split, "patch": patch, "raw_convention": raw_convention.name,
         "min_confidence": min_confidence, "aligned": len(aligned), "skipped": len(results) - len(aligned),
         "patches": written, "reports": str(reports), "csv": str(csv_path),
         "pairs": [{k: v for k, v in e.items() if k != "patches"} for e in results],

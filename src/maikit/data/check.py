@@ -23,7 +23,7 @@ import numpy as np
 from maikit import io as mio
 from maikit.data.layout import pair_files, resolve_splits
 from maikit.errors import MaikitError
-from maikit.tasks import ISP, RawConvention, TaskSpec, get_raw_convention, get_task
+from maikit.tasks import ISP, RawConvention, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -68,17 +68,16 @@ def _format_problems(img: np.ndarray, dtype: str, channels: int, what: str) -> l
     return []
 
 
-def raw_problems(raw: np.ndarray, convention: str | RawConvention = ISP.raw_convention) -> list[str]:
+def raw_problems(raw: np.ndarray, convention: RawConvention = ISP.raw_convention) -> list[str]:
     """Problems of a decoded ISP RAW frame (empty list when valid)."""
-    conv = get_raw_convention(convention)
     problems = _format_problems(raw, ISP.input_file_dtype, ISP.input_file_channels, "RAW Bayer")
     if raw.ndim == 2 and (raw.shape[0] % 2 or raw.shape[1] % 2):
         problems.append(f"RAW size {raw.shape[0]}x{raw.shape[1]} is odd (height and width must be even)")
     if not problems and raw.size:
         peak = int(raw.max())
-        if peak > conv.max_value:
+        if peak > convention.max_value:
             problems.append(
-                f"RAW value {peak} exceeds {conv.bit_depth}-bit range (max {conv.max_value})"
+                f"RAW value {peak} exceeds {convention.bit_depth}-bit range (max {convention.max_value})"
             )
     return problems
 
@@ -98,18 +97,16 @@ def _fixed_size_problems(img: np.ndarray, task: TaskSpec) -> list[str]:
     return []
 
 
-def input_problems(img: np.ndarray, task: str | TaskSpec, convention: str | RawConvention = ISP.raw_convention) -> list[str]:
+def input_problems(img: np.ndarray, task: TaskSpec, convention: RawConvention = ISP.raw_convention) -> list[str]:
     """Problems of a decoded input file of ``task``."""
-    task = get_task(task)
     if task.raw_convention is not None:  # RAW Bayer input: the convention's bit depth applies
         return raw_problems(img, task.convention(convention))
     problems = _format_problems(img, task.input_file_dtype, task.input_file_channels, f"{task.input_dir} image")
     return problems + _fixed_size_problems(img, task)
 
 
-def target_problems(img: np.ndarray, task: str | TaskSpec, input_hw: tuple[int, int] | None = None) -> list[str]:
+def target_problems(img: np.ndarray, task: TaskSpec, input_hw: tuple[int, int] | None = None) -> list[str]:
     """Problems of a decoded target file; ``input_hw`` (the partner's size) enables the size check."""
-    task = get_task(task)
     problems = _format_problems(img, task.target_file_dtype, task.target_file_channels, f"{task.target_dir} target")
     if _fixed_hw(task):
         problems += _fixed_size_problems(img, task)
@@ -128,8 +125,8 @@ def target_problems(img: np.ndarray, task: str | TaskSpec, input_hw: tuple[int, 
 # --------------------------------------------------------------------------------------
 def check_dataset(
     path: str | Path,
-    task: str | TaskSpec,
-    convention: str | RawConvention = ISP.raw_convention,
+    task: TaskSpec,
+    convention: RawConvention = ISP.raw_convention,
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckReport:
     """Read every PNG of a split folder or dataset root once and list every problem.
@@ -139,8 +136,6 @@ def check_dataset(
     A missing folder, or one without any PNG, raises MaikitError. ``progress(done, total)``
     is called after each file.
     """
-    task = get_task(task)
-    conv = get_raw_convention(convention)
     splits = resolve_splits(path, task)
     pairings = {name: pair_files(d, task) for name, d in splits.items()}
     total = sum(2 * len(p.pairs) + len(p.unpaired) for p in pairings.values())
@@ -177,14 +172,14 @@ def check_dataset(
         for pair in pairing.pairs:
             raw = read(pair.input_path)
             if raw is not None:
-                add(pair.input_path, input_problems(raw, task, conv))
+                add(pair.input_path, input_problems(raw, task, convention))
             tgt = read(pair.target_path)
             if tgt is not None:
                 add(pair.target_path, target_problems(tgt, task, None if raw is None else raw.shape[:2]))
         for file in pairing.inputs_without_target:
             img = read(file)
             if img is not None:
-                add(file, input_problems(img, task, conv))
+                add(file, input_problems(img, task, convention))
             if not input_only:
                 add(file, [f"missing partner: no {task.target_dir}/{file.name}"])
         for file in pairing.targets_without_input:

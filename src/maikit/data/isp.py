@@ -26,39 +26,37 @@ from maikit.data.augment import apply_isp_geometry, sample_isp_geometry
 from maikit.data.check import raw_problems, target_problems
 from maikit.data.layout import Pair, find_pairs
 from maikit.errors import MaikitError
-from maikit.tasks import ISP, RawConvention, get_raw_convention
+from maikit.tasks import ISP, RawConvention
 
 
 # --------------------------------------------------------------------------------------
 # Packing (pure functions)
 # --------------------------------------------------------------------------------------
-def pack_raw(raw: np.ndarray, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
+def pack_raw(raw: np.ndarray, convention: RawConvention = ISP.raw_convention) -> np.ndarray:
     """RAW Bayer HxW -> float32 (H/2, W/2, 4) packed per ``convention`` (NHWC order, no clip)."""
-    conv = get_raw_convention(convention)
     raw = np.asarray(raw)
     if raw.ndim != 2:
         raise MaikitError(f"`raw` must be a single-channel HxW frame, got shape {raw.shape}")
     if raw.shape[0] % 2 or raw.shape[1] % 2:
         raise MaikitError(f"RAW size {raw.shape[0]}x{raw.shape[1]} is odd (height and width must be even)")
-    packed = np.stack([raw[r::2, c::2] for r, c in conv.offsets], axis=-1).astype(np.float32)
-    packed /= np.float32(conv.divisor)
+    packed = np.stack([raw[r::2, c::2] for r, c in convention.offsets], axis=-1).astype(np.float32)
+    packed /= np.float32(convention.divisor)
     return packed
 
 
-def unpack_raw(packed: np.ndarray, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
+def unpack_raw(packed: np.ndarray, convention: RawConvention = ISP.raw_convention) -> np.ndarray:
     """Inverse of :func:`pack_raw`: (h, w, 4) -> uint16 (2h, 2w) RGGB mosaic.
 
     Values are rounded to the nearest integer and clipped to uint16, so it is exact for
     packed integer data.
     """
-    conv = get_raw_convention(convention)
     packed = np.asarray(packed)
-    if packed.ndim != 3 or packed.shape[2] != len(conv.offsets):
-        raise MaikitError(f"`packed` must be (h, w, {len(conv.offsets)}), got shape {packed.shape}")
+    if packed.ndim != 3 or packed.shape[2] != len(convention.offsets):
+        raise MaikitError(f"`packed` must be (h, w, {len(convention.offsets)}), got shape {packed.shape}")
     h, w, _ = packed.shape
-    values = np.clip(np.rint(packed.astype(np.float64) * conv.divisor), 0, np.iinfo(np.uint16).max)
+    values = np.clip(np.rint(packed.astype(np.float64) * convention.divisor), 0, np.iinfo(np.uint16).max)
     raw = np.empty((2 * h, 2 * w), np.uint16)
-    for ch, (r, c) in enumerate(conv.offsets):
+    for ch, (r, c) in enumerate(convention.offsets):
         raw[r::2, c::2] = values[:, :, ch]
     return raw
 
@@ -66,7 +64,7 @@ def unpack_raw(packed: np.ndarray, convention: str | RawConvention = ISP.raw_con
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
-def read_raw(path: str | Path, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
+def read_raw(path: str | Path, convention: RawConvention = ISP.raw_convention) -> np.ndarray:
     """Read and validate a RAW PNG: uint16 HxW, even size, within the convention's bit depth.
 
     Any even size works, including full-resolution 2976x3968 frames.
@@ -78,7 +76,7 @@ def read_raw(path: str | Path, convention: str | RawConvention = ISP.raw_convent
     return raw
 
 
-def read_packed(path: str | Path, convention: str | RawConvention = ISP.raw_convention) -> np.ndarray:
+def read_packed(path: str | Path, convention: RawConvention = ISP.raw_convention) -> np.ndarray:
     """Read a RAW PNG and pack it: float32 (H/2, W/2, 4), e.g. the model input of `mai predict`."""
     return pack_raw(read_raw(path, convention), convention)
 
@@ -140,7 +138,7 @@ class IspDataset:  # a map-style dataset for torch's DataLoader; torch is import
         patch: int | None = None,
         augment: bool = False,
         seed: int = 0,
-        convention: str | RawConvention = ISP.raw_convention,
+        convention: RawConvention = ISP.raw_convention,
         files: Iterable[Pair | Sequence] | None = None,
     ):
         if files is None:
@@ -154,7 +152,7 @@ class IspDataset:  # a map-style dataset for torch's DataLoader; torch is import
         self.patch = patch
         self.augment = augment
         self.seed = int(seed)
-        self.convention = get_raw_convention(convention)
+        self.convention = convention
         self.epoch = 0
         self._names = _path_array(p.name for p in pairs)
         self._inputs = _path_array(p.input_path for p in pairs)
@@ -200,7 +198,7 @@ class IspRawDataset:  # a map-style dataset for torch's DataLoader; torch is imp
     name) or a list of files. Item ``(x, name)``: ``x`` float32 4 x H/2 x W/2, any even size.
     """
 
-    def __init__(self, source: str | Path | Iterable[str | Path], convention: str | RawConvention = ISP.raw_convention):
+    def __init__(self, source: str | Path | Iterable[str | Path], convention: RawConvention = ISP.raw_convention):
         if isinstance(source, (str, Path)):
             folder = Path(source)
             if (folder / ISP.input_dir).is_dir():
@@ -212,7 +210,7 @@ class IspRawDataset:  # a map-style dataset for torch's DataLoader; torch is imp
                 raise MaikitError("no PNG files", folder)
         else:
             paths = [Path(p) for p in source]
-        self.convention = get_raw_convention(convention)
+        self.convention = convention
         self._paths = _path_array(paths)
 
     def __len__(self) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from maikit.errors import MaikitError
 from maikit.io import list_pngs, natural_key
-from maikit.tasks import TaskSpec, get_task
+from maikit.tasks import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,8 @@ def _known_split_names(task: TaskSpec) -> tuple[str, ...]:
     return task.train_splits + task.val_splits + task.test_splits
 
 
-def is_split_dir(path: Path, task: str | TaskSpec) -> bool:
+def is_split_dir(path: Path, task: TaskSpec) -> bool:
     """A split folder holds the task's input folder, its target folder, or both."""
-    task = get_task(task)
     return (path / task.input_dir).is_dir() or (path / task.target_dir).is_dir()
 
 
@@ -61,14 +60,13 @@ def _require_dir(path: Path) -> Path:
     return path
 
 
-def resolve_splits(path: str | Path, task: str | TaskSpec) -> dict[str, Path]:
+def resolve_splits(path: str | Path, task: TaskSpec) -> dict[str, Path]:
     """Map split name -> split folder for ``path`` (a split folder or a dataset root).
 
     A split folder maps to ``{its own name: path}``. For a root, every sub-folder that is a
     split folder is returned, the task's known split names (train, val/validation, test)
     first, then any other names in natural order.
     """
-    task = get_task(task)
     path = _require_dir(Path(path))
     if is_split_dir(path, task):
         return {path.name: path}
@@ -84,19 +82,19 @@ def resolve_splits(path: str | Path, task: str | TaskSpec) -> dict[str, Path]:
     return {p.name: p for p in subdirs}
 
 
-def detect_task(path: str | Path) -> str:
+def detect_task(path: str | Path) -> TaskSpec:
     """The task whose official layout ``path`` (a dataset root or a split folder) follows.
 
     MaikitError naming ``path`` when it is missing, or when the folder names fit no task or
     both.
     """
-    from maikit.tasks import TASK_NAMES
+    from maikit.tasks import TASKS
 
     found = []
-    for name in TASK_NAMES:
+    for task in TASKS.values():
         try:
-            resolve_splits(path, name)
-            found.append(name)
+            resolve_splits(path, task)
+            found.append(task)
         except MaikitError as e:
             if e.reason in ("folder not found", "not a folder"):
                 raise
@@ -105,12 +103,11 @@ def detect_task(path: str | Path) -> str:
     return found[0]
 
 
-def resolve_split(root: str | Path, task: str | TaskSpec, split: str) -> Path:
+def resolve_split(root: str | Path, task: TaskSpec, split: str) -> Path:
     """The folder of one named split under ``root`` (``val`` also finds ``validation``).
 
     ``root`` may also be the split folder itself. Raises MaikitError when it is absent.
     """
-    task = get_task(task)
     root = _require_dir(Path(root))
     if is_split_dir(root, task):
         return root
@@ -126,13 +123,12 @@ def resolve_split(root: str | Path, task: str | TaskSpec, split: str) -> Path:
     )
 
 
-def pair_files(split_dir: str | Path, task: str | TaskSpec) -> Pairing:
+def pair_files(split_dir: str | Path, task: TaskSpec) -> Pairing:
     """Match ``<input_dir>/*.png`` with ``<target_dir>/*.png`` by file name (natural order).
 
     Missing folders are tolerated (recorded in ``has_input_dir``/``has_target_dir``) so a
     checker can report them; use :func:`find_pairs` for a strict list.
     """
-    task = get_task(task)
     split_dir = _require_dir(Path(split_dir))
     in_dir, tgt_dir = split_dir / task.input_dir, split_dir / task.target_dir
     inputs = list_pngs(in_dir) if in_dir.is_dir() else {}
@@ -147,13 +143,12 @@ def pair_files(split_dir: str | Path, task: str | TaskSpec) -> Pairing:
     return pairing
 
 
-def find_pairs(split_dir: str | Path, task: str | TaskSpec, strict: bool = True) -> list[Pair]:
+def find_pairs(split_dir: str | Path, task: TaskSpec, strict: bool = True) -> list[Pair]:
     """The input/target pairs of one split folder, in natural file-name order.
 
     With ``strict`` (default) an unpaired file or an empty split raises MaikitError naming
     the first offending file and the count; otherwise unpaired files are skipped.
     """
-    task = get_task(task)
     pairing = pair_files(split_dir, task)
     for present, sub in ((pairing.has_input_dir, task.input_dir), (pairing.has_target_dir, task.target_dir)):
         if not present:

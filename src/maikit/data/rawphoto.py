@@ -30,7 +30,7 @@ import numpy as np
 
 from maikit import io as mio
 from maikit.errors import MaikitError
-from maikit.tasks import RawConvention, get_raw_convention
+from maikit.tasks import MAI21, RawConvention
 
 # Extensions of camera RAW files LibRaw reads (lower case); other files are left alone when
 # a folder is listed.
@@ -108,14 +108,13 @@ def read_raw_photo(path: str | os.PathLike) -> RawPhoto:
     return RawPhoto(path, mosaic, pattern, black, white, camera)
 
 
-def to_layout_mosaic(photo: RawPhoto, convention: str | RawConvention = "mai21") -> np.ndarray:
+def to_layout_mosaic(photo: RawPhoto, convention: RawConvention = MAI21) -> np.ndarray:
     """The photo as the layout's RAW: uint16 RGGB (R at (0, 0)), even size, values on the
     convention's bit depth with the black level subtracted (see the module docstring)."""
-    conv = get_raw_convention(convention)
     h, w = photo.mosaic.shape
     black = np.tile(photo.black, (h // 2 + 1, w // 2 + 1))[:h, :w]
     scaled = (photo.mosaic.astype(np.float64) - black) / (photo.white - black)
-    values = np.rint(np.clip(scaled, 0.0, 1.0) * conv.max_value).astype(np.uint16)
+    values = np.rint(np.clip(scaled, 0.0, 1.0) * convention.max_value).astype(np.uint16)
     r0, c0 = photo.r_offset
     values = values[r0:, c0:]
     hh, ww = values.shape[0] // 2 * 2, values.shape[1] // 2 * 2
@@ -128,7 +127,7 @@ def is_raw_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in RAW_SUFFIXES
 
 
-def read_layout_raw(path: str | os.PathLike, convention: str | RawConvention = "mai21") -> np.ndarray:
+def read_layout_raw(path: str | os.PathLike, convention: RawConvention = MAI21) -> np.ndarray:
     """A RAW frame as the layout's uint16 RGGB mosaic: a camera file (by extension) through
     :func:`to_layout_mosaic`, or a layout RAW PNG as stored (validated)."""
     path = Path(path)

@@ -23,7 +23,7 @@ import numpy as np
 from maikit.errors import MaikitError
 from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json
 from maikit.tflite.runner import TfliteRunner
-from maikit.tasks import RawConvention, TaskSpec, get_task, shape_in_layout
+from maikit.tasks import RawConvention, TaskSpec, get_raw_convention, shape_in_layout
 
 Progress = Callable[[int, int, str], None] | None
 
@@ -36,7 +36,7 @@ def _is_run_dir(path: Path) -> bool:
     return path.is_dir() and any((path / n).is_file() for n in CHECKPOINT_NAMES)
 
 
-def resolve_submission(path: str | os.PathLike, task: str | None = None) -> tuple[Path, Path, dict | None]:
+def resolve_submission(path: str | os.PathLike, task: TaskSpec | None = None) -> tuple[Path, Path, dict | None]:
     """(fidelity file, runtime file, export record) for a .tflite, a folder, or a RUN folder.
 
     A RUN folder is exported (fp32) to ``RUN/export`` first unless that export is newer
@@ -89,33 +89,32 @@ def _read_pair(spec: TaskSpec, pair, convention: RawConvention | None) -> tuple[
 
 
 def run_fidelity(
-    file: str | os.PathLike, task: str | TaskSpec, split_dir: str | os.PathLike,
-    convention: str | RawConvention | None = None,
+    file: str | os.PathLike, task: TaskSpec, split_dir: str | os.PathLike,
+    convention: RawConvention | None = None,
     threads: int = 2, progress: Progress = None,
 ) -> dict:
     """Official metrics of a .tflite over a split (see the module docstring)."""
     from maikit.data.layout import find_pairs
 
-    spec = get_task(task)
     file = Path(file)
     runner = TfliteRunner(file, threads=threads)
-    layout = spec.detect_layout(runner.input_signature, file)
-    pairs = find_pairs(Path(split_dir), spec)
-    metrics = spec.new_metrics()
+    layout = task.detect_layout(runner.input_signature, file)
+    pairs = find_pairs(Path(split_dir), task)
+    metrics = task.new_metrics()
     for i, pair in enumerate(pairs):
-        x, gt = _read_pair(spec, pair, convention)
+        x, gt = _read_pair(task, pair, convention)
         xin = x if layout == "nhwc" else x.transpose(0, 3, 1, 2)
         _check_fixed_size(runner, xin, pair.name, file)
         y = runner.run(np.ascontiguousarray(xin))
-        spec.check_io(tuple(xin.shape), tuple(y.shape), layout, file)
+        task.check_io(tuple(xin.shape), tuple(y.shape), layout, file)
         y = y if layout == "nhwc" else y.transpose(0, 2, 3, 1)
-        metrics.update(spec.output_to_target_units(y), gt)
+        metrics.update(task.output_to_target_units(y), gt)
         if progress is not None:
             progress(i + 1, len(pairs), pair.name)
     return {**metrics.compute(), "layout": layout}
 
 
-def run_runtime(file: str | os.PathLike, task: str | TaskSpec, bench_kwargs: dict | None = None) -> dict:
+def run_runtime(file: str | os.PathLike, task: TaskSpec, bench_kwargs: dict | None = None) -> dict:
     """:func:`maikit.runtime.benchmark_tflite` of a runtime file at the task's latency shape.
 
     A dynamic file runs at the latency shape (in its own layout); a fixed one at its shape,
@@ -123,12 +122,11 @@ def run_runtime(file: str | os.PathLike, task: str | TaskSpec, bench_kwargs: dic
     """
     from maikit.runtime import benchmark_tflite
 
-    spec = get_task(task)
     file = Path(file)
     kwargs = dict(bench_kwargs or {})
     probe = TfliteRunner(file, threads=1)
-    layout = spec.detect_layout(probe.input_signature, file)
-    lat = tuple(shape_in_layout(spec.latency_input_shape, layout))
+    layout = task.detect_layout(probe.input_signature, file)
+    lat = tuple(shape_in_layout(task.latency_input_shape, layout))
     warnings = []
     if probe.dynamic:
         kwargs.setdefault("shape", lat)
@@ -140,37 +138,37 @@ def run_runtime(file: str | os.PathLike, task: str | TaskSpec, bench_kwargs: dic
 
 def evaluate_model(
     model_path_or_dir_or_run: str | os.PathLike,
-    task: str,
+    task: TaskSpec,
     split_dir: str | os.PathLike,
     bench_kwargs: dict | None = None,
     progress: Progress = None,
     *,
-    convention: str | None = None,
+    convention: RawConvention | None = None,
 ) -> dict:
     """Fidelity, runtime and final score of a submission (file, folder, or run) on a split.
 
     ISP returns ``psnr, ssim, ms_ssim, runtime_ms, score, images``; depth returns
     ``si_rmse, rmse, log10, rel, runtime_ms, score, images``; both add details.
     """
-    spec = get_task(task)
-    fidelity, runtime, record = resolve_submission(model_path_or_dir_or_run, spec.name)
-    if record and record.get("task") and record["task"] != spec.name:
-        raise MaikitError(f"the model was exported for task `{record['task']}`, not `{spec.name}`", fidelity)
-    raw_convention = spec.convention(convention or (record or {}).get("convention"))
+    fidelity, runtime, record = resolve_submission(model_path_or_dir_or_run, task)
+    if record and record.get("task") and record["task"] != task.name:
+        raise MaikitError(f"the model was exported for task `{record['task']}`, not `{task.name}`", fidelity)
+    saved = (record or {}).get("convention")  # the name export.json stores
+    raw_convention = task.convention(convention or (get_raw_convention(saved) if saved else None))
     kwargs = dict(bench_kwargs or {})
     threads = int(kwargs.get("threads", 2))
 
-    metrics = run_fidelity(fidelity, spec, split_dir, raw_convention, threads=threads, progress=progress)
-    bench = run_runtime(runtime, spec, kwargs)
+    metrics = run_fidelity(fidelity, task, split_dir, raw_convention, threads=threads, progress=progress)
+    bench = run_runtime(runtime, task, kwargs)
     warnings = bench.pop("warnings")
     runtime_ms = float(bench["avg_ms"])
-    primary = float(metrics[spec.primary_metric])
-    out = {name: metrics[name] for name in spec.metric_names}
+    primary = float(metrics[task.primary_metric])
+    out = {name: metrics[name] for name in task.metric_names}
     out.update({
         "runtime_ms": runtime_ms,
-        "score": spec.score(primary, runtime_ms),
+        "score": task.score(primary, runtime_ms),
         "images": metrics["images"],
-        "task": spec.name,
+        "task": task.name,
         "fidelity_file": str(fidelity),
         "runtime_file": str(runtime),
         "runtime_shape": bench["input_shape"],

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.tasks import RawConvention, TaskSpec, get_task
+from maikit.tasks import RawConvention, TaskSpec
 
 DEFAULT_CALIBRATION_SAMPLES = 8
 
@@ -36,62 +36,59 @@ def fit_hw(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return img[top : top + h, left : left + w]
 
 
-def read_model_input(path: str | os.PathLike, task: str | TaskSpec,
-                     convention: str | RawConvention | None = None) -> np.ndarray:
+def read_model_input(path: str | os.PathLike, task: TaskSpec,
+                     convention: RawConvention | None = None) -> np.ndarray:
     """One input file as the model's float HWC input (ISP: packed RAW; depth: RGB 0-255)."""
-    return get_task(task).read_input(path, convention)
+    return task.read_input(path, convention)
 
 
-def random_inputs(task: str | TaskSpec, shape_nhwc: tuple[int, ...], n: int,
-                  convention: str | RawConvention | None = None, seed: int = 0) -> list[np.ndarray]:
+def random_inputs(task: TaskSpec, shape_nhwc: tuple[int, ...], n: int,
+                  convention: RawConvention | None = None, seed: int = 0) -> list[np.ndarray]:
     """``n`` uniform random NHWC inputs over the task's input range."""
-    lo, hi = get_task(task).input_range(convention)
+    lo, hi = task.input_range(convention)
     rng = np.random.default_rng(seed)
     return [rng.uniform(lo, hi, size=shape_nhwc).astype(np.float32) for _ in range(n)]
 
 
 def data_inputs(
-    task: str | TaskSpec, root: str | os.PathLike, shape_nhwc: tuple[int, ...], n: int,
-    convention: str | RawConvention | None = None, split: str = "train",
+    task: TaskSpec, root: str | os.PathLike, shape_nhwc: tuple[int, ...], n: int,
+    convention: RawConvention | None = None, split: str = "train",
 ) -> list[np.ndarray]:
     """Up to ``n`` inputs from ``root`` (a dataset root: its ``split``; or a split folder), evenly spaced."""
-    spec = get_task(task)
-    pairs = _input_pairs(spec, root, split)
+    pairs = _input_pairs(task, root, split)
     hw = tuple(int(v) for v in shape_nhwc[1:3])
-    return [_fitted(pairs[i].input_path, spec, hw, convention) for i in _spaced(len(pairs), n)]
+    return [_fitted(pairs[i].input_path, task, hw, convention) for i in _spaced(len(pairs), n)]
 
 
 def verification_inputs(
-    task: str | TaskSpec, root: str | os.PathLike, shapes_nhwc: list[tuple[int, ...]], n_calib: int,
-    convention: str | RawConvention | None = None, split: str = "train",
+    task: TaskSpec, root: str | os.PathLike, shapes_nhwc: list[tuple[int, ...]], n_calib: int,
+    convention: RawConvention | None = None, split: str = "train",
 ) -> tuple[list[np.ndarray], list[str]]:
     """One input per shape from ``root``'s ``split`` and the names of their files.
 
     Taken from the files :func:`data_inputs` with ``n_calib`` leaves out where there are
     any, else from the calibration files themselves.
     """
-    spec = get_task(task)
-    pairs = _input_pairs(spec, root, split)
+    pairs = _input_pairs(task, root, split)
     used = set(_spaced(len(pairs), n_calib).tolist())
     pool = [i for i in range(len(pairs)) if i not in used] or sorted(used)
     picks = [pool[j] for j in _spaced(len(pool), len(shapes_nhwc))]
     picks = [picks[k % len(picks)] for k in range(len(shapes_nhwc))]
-    xs = [_fitted(pairs[i].input_path, spec, tuple(int(v) for v in s[1:3]), convention) for i, s in zip(picks, shapes_nhwc)]
+    xs = [_fitted(pairs[i].input_path, task, tuple(int(v) for v in s[1:3]), convention) for i, s in zip(picks, shapes_nhwc)]
     return xs, [pairs[i].input_path.name for i in picks]
 
 
-def check_calibration_data(task: str | TaskSpec, root: str | os.PathLike, n: int,
-                           convention: str | RawConvention | None = None, split: str = "train") -> None:
+def check_calibration_data(task: TaskSpec, root: str | os.PathLike, n: int,
+                           convention: RawConvention | None = None, split: str = "train") -> None:
     """Read the inputs :func:`data_inputs` would use, before any conversion starts.
 
     A missing folder, an empty split or an unreadable file is a MaikitError that says it is
     the calibration data and names the folder or file.
     """
-    spec = get_task(task)
     try:
-        pairs = _input_pairs(spec, root, split)
+        pairs = _input_pairs(task, root, split)
         for i in _spaced(len(pairs), n):
-            spec.read_input(pairs[i].input_path, convention)
+            task.read_input(pairs[i].input_path, convention)
     except MaikitError as e:
         raise MaikitError(f"calibration data: {e.reason}", e.file or root) from None
 
@@ -111,5 +108,5 @@ def _spaced(count: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, num=min(n, count)).round().astype(int))
 
 
-def _fitted(path: Path, spec: TaskSpec, hw: tuple[int, int], convention: str | RawConvention | None) -> np.ndarray:
+def _fitted(path: Path, spec: TaskSpec, hw: tuple[int, int], convention: RawConvention | None) -> np.ndarray:
     return fit_hw(spec.read_input(path, convention), hw)[None].astype(np.float32)

@@ -43,7 +43,7 @@ from maikit.export.rewrite import check_same_outputs, lower_for_gpu, rewrite_pix
 from maikit.export.source import ModelSource, resolve_source
 from maikit.export.tflite import TfliteRunner, convert_to_tflite
 from maikit.io import write_bytes, write_json
-from maikit.tasks import RawConvention, TaskSpec, get_task, shape_in_layout
+from maikit.tasks import RawConvention, TaskSpec, shape_in_layout
 from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json  # noqa: F401  (re-exported)
 
 MIN_FP32_PSNR_DB = 60.0
@@ -57,7 +57,7 @@ Progress = Callable[[str], None] | None
 # --------------------------------------------------------------------------------------
 # Shapes and comparisons (pure)
 # --------------------------------------------------------------------------------------
-def verify_psnr(ref: np.ndarray, test: np.ndarray, task: str | TaskSpec) -> float:
+def verify_psnr(ref: np.ndarray, test: np.ndarray, task: TaskSpec) -> float:
     """PSNR (dB) of ``test`` against ``ref`` with the task's peak (:meth:`TaskSpec.verify_peak`):
     1 for ISP, ``max(ref)`` for depth."""
     ref = np.asarray(ref, np.float64)
@@ -69,7 +69,7 @@ def verify_psnr(ref: np.ndarray, test: np.ndarray, task: str | TaskSpec) -> floa
     mse = float(np.mean((ref - test) ** 2))
     if mse == 0.0:
         return IDENTICAL_PSNR_DB
-    peak = get_task(task).verify_peak(ref)
+    peak = task.verify_peak(ref)
     return min(10.0 * math.log10(peak * peak / mse), IDENTICAL_PSNR_DB)
 
 
@@ -283,7 +283,7 @@ def _runs_without_xnnpack(path: Path, x: np.ndarray) -> bool:
 def export_model(
     model_or_run: Any,
     out_dir: str | os.PathLike,
-    task: str | None = None,
+    task: TaskSpec | None = None,
     precision: str = "fp32",
     calib: str | os.PathLike | None = None,
     layout: str = "nhwc",
@@ -291,7 +291,7 @@ def export_model(
     gpu_friendly: bool = False,
     progress: Progress = None,
     *,
-    convention: str | None = None,
+    convention: RawConvention | None = None,
     calib_samples: int = DEFAULT_CALIBRATION_SAMPLES,
     input_hw: tuple[int, int] | None = None,
 ) -> dict:
@@ -311,11 +311,11 @@ def export_model(
         raise MaikitError(f"ONNX export is for fp32 comparison runs only, got precision {precision!r}")
 
     source = resolve_source(model_or_run, task)
-    if task and source.task and get_task(task).name != source.task:
-        raise MaikitError(f"`task` {task!r} does not match the model's task {source.task!r}")
+    if task and source.task and task.name != source.task.name:
+        raise MaikitError(f"`task` {task.name!r} does not match the model's task {source.task.name!r}")
     if not (task or source.task):
         raise MaikitError("the task is unknown for a plain module: pass `task` (isp or depth)")
-    spec = get_task(task or source.task)
+    spec = task or source.task
     if input_hw is not None:
         spec = spec.with_input_hw(input_hw)
     raw_convention = spec.convention(convention or source.convention)  # None for tasks without RAW input

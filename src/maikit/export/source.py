@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from maikit.errors import MaikitError
+from maikit.tasks import RawConvention, TaskSpec, get_raw_convention, get_task
 
 CHECKPOINT_NAMES = ("best.pt", "last.pt")
 
@@ -28,8 +29,8 @@ class ModelSource:
     model: nn.Module
     kind: str  # "module" | "run" | "checkpoint" | "registry"
     name: str | None = None  # zoo name, e.g. "isp/smallnet"
-    task: str | None = None
-    convention: str | None = None  # ISP RAW convention of its training data
+    task: TaskSpec | None = None
+    convention: RawConvention | None = None  # ISP RAW convention of its training data
     path: Path | None = None  # the checkpoint file
     data_root: Path | None = None  # training data (default calibration set)
     trained: bool = True  # False for a zoo model with random weights
@@ -92,12 +93,12 @@ def _for_export(source: ModelSource) -> ModelSource:
     return source
 
 
-def resolve_source(model_or_run: Any, task: str | None = None) -> ModelSource:
+def resolve_source(model_or_run: Any, task: TaskSpec | None = None) -> ModelSource:
     """A :class:`ModelSource` for an nn.Module, a RUN folder, a checkpoint file or a zoo name."""
     return _for_export(_resolve_source(model_or_run, task))
 
 
-def _resolve_source(model_or_run: Any, task: str | None = None) -> ModelSource:
+def _resolve_source(model_or_run: Any, task: TaskSpec | None = None) -> ModelSource:
     if isinstance(model_or_run, ModelSource):
         return model_or_run
     if isinstance(model_or_run, nn.Module):
@@ -111,15 +112,16 @@ def _resolve_source(model_or_run: Any, task: str | None = None) -> ModelSource:
             model,
             "run" if path.is_dir() else "checkpoint",
             name=meta["model_name"],
-            task=meta["task"],
-            convention=meta["convention"],
+            # the names the checkpoint stores become objects here, once
+            task=get_task(meta["task"]),
+            convention=get_raw_convention(meta["convention"]) if meta["convention"] else None,
             path=Path(meta["checkpoint"]),
             data_root=Path(data) if data else None,
         )
     from maikit.models import create_model, get_model_entry
 
     entry = get_model_entry(text)  # MaikitError naming the known models
-    return ModelSource(create_model(text).eval(), "registry", name=text, task=entry.task, trained=False)
+    return ModelSource(create_model(text).eval(), "registry", name=text, task=get_task(entry.task), trained=False)
 
 
 def rebuild_model(record: dict) -> nn.Module:

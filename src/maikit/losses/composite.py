@@ -14,13 +14,16 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 import torch.nn as nn
 
 from maikit.errors import MaikitError
 from maikit.losses._registry import get_loss_info
+
+if TYPE_CHECKING:
+    from maikit.tasks import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -89,13 +92,13 @@ class CompositeLoss(nn.Module):
 def build_loss(
     terms: Iterable[Any],
     *,
-    task: str | None = None,
+    task: TaskSpec | None = None,
     vgg_weights: str | os.PathLike | None = None,
     outputs: tuple[str, ...] = ("out",),
 ) -> CompositeLoss:
     """Build the weighted sum of ``terms`` (recipe ``LossTerm``s or ``(name, weight[, kwargs])``).
 
-    ``task="depth"`` masks unknown depth (target 0); ``vgg_weights`` is handed to the VGG-19
+    A ``task`` with masked targets (depth) masks unknown depth (target 0); ``vgg_weights`` is handed to the VGG-19
     loss; ``outputs`` lists the model outputs a term without ``output=`` applies to.
     """
     resolved: list[_Term] = []
@@ -119,9 +122,7 @@ def build_loss(
             modules.append(module)
     if not resolved:
         raise MaikitError("the recipe has no loss terms")
-    from maikit.tasks import get_task
-
-    masked = task is not None and get_task(task).masked_targets
+    masked = task is not None and task.masked_targets
     return CompositeLoss(resolved, modules, masked=masked)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.tasks import get_task
+from maikit.tasks import TaskSpec
 
 
 def is_torch_tensor(x: Any) -> bool:
@@ -47,11 +47,10 @@ class MetricAccumulator:
     :class:`~maikit.tasks.MetricSpec` so that a leaderboard can sort by it.
     """
 
-    task: str = ""
+    task: TaskSpec  # set by each subclass
 
     def __init__(self) -> None:
-        spec = get_task(self.task)
-        self.higher_is_better: dict[str, bool] = {m.name: m.higher_is_better for m in spec.metrics}
+        self.higher_is_better: dict[str, bool] = {m.name: m.higher_is_better for m in self.task.metrics}
         self.reset()
 
     def reset(self) -> None:
@@ -69,4 +68,4 @@ class MetricAccumulator:
 
     def _require_images(self) -> None:
         if self.images == 0:
-            raise MaikitError(f"no images were added to the {self.task} metrics; call `update` first")
+            raise MaikitError(f"no images were added to the {self.task.name} metrics; call `update` first")

@@ -37,7 +37,7 @@ from maikit.metrics._base import (
     is_torch_tensor,
     torch_to_numpy,
 )
-from maikit.tasks import DEPTH_MODEL_UNIT_TO_MM
+from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM
 
 DEPTH_METRIC_NAMES = ("si_rmse", "rmse", "log10", "rel")
 _SUM_NAMES = ("n", "sq_err_m", "d", "d2", "abs_log10", "rel")
@@ -184,7 +184,7 @@ class DepthMetrics(MetricAccumulator):
     pooled pixels with ``pooled=True``; ``images`` counts images that had valid pixels.
     """
 
-    task = "depth"
+    task = DEPTH
 
     def __init__(self, pooled: bool = False, unit: str = "mm") -> None:
         if unit not in _UNIT_TO_MM:

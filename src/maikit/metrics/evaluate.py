@@ -15,14 +15,14 @@ from typing import Callable
 from maikit.errors import MaikitError
 from maikit.io import list_pngs, read_png
 from maikit.metrics._base import MetricAccumulator
-from maikit.tasks import TaskSpec, get_task
+from maikit.tasks import TaskSpec
 
 Progress = Callable[[int, int, str], None]  # (done, total, file name)
 
 
-def metrics_for_task(task: str | TaskSpec, pooled: bool = False) -> MetricAccumulator:
+def metrics_for_task(task: TaskSpec, pooled: bool = False) -> MetricAccumulator:
     """The accumulator of ``task``; ``pooled`` (pool all valid pixels) is for depth only."""
-    return get_task(task).new_metrics(pooled=pooled)
+    return task.new_metrics(pooled=pooled)
 
 
 def _png_folder(folder: str | os.PathLike, role: str) -> dict[str, Path]:
@@ -69,7 +69,7 @@ def _read_checked(path: Path, spec: TaskSpec):
     return img
 
 
-def evaluate_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, task: str | TaskSpec,
+def evaluate_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, task: TaskSpec,
                   pooled: bool = False, progress: Progress | None = None,
                   per_image: bool = False) -> dict:
     """Official metrics of a folder of predictions against a folder of ground truths.
@@ -79,13 +79,12 @@ def evaluate_dirs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, task: 
     ``per_image=True`` also ``"per_image": {file name: {metric: value}}``. ``progress``
     is called after each image with ``(done, total, file name)``.
     """
-    spec = get_task(task)
-    acc = metrics_for_task(spec, pooled)
+    acc = metrics_for_task(task, pooled)
     pairs = pair_pngs(pred_dir, gt_dir)
     rows: dict[str, dict[str, float]] = {}
     for done, (name, pred_path, gt_path) in enumerate(pairs, start=1):
-        gt = _read_checked(gt_path, spec)
-        pred = _read_checked(pred_path, spec)
+        gt = _read_checked(gt_path, task)
+        pred = _read_checked(pred_path, task)
         if pred.shape[:2] != gt.shape[:2]:
             raise MaikitError(
                 f"size {pred.shape[1]}x{pred.shape[0]} does not match the ground truth "

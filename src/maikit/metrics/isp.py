@@ -53,6 +53,7 @@ from maikit.metrics._base import (
     is_torch_tensor,
     torch_to_numpy,
 )
+from maikit.tasks import ISP
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -289,7 +290,7 @@ class IspMetrics(MetricAccumulator):
     ``PSNR_CAP_DB`` per image before averaging.
     """
 
-    task = "isp"
+    task = ISP
 
     def reset(self) -> None:
         self.per_image: dict[str, list[float]] = {"psnr": [], "ssim": [], "ms_ssim": []}

@@ -13,8 +13,12 @@ Both take the runtime in milliseconds, as every runtime in maikit is reported.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from maikit.errors import MaikitError
+
+if TYPE_CHECKING:
+    from maikit.tasks import TaskSpec
 
 # Derived constant (see module docstring): not published in the report.
 DEPTH_SCORE_C: float = 1.0 / 640.0
@@ -51,8 +55,6 @@ def depth_score(si_rmse: float, runtime_ms: float) -> float:
     return 2.0 ** (-20.0 * si_rmse) / (DEPTH_SCORE_C * t)
 
 
-def score(task: str, fidelity: float, runtime_ms: float) -> float:
+def score(task: TaskSpec, fidelity: float, runtime_ms: float) -> float:
     """Final score of ``task`` from its primary fidelity metric and runtime (ms)."""
-    from maikit.tasks import get_task  # the task owns its formula (tasks imports this module lazily too)
-
-    return get_task(task).score(fidelity, runtime_ms)
+    return task.score(fidelity, runtime_ms)  # the task owns its formula

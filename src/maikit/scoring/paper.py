@@ -8,8 +8,12 @@ Numbers are kept as the printed strings so that the printed precision is known.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from maikit.errors import MaikitError
+
+if TYPE_CHECKING:
+    from maikit.tasks import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -115,19 +119,16 @@ def paper_row(task: str, key: str) -> PaperRow:
     raise MaikitError(f"no row `{key}` in the {task} paper table")
 
 
-def paper_comparison(task: str) -> list[dict]:
+def paper_comparison(task: TaskSpec) -> list[dict]:
     """Every Table 1 row of ``task`` with its score recomputed from its own columns.
 
     Each dict holds the row's published columns (team, size, fidelity metrics, runtime, the
     printed score as ``published``), the recomputed score (``computed``) and whether the two
     agree at the precision the report prints (``match``).
     """
-    from maikit.tasks import get_task
-
-    spec = get_task(task)
     out = []
-    for row in paper_rows(spec.name):
-        computed = spec.score(row.metrics[spec.primary_metric], row.runtime_ms)
+    for row in paper_rows(task.name):
+        computed = task.score(row.metrics[task.primary_metric], row.runtime_ms)
         d = row.to_dict()
         published = d.pop("score")
         out.append({**d, "published": published, "computed": computed,

@@ -67,8 +67,9 @@ def export_demo_model(dest: Path) -> Path:
     """A random-weight isp/smallnet export (model.tflite + model_none.tflite) to submit."""
     if not (dest / "model.tflite").is_file():
         from maikit.export import export_model
+        from maikit.tasks import ISP
 
-        export_model("isp/smallnet", dest, task="isp")
+        export_model("isp/smallnet", dest, task=ISP)
     return dest
 
 

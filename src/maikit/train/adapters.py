@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from maikit.errors import MaikitError
-from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM, ISP, TaskSpec, get_raw_convention, get_task
+from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM, ISP, TaskSpec
 from maikit.train.config import TrainConfig
 
 
@@ -99,19 +99,19 @@ class IspAdapter(TaskAdapter):
             )
         # the dataset couples random crops with the 8 flips/rotations; recipes all use flips
         return IspDataset(self.split_dir(cfg.data, "train"), patch=patch, augment=bool(augment), seed=cfg.seed,
-                          convention=cfg.convention)
+                          convention=cfg.raw_convention)
 
     def val_dataset(self, cfg: TrainConfig):
         from maikit.data.isp import IspDataset
 
         return IspDataset(self.split_dir(self.val_root(cfg), "val"), patch=None, augment=False, seed=cfg.seed,
-                          convention=cfg.convention)
+                          convention=cfg.raw_convention)
 
     def new_metrics(self):
         return IspValMetrics()
 
     def data_conventions(self, cfg: TrainConfig) -> dict[str, Any]:
-        conv = get_raw_convention(cfg.convention)
+        conv = cfg.raw_convention
         return {"raw_convention": conv.name, "raw_divisor": conv.divisor,
                 "packed_patch": cfg.patch or self.task.train_input_hw[0]}
 
@@ -208,5 +208,5 @@ class DepthValMetrics:
 ADAPTERS: dict[str, type[TaskAdapter]] = {"isp": IspAdapter, "depth": DepthAdapter}
 
 
-def get_adapter(task: str) -> TaskAdapter:
-    return ADAPTERS[get_task(task).name]()
+def get_adapter(task: TaskSpec) -> TaskAdapter:
+    return ADAPTERS[task.name]()

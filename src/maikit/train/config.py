@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from maikit.errors import MaikitError, describe
-from maikit.tasks import ISP, TASK_NAMES
+from maikit.tasks import ISP, TASK_NAMES, RawConvention, TaskSpec, get_raw_convention, get_task
 
 # auto: float16 autocast + loss scaling on CUDA, full float32 on CPU; off: float32 everywhere;
 # fp16: as auto, CUDA only; bf16: bfloat16 autocast (no loss scaling) on CPU or CUDA — on CPUs
@@ -49,6 +49,15 @@ class TrainConfig:
     stop_at: int | None = None  # stop after this step as if interrupted (continue with resume)
     convention: str = ISP.raw_convention.name  # ISP RAW convention (maikit.tasks.RAW_CONVENTIONS)
     val_data: str | None = None  # validation root/split when not under `data`
+
+    # The config holds names (it is saved and read back as JSON/YAML); these give their objects.
+    @property
+    def task_spec(self) -> TaskSpec:
+        return get_task(self.task)
+
+    @property
+    def raw_convention(self) -> RawConvention:
+        return get_raw_convention(self.convention)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

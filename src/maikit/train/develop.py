@@ -29,7 +29,7 @@ import numpy as np
 
 from maikit import io as mio
 from maikit.errors import MaikitError
-from maikit.tasks import ISP
+from maikit.tasks import ISP, RawConvention, get_raw_convention
 
 DEFAULT_TILE = 512  # packed px, margins included (as `mai predict`)
 DEFAULT_OVERLAP = 32
@@ -84,7 +84,8 @@ class _TorchDeveloper:
             raise MaikitError(f"this run is a `{ckpt.get('task')}` model; developing RAW photos needs an ISP model",
                               ckpt["path"])
         self.name = ckpt["model_name"]
-        self.convention = ckpt.get("data", {}).get("raw_convention") or ISP.raw_convention.name
+        saved = ckpt.get("data", {}).get("raw_convention")  # the name the checkpoint stores
+        self.convention = get_raw_convention(saved) if saved else ISP.raw_convention
         self.multiple = get_model_entry(self.name).size_multiple
         self.tile, self.overlap = tile, overlap
 
@@ -158,7 +159,7 @@ def _child_main(conn, path: str, packed: np.ndarray, tile, overlap: int, threads
 
 
 class _TfliteDeveloper:
-    def __init__(self, path: str | os.PathLike, convention: str, tile: int | None, overlap: int, threads: int,
+    def __init__(self, path: str | os.PathLike, convention: RawConvention, tile: int | None, overlap: int, threads: int,
                  memory_bytes: int = TFLITE_MEMORY_BYTES, timeout_s: float = TFLITE_TIMEOUT_S):
         self.path = Path(path)
         if not self.path.is_file():
@@ -197,10 +198,10 @@ class _TfliteDeveloper:
 # --------------------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------------------
-def _make_developer(model: Path, raw_convention: str | None, tile: int | None, overlap: int, threads: int,
+def _make_developer(model: Path, raw_convention: RawConvention | None, tile: int | None, overlap: int, threads: int,
                     device: str) -> _TorchDeveloper | _TfliteDeveloper:
     if model.suffix.lower() == ".tflite":
-        return _TfliteDeveloper(model, raw_convention or ISP.raw_convention.name, tile, overlap, threads)
+        return _TfliteDeveloper(model, raw_convention or ISP.raw_convention, tile, overlap, threads)
     runner = _TorchDeveloper(model, device, tile, overlap)
     if raw_convention:
         runner.convention = raw_convention
@@ -208,14 +209,13 @@ def _make_developer(model: Path, raw_convention: str | None, tile: int | None, o
 
 
 def develop(photos: str | os.PathLike, model: str | os.PathLike, out: str | os.PathLike, *,
-            raw_convention: str | None = None, jpeg: bool = False, tile: int | None = DEFAULT_TILE,
+            raw_convention: RawConvention | None = None, jpeg: bool = False, tile: int | None = DEFAULT_TILE,
             overlap: int = DEFAULT_OVERLAP, threads: int = 2, device: str = "cpu",
             progress: Callable[[int, int, str], None] | None = None) -> DevelopResult:
     """Develop one camera RAW file or every RAW file of a folder with ``model`` (a run
     folder, a checkpoint, or a ``.tflite`` file); see the module docstring."""
     from maikit.data.isp import pack_raw
     from maikit.data.rawphoto import read_raw_photo, to_layout_mosaic
-    from maikit.tasks import get_raw_convention
 
     files = list_photos(photos)
     model = Path(model)
@@ -229,7 +229,7 @@ def develop(photos: str | os.PathLike, model: str | os.PathLike, out: str | os.P
         photo = read_raw_photo(f)  # a file that is no RAW photo fails before the model loads
         if runner is None:
             runner = _make_developer(model, raw_convention, tile, overlap, threads, device)
-            conv = get_raw_convention(runner.convention)
+            conv = runner.convention
             result = DevelopResult(model=runner.name, raw_convention=conv.name)
         mosaic = to_layout_mosaic(photo, conv)
         rgb = runner(pack_raw(mosaic, conv))

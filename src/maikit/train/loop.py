@@ -178,7 +178,7 @@ class Trainer:
         cfg, self.entry, self.recipe, resume_ckpt = resolve_config(cfg)
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
-        self.adapter: TaskAdapter = get_adapter(cfg.task)
+        self.adapter: TaskAdapter = get_adapter(cfg.task_spec)
         self.show_progress = progress and self.dist.main
         amp = amp_dtype(cfg.amp, self.device)  # a bad --amp is refused before any data is read
         self.hooks: TrainHooks = self.recipe.hooks() if self.recipe.hooks else TrainHooks()
@@ -320,7 +320,7 @@ class Trainer:
     # ---------------------------------------------------------------- stages
     def _enter_stage(self, stage: PlannedStage) -> None:
         self.stage = stage
-        self.loss_fn = build_loss(stage.stage.losses, task=self.cfg.task, vgg_weights=self.cfg.vgg_weights,
+        self.loss_fn = build_loss(stage.stage.losses, task=self.adapter.task, vgg_weights=self.cfg.vgg_weights,
                                   outputs=self.hooks.heads(self, stage)).to(self.device)
         keep = set(self.loss_fn.outputs_used)
         if self.distill is not None and stage.distill:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from maikit.errors import MaikitError
 from maikit.io import natural_key, write_png
-from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM, ISP, TaskSpec, get_task
+from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM, ISP, TaskSpec, get_raw_convention, get_task
 from maikit.train.adapters import pad_to_multiple
 from maikit.train.checkpoint import load_trained
 
@@ -131,20 +131,19 @@ def predict_depth_photo(model: nn.Module, rgb: np.ndarray, input_hw: tuple[int, 
     return (depth_m[0, 0].clamp_min(0) * DEPTH_MODEL_UNIT_TO_MM).cpu().numpy()
 
 
-def list_inputs(path: str | os.PathLike, task: str | TaskSpec) -> list[Path]:
+def list_inputs(path: str | os.PathLike, task: TaskSpec) -> list[Path]:
     """Input files: one file, or a folder's PNGs (ISP: also ``mediatek_raw/`` inside), photos for depth."""
     path = Path(path)
-    spec = get_task(task)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise MaikitError("input file or folder not found", path)
-    if (path / spec.input_dir).is_dir():
-        path = path / spec.input_dir
-    files = sorted((p for p in path.iterdir() if p.suffix.lower() in spec.predict_suffixes and not p.name.startswith(".")),
+    if (path / task.input_dir).is_dir():
+        path = path / task.input_dir
+    files = sorted((p for p in path.iterdir() if p.suffix.lower() in task.predict_suffixes and not p.name.startswith(".")),
                    key=lambda p: natural_key(p.name))
     if not files:
-        raise MaikitError(f"no {spec.predict_input_kind} files here", path)
+        raise MaikitError(f"no {task.predict_input_kind} files here", path)
     return files
 
 
@@ -152,7 +151,8 @@ def _predict_isp_file(model: nn.Module, f: Path, stage: Path, name: str, ckpt: d
                       ) -> list[Path]:
     from maikit.data.isp import read_packed
 
-    conv = ckpt.get("data", {}).get("raw_convention") or ISP.raw_convention
+    saved = ckpt.get("data", {}).get("raw_convention")  # the name the checkpoint stores
+    conv = get_raw_convention(saved) if saved else ISP.raw_convention
     packed = torch.from_numpy(read_packed(f, conv).transpose(2, 0, 1).copy())[None].to(dev)
     rgb = predict_isp_packed(model, packed, size_multiple=entry.size_multiple, tile=tile, overlap=overlap)
     write_png(stage / name, (rgb[0].permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8))

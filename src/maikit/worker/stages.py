@@ -78,16 +78,20 @@ def _gpu_check(path: Path, spec, report: dict) -> dict:
                                                           "rejected", "max_abs_diff", "outputs_match", "disagreements", "note")}}
 
 
-def fidelity(file: str, task: str, split: str, convention: str, threads: int) -> dict:
+def fidelity(file: str, task: str, split: str, convention: str | None, threads: int) -> dict:
     from maikit.eval import run_fidelity
+    from maikit.tasks import get_raw_convention, get_task
 
-    return run_fidelity(file, task, split, convention, threads=threads)
+    # the job names its task and RAW convention; they become objects here
+    conv = get_raw_convention(convention) if convention else None
+    return run_fidelity(file, get_task(task), split, conv, threads=threads)
 
 
 def runtime(file: str, task: str, bench_kwargs: dict) -> dict:
     from maikit.eval import run_runtime
+    from maikit.tasks import get_task
 
-    return run_runtime(file, task, bench_kwargs)
+    return run_runtime(file, get_task(task), bench_kwargs)
 
 
 def noop(**kwargs) -> dict:

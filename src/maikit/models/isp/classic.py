@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from maikit.models._registry import register_model
 from maikit.models.blocks import clamp01
-from maikit.tasks import ISP, RawConvention, get_raw_convention
+from maikit.tasks import ISP, RawConvention
 
 # Malvar-He-Cutler 2004 kernels (Fig. 2 of the paper), all /8.
 _G_AT_RB = [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]]
@@ -88,15 +88,14 @@ def _selection(cols: dict[tuple[int, int], str]) -> torch.Tensor:
 
 
 class ClassicISP(nn.Module):
-    def __init__(self, convention: str | RawConvention = ISP.raw_convention, ccm=DEFAULT_CCM, tone: float = DEFAULT_TONE,
+    def __init__(self, convention: RawConvention = ISP.raw_convention, ccm=DEFAULT_CCM, tone: float = DEFAULT_TONE,
                  black_level: float = 0.0):
         super().__init__()
-        conv_ = get_raw_convention(convention)
-        cols = cfa_colours(conv_)
-        chan_col = [cols[off] for off in conv_.offsets]  # colour of each packed channel
+        cols = cfa_colours(convention)
+        chan_col = [cols[off] for off in convention.offsets]  # colour of each packed channel
         # fixed permutation: mosaic phase p = 2i + j takes the packed channel with offset (i, j)
         perm = torch.zeros(4, 4, 1, 1)
-        for k, (i, j) in enumerate(conv_.offsets):
+        for k, (i, j) in enumerate(convention.offsets):
             perm[2 * i + j, k] = 1.0
         self.register_buffer("perm", perm)
         self.register_buffer("is_green", torch.tensor([c == "G" for c in chan_col], dtype=torch.float32).view(1, 4, 1, 1))

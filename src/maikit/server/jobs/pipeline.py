@@ -121,7 +121,7 @@ def score_submission(sub: Submission, now: datetime) -> None:
     metrics["runtime_ms"] = runtime_ms
     sub.metrics = metrics
     sub.runtime_ms = runtime_ms
-    sub.score = float(score(spec.name, float(fid[spec.primary_metric]), runtime_ms))
+    sub.score = float(score(spec, float(fid[spec.primary_metric]), runtime_ms))
     sub.status, sub.finished_at = FINISHED, now
 
 
