@@ -5,6 +5,10 @@ normalisation, metrics and the final-score function for ``isp`` and ``depth``. D
 loaders, models, export, runtime, eval and the challenge server read these instead of
 repeating numbers. Sources: the MAI 2021 ISP report and the MAI & AIM 2022 depth report, and
 the official MAI 2021 ISP baseline conventions (docs/references.md, "Reports" to "Depth data").
+
+A name (``isp``, ``mai21``) becomes its object once, where it enters: a command-line option,
+a job or challenge definition, a checkpoint, an export.json, a training config
+(:func:`get_task`, :func:`get_raw_convention`). Every library function takes the objects.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ RAW_CONVENTIONS: dict[str, RawConvention] = {c.name: c for c in (MAI21, MAI22_40
 
 
 def get_raw_convention(name: str | RawConvention) -> RawConvention:
+    """The RAW convention called ``name``; MaikitError listing the conventions for an unknown name."""
     if isinstance(name, RawConvention):
         return name
     try:
@@ -450,6 +455,7 @@ TASKS: dict[str, TaskSpec] = {"isp": ISP, "depth": DEPTH}
 
 
 def get_task(name: str | TaskSpec) -> TaskSpec:
+    """The task called ``name``; MaikitError listing the tasks for an unknown name."""
     if isinstance(name, TaskSpec):
         return name
     try:
