@@ -50,8 +50,14 @@ def test_runtime_job_on_a_device_backend_carries_samples_drift_profile_and_findi
     ops = run["op_profile"]["top_ops"]
     assert 1 <= len(ops) <= 3 and ops[0]["ms"] >= ops[-1]["ms"]
     assert run["findings"] == [] and row["fingerprint"]["backend"] == "litert-cpu" and row["fingerprint"]["cpu"]
-    status = live.get(f"/api/submissions/{done['id']}", "alice").json()["runtime_details"]  # what `mai status --json` shows
+    status = live.get(f"/api/submissions/{done['id']}", "alice").json()["runtime_details"]
     assert status["drift"] == d and status["op_profile"]["top_ops"] == ops
+    cli = subprocess.run([sys.executable, "-m", "maikit", "status", str(done["id"]), "--server", live.url, "--json"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "MAI_TOKEN": live.tokens["alice"]})
+    assert cli.returncode == 0, cli.stderr
+    shown = json.loads(cli.stdout)["runtime_details"]  # what the participant sees
+    assert shown["op_profile"] == run["op_profile"] and shown["op_profile_note"] is None and shown["findings"] == []
+    assert shown["drift"] == d and shown["backend"] == "litert-cpu"
     logs = live.get(f"/api/submissions/{done['id']}/logs", "alice").json()["stages"]
     assert "reference drift" in logs["runtime"]["log"]
 

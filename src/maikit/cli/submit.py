@@ -72,7 +72,9 @@ def _files(path: Path) -> dict[str, Path]:
 
 
 def _summary(sub: dict) -> dict:
-    return {k: sub.get(k) for k in ("id", "status", "stage", "metrics", "runtime_ms", "score", "reason")}
+    """What ``--json`` prints; ``runtime_details``: what a device worker measured beyond the time (the
+    backend, drift figures, per-op profile, the delegate's findings), None for the in-process worker."""
+    return {k: sub.get(k) for k in ("id", "status", "stage", "metrics", "runtime_ms", "score", "reason", "runtime_details")}
 
 
 def _show(sub: dict) -> None:
@@ -108,7 +110,7 @@ def submit(
     challenge: str = typer.Option(..., "--challenge", help="Challenge slug, e.g. demo-isp."),
     phase: str = typer.Option("validation", "--phase", help="Phase slug."),
     wait: bool = typer.Option(False, "--wait", help="Follow the submission until it is Finished or Failed."),
-    as_json: bool = typer.Option(False, "--json", help="Print {id, status, stage, metrics, runtime_ms, score, reason} as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print {id, status, stage, metrics, runtime_ms, score, reason, runtime_details} as JSON."),
 ) -> None:
     """Upload a model to a challenge phase; the preflight verdict comes back at once."""
     files = _files(path)

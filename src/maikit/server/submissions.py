@@ -151,7 +151,8 @@ def export_rows(s, phase_id: int) -> list[dict]:
             "score": sub.score, "runtime_ms": sub.runtime_ms, "metrics": sub.metrics,
             "runtime": {k: run.get(k) for k in ("avg_ms", "std_ms", "p50_ms", "p90_ms", "min_ms", "runs", "samples_ms",
                                                  "threads", "input_shape", "settings", "worker",
-                                                 "backend", "cv", "drift", "op_profile", "findings", "compatibility", "notes")},
+                                                 "backend", "cv", "drift", "op_profile", "op_profile_note", "findings",
+                                                 "compatibility", "delegate", "notes")},
             "fingerprint": run.get("fingerprint") or {k: run.get(k) for k in ("cpu", "machine", "runtime_version", "versions")},
             "versions": {"runtime": run.get("versions_worker"), "fidelity": fid.get("versions_worker")},
         })

@@ -6,10 +6,12 @@ backend: the phase's protocol becomes a :class:`~maikit.runtime.devices.MeasureP
 cool-down (:class:`~maikit.runtime.drift.DeviceGuard`), the model is measured with drift
 control when the device has a calibration (``mai device calibrate --name <device tag>``),
 and the result carries the raw samples, the device fingerprint, the drift figures, the
-per-op profile (``mai bench --per-op``, for backends that run on this machine's CPU) and
-the op-compatibility findings for the phase's target (plus the GPU delegate's own verdict
-on ``litert-gpu``). Everything that parses or runs the model does so in a child process
-with the job's limits.
+per-op profile (a separate pass after the timed run: each op timed alone on ``litert-cpu``
+and on an ``ssh`` board, benchmark_model's op profiler on an ``adb`` phone; on
+``litert-gpu`` None with ``op_profile_note`` saying why) and the op-compatibility findings
+for the phase's target plus what the device's delegate itself decided (``source:
+"delegate"``). Everything that parses or runs the model does so in a child process with the
+job's limits; a cancel stops it, here or on the device.
 """
 
 from __future__ import annotations
@@ -19,10 +21,8 @@ from pathlib import Path
 
 from maikit.errors import MaikitError
 from maikit.runtime.devices import ChildLimits, DeviceUnavailable, MeasureProtocol, ModelFault, get_backend
-from maikit.runtime.devices.base import Cancelled, run_child
+from maikit.runtime.devices.base import Cancelled, delegate_findings, profile_or_note, run_child
 from maikit.runtime.drift import DeviceGuard, DriftPolicy, default_state_dir, load_baseline, measure_with_drift
-
-LOCAL_CPU = ("litert-cpu",)  # backends whose per-op profile is measured where they run
 
 
 class DeviceRunner:
@@ -87,11 +87,11 @@ class DeviceRunner:
                                                      f"(run `mai device calibrate --name {self.device}`)")
                     log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: not calibrated)")
             result = {**r.pop("stats"), **r}
-            result["findings"] = self._findings(job, file, child, cancel)
-            if self.backend_name in LOCAL_CPU and self.per_op_top > 0:
-                result["op_profile"] = self._per_op(file, protocol, child, cancel)
+            result["findings"] = self._findings(job, file, child, cancel) + delegate_findings(result)
+            if self.per_op_top > 0:
+                result.update(profile_or_note(self.backend, file, protocol, self.per_op_top))
             else:
-                result["op_profile"] = None
+                result.update(op_profile=None, op_profile_note="no per-op profile: the worker runs with --per-op-top 0")
             result["fingerprint"] = {**(result.get("fingerprint") or {}), "backend": self.backend_name, "device": self.device}
             return {"ok": True, "result": result}
         except Cancelled:
@@ -109,13 +109,6 @@ class DeviceRunner:
         target = (job.get("protocol") or {}).get("target", "cpu")
         reply, _ = run_child({"action": "inspect", "file": str(file), "target": target}, limits, file=file, cancel=cancel)
         return reply["findings"]
-
-    def _per_op(self, file: Path, protocol: MeasureProtocol, limits: ChildLimits, cancel) -> dict | None:
-        if protocol.shape is not None:
-            return None  # the per-op profile times the file as stored; a dynamic one has no static shapes
-        reply, _ = run_child({"action": "per_op", "file": str(file), "threads": protocol.threads,
-                              "xnnpack": protocol.xnnpack, "top": self.per_op_top}, limits, file=file, cancel=cancel)
-        return reply
 
 
 class JsonLogFormatter:

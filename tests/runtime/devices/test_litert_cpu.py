@@ -46,10 +46,33 @@ def test_evaluator_runs_without_torch(smallnet_file):
     code = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = ['x'] + sys.argv[1:]; "
             "runpy.run_module('maikit.runtime.devices', run_name='__main__')")
     r = subprocess.run([sys.executable, "-c", code, "measure", str(smallnet_file), "--json", "--runs", "3",
-                        "--min-seconds", "0", "--threads", "1"], capture_output=True, text=True, timeout=300)
+                        "--min-seconds", "0", "--threads", "1", "--per-op", "--top", "2"],
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["runs"] == 3 and out["backend"] == "litert-cpu"
+    prof = out["op_profile"]
+    assert out["op_profile_note"] is None and len(prof["top_ops"]) == 2 and prof["top_ops"][0]["ms"] > 0
+
+
+def _evaluator(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "maikit.runtime.devices", "measure", *map(str, args)], stdin=stdin,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_dynamic_file_has_no_per_op_profile_and_says_why(dynamic_file):
+    r = _evaluator(dynamic_file, "--json", "--runs", "1", "--min-seconds", "0", "--shape", "1x24x32x3", "--per-op")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["runs"] == 1 and out["op_profile"] is None and "dynamic input shape" in out["op_profile_note"]
+
+
+def test_stop_on_eof_stops_the_run_when_stdin_ends(smallnet_file):
+    """What the ssh backend relies on: the evaluator stops (and kills its child) when its stdin,
+    the SSH channel, ends; here stdin is empty from the start, and the run would take minutes."""
+    r = _evaluator(smallnet_file, "--json", "--runs", "1", "--min-seconds", "250", "--max-seconds", "280",
+                   "--stop-on-eof", stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and json.loads(r.stdout) == {"error": {"kind": "cancelled", "reason": "stopped: stdin ended"}}
 
 
 def test_cancel_stops_the_child(smallnet_file):

@@ -80,3 +80,27 @@ def test_gpu_backend_measures_and_carries_the_check(smallnet_file):
     r = get_backend("litert-gpu").measure(smallnet_file, MeasureProtocol(runs=3, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0))
     assert r["runs"] == 3 and len(r["samples_ms"]) == 3 and r["compatibility"]["fully_on_gpu"]
     assert any("not a phone" in n for n in r["notes"])
+
+
+@needs_vulkan
+def test_device_runner_says_why_there_is_no_per_op_profile_and_carries_the_delegates_findings(gather_rank5_file, tmp_path):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from maikit.worker.device import DeviceRunner
+
+    runner = DeviceRunner("litert-gpu", device="lavapipe", state_dir=tmp_path, per_op_top=3)
+    job = {"task": "isp", "protocol": {"threads": 1, "min_runs": 2, "min_seconds": 0, "warmup_runs": 1,
+                                       "warmup_seconds": 0, "target": "gpu"}}
+    body = runner.run(job, Path(gather_rank5_file), SimpleNamespace(memory_mb=8192, cpu_s=600, wall_s=600))
+    assert body["ok"], body
+    r = body["result"]
+    assert r["op_profile"] is None and r["op_profile_note"].startswith("no per-op profile on litert-gpu")
+    c = r["compatibility"]
+    mine = [f for f in r["findings"] if f.get("source") == "delegate"]
+    assert {f["op"] for f in mine if f["op"] != "GRAPH"} == {x["op"] for x in c["rejected"]} >= {"GATHER_ND"}
+    graph = [f for f in mine if f["op"] == "GRAPH"]
+    assert len(graph) == 1 and graph[0]["severity"] == "warning"
+    assert graph[0]["reason"] == f"{c['gpu_ops']} of {c['ops_total']} ops run on the GPU, {c['cpu_ops']} on the CPU"
+    # the static findings for the target are there too (GATHER_ND is flagged without running it)
+    assert any(f.get("source") is None and f["op"] == "GATHER_ND" for f in r["findings"])

@@ -1,6 +1,7 @@
 """The `ssh` backend end to end against a real OpenSSH server the test starts on loopback
 (its own host key, an authorized key made here, `sshd -D -f cfg`), running the torch-free
-evaluator `python -m maikit.runtime.devices` on the "board" side."""
+evaluator `python -m maikit.runtime.devices` on the "board" side: measurement, the per-op
+profile, faults, and a cancel that must stop the board's processes too."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from _device_helpers import sshd_path
+from _device_helpers import processes, sshd_path, wait_until
 
 from maikit.runtime.devices import DeviceUnavailable, MeasureProtocol, ModelFault, get_backend
+from maikit.runtime.devices.base import Cancelled
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
@@ -60,8 +65,9 @@ def sshd(tmp_path_factory):
     log.close()
 
 
-def _board(sshd, **kw):
-    remote_python = f"env PYTHONPATH={SRC} {sys.executable}"
+def _board(sshd, mark: str | None = None, **kw):
+    """The backend for the loopback "board"; ``mark`` goes into the board processes' environment."""
+    remote_python = f"env PYTHONPATH={SRC} {f'MAIKIT_TEST_MARK={mark} ' if mark else ''}{sys.executable}"
     return get_backend("ssh", host="127.0.0.1", port=sshd["port"], user=getpass.getuser(),
                        identity=str(sshd["dir"] / "client"), known_hosts=str(sshd["dir"] / "known_hosts"),
                        remote_python=remote_python, remote_dir=str(sshd["dir"] / "board"), **kw)
@@ -98,3 +104,55 @@ def test_wrong_host_key_is_an_unavailable_device_not_a_model_fault(sshd, tmp_pat
     with pytest.raises(DeviceUnavailable):
         board.measure(smallnet_file, MeasureProtocol(runs=1, min_seconds=0.0))
     assert board.health()["ok"] is False
+
+
+def test_per_op_profile_on_the_board_through_the_device_runner(sshd, smallnet_file, tmp_path):
+    from maikit.runtime.devices._litert import op_names
+    from maikit.worker.device import DeviceRunner
+
+    b = _board(sshd)
+    opts = {k: getattr(b, a) for k, a in (("host", "host"), ("port", "port"), ("user", "user"), ("identity", "identity"),
+                                          ("known_hosts", "known_hosts"), ("remote_python", "remote_python"),
+                                          ("remote_dir", "remote_dir"))}
+    runner = DeviceRunner("ssh", opts, device="loopback-board", state_dir=tmp_path, per_op_top=3)
+    job = {"task": "isp", "protocol": {"threads": 1, "min_runs": 3, "min_seconds": 0, "warmup_runs": 1,
+                                       "warmup_seconds": 0, "statistic": "p50", "target": "cpu"}}
+    body = runner.run(job, Path(smallnet_file), SimpleNamespace(memory_mb=4096, cpu_s=600, wall_s=600))
+    assert body["ok"], body
+    r = body["result"]
+    assert r["backend"] == "ssh" and r["runs"] == 3 and r["findings"] == []
+    prof, ops = r["op_profile"], op_names(smallnet_file)
+    assert r["op_profile_note"] is None and "alone" in prof["method"]
+    assert prof["op_count"] == len(ops) and set(prof["by_type"]) == set(ops)
+    top = prof["top_ops"]
+    assert len(top) == 3 and all(ops[x["node"]] == x["op"] and x["ms"] > 0 for x in top)
+    assert [x["ms"] for x in top] == sorted((x["ms"] for x in top), reverse=True)
+
+
+def test_cancel_stops_the_evaluator_and_its_child_on_the_board(sshd, smallnet_file):
+    """A cancel kills the local ssh; the board's evaluator sees its stdin (the channel) end and
+    stops its measuring child, so nothing of the run is left on the board."""
+    mark = uuid.uuid4().hex
+    board = _board(sshd, mark)
+    board.cancel = threading.Event()
+    outcome = []
+
+    def run():
+        try:
+            board.measure(smallnet_file, MeasureProtocol(threads=1, runs=10**6, min_seconds=500.0, max_seconds=550.0,
+                                                         warmup_runs=0, warmup_seconds=0.0))
+            outcome.append("finished")
+        except Exception as e:  # noqa: BLE001  (the test looks at what it was)
+            outcome.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    on_board = lambda: processes(environ_contains="MAIKIT_TEST_MARK=" + mark)  # noqa: E731
+    measuring = lambda: [p for p in on_board() if p in processes(argv_equals="maikit.runtime.devices._child")]  # noqa: E731
+    try:
+        wait_until(measuring, what="the measuring child running on the board")
+    finally:
+        board.cancel.set()
+    t.join(timeout=120)
+    assert not t.is_alive() and len(outcome) == 1 and isinstance(outcome[0], Cancelled)
+    wait_until(lambda: not on_board(), timeout=60, what="the board's evaluator and child gone")

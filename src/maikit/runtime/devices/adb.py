@@ -13,6 +13,12 @@ failure lines (an op the runtime lacks, a delegate that could not be applied, a 
 failed to prepare) into the same result and the same :data:`FAULT_KINDS` as the other
 backends. ``benchmark_model`` prints aggregates only, so ``samples_ms`` is None and only
 ``avg`` and ``min`` can be the phase's statistic.
+
+The per-op profile (:meth:`AdbDevice.profile`) is a second, short run of the same command
+with ``--enable_op_profiling=true`` (the timed run stays unprofiled: the profiler's
+bookkeeping per op adds to the time), whose operator table :func:`parse_op_profile` reads.
+The command runs under a shell that first writes its process id to ``run.pid`` on the phone:
+a cancel or a time-out kills the local ``adb`` and then that process on the phone.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import subprocess
 from pathlib import Path
 
 from maikit.errors import MaikitError
-from maikit.runtime.devices.base import DeviceUnavailable, MeasureProtocol, ModelFault
+from maikit.runtime.devices.base import DeviceUnavailable, MeasureProtocol, ModelFault, ProfileUnavailable, run_command
 
 DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
 
@@ -119,6 +125,94 @@ def parse_benchmark_output(text: str) -> dict:
     return out
 
 
+_PROFILE_HEAD = "Operator-wise Profiling Info for Regular Benchmark Runs"
+_SECTION = re.compile(r"^=+ (.+?) =+$")
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_ROW = {  # the operator tables, with and without the [start] column (older builds print it)
+    True: re.compile(rf"^(.+?)\s+{_NUM}\s+{_NUM}\s+{_NUM}\s+{_NUM}%\s+{_NUM}%\s+{_NUM}\s+(\d+)\s+(\S.*)$"),
+    False: re.compile(rf"^(.+?)\s+(){_NUM}\s+{_NUM}\s+{_NUM}%\s+{_NUM}%\s+{_NUM}\s+(\d+)\s+(\S.*)$"),
+}
+_TYPE_ROW = re.compile(rf"^(.+?)\s+(\d+)\s+{_NUM}\s+{_NUM}%\s+{_NUM}%\s+{_NUM}\s+(\d+)$")
+_NODE_INDEX = re.compile(r":(\d+)$")
+_DELEGATE_KERNEL = re.compile(r"Delegate$")  # a delegate's node in the graph, e.g. TfLiteXNNPackDelegate
+
+
+def parse_op_profile(text: str, top: int = 10) -> dict | None:
+    """The operator table ``benchmark_model --enable_op_profiling=true`` prints after its runs
+    (format in ``docs/device-backends.md``), in the per-op profile's shape; None when the text
+    has none. ``ms`` of an op is per inference: its average per call times its calls per run.
+
+    Only the main graph counts: the initialisation table printed before it (AllocateTensors,
+    ModifyGraphWithDelegate) and other subgraphs' tables are skipped. When the delegate
+    reports its own operators (a ``Delegate internal:`` table, or rows named ``Delegate/...``),
+    they stand for the delegate's node of the graph, which is then not counted again; their
+    ``node`` is None (the numbers after their names are the delegate's own).
+    """
+    lines = [_clean(ln) for ln in text.splitlines()]
+    start = next((i for i, ln in enumerate(lines) if _PROFILE_HEAD in ln), None)
+    if start is None:
+        return None
+    rows: dict[str, list[dict]] = {"graph": [], "delegate": []}
+    types: dict[str, dict] = {}
+    model_ms = runs = None
+    part, section, with_start = "graph", None, False
+    for ln in lines[start + 1:]:
+        if ln.startswith("Primary graph"):
+            part = "graph"
+        elif ln.startswith("Subgraph (index:") and ln.endswith(":") and "Timings" not in ln:
+            part = "subgraph"
+        elif ln.startswith("Delegate internal:"):
+            part = "delegate"
+        elif (m := _SECTION.match(ln)):
+            section = m.group(1)
+        elif ln.lower().startswith("[node type]"):
+            with_start = "[start]" in ln
+        elif ln.startswith("Timings (microseconds):") and part == "graph" and model_ms is None:
+            kv = {k: float(v) for k, v in _KV.findall(ln)}
+            runs = int(kv["count"]) if "count" in kv else None
+            us = kv.get("avg", kv.get("curr"))
+            model_ms = us / 1000.0 if us is not None else None
+        elif part == "subgraph":
+            continue
+        elif section == "Run Order" and (m := _ROW[with_start].match(ln)):
+            kind, _, first, avg, _, _, _, calls, name = m.groups()
+            kind, calls = kind.strip(), int(calls)
+            idx = _NODE_INDEX.search(name)
+            inside = part == "delegate" or name.startswith("Delegate/")
+            rows[part].append({"node": None if inside or not idx else int(idx.group(1)), "op": kind,
+                               "name": name[: idx.start()] if idx else name, "ms": float(avg) * max(calls, 1),
+                               "first_ms": float(first), "calls": calls,
+                               "delegated": inside or bool(_DELEGATE_KERNEL.search(kind))})
+        elif section == "Summary by node type" and part == "graph" and (m := _TYPE_ROW.match(ln)):
+            types[m.group(1).strip()] = {"count": int(m.group(2)), "timed": int(m.group(2)), "ms": float(m.group(3))}
+    ops = rows["graph"]
+    if rows["delegate"]:  # the delegate's own operators replace its node(s) in the graph
+        ops = [r for r in ops if not _DELEGATE_KERNEL.search(r["op"])] + rows["delegate"]
+    if not ops and not types:
+        return None
+    if ops:  # the types from the op rows (the summary's figures are truncated to whole microseconds)
+        types = {}
+        for r in ops:
+            t = types.setdefault(r["op"], {"count": 0, "timed": 0, "ms": 0.0})
+            t["count"] += 1
+            t["timed"] += 1
+            t["ms"] += r["ms"]
+    total = sum(t["ms"] for t in types.values())
+    for r in ops:
+        r["share"] = r["ms"] / total if total > 0 else None
+    for t in types.values():
+        t["share"] = t["ms"] / total if total > 0 else None
+    return {
+        "method": "benchmark_model --enable_op_profiling=true: ops timed inside the whole model, in a separate profiled run",
+        "top_ops": sorted(ops, key=lambda r: -r["ms"])[: max(int(top), 0)],
+        "by_type": dict(sorted(types.items(), key=lambda kv: -kv[1]["ms"])),
+        "sum_ms": total,
+        "op_count": len(ops) if ops else sum(t["count"] for t in types.values()),
+        "model_ms": model_ms,
+        "profiled_runs": runs,
+    }
+
+
 class AdbDevice:
     """An Android phone behind ``adb`` (``serial`` picks one of several)."""
 
@@ -132,11 +226,12 @@ class AdbDevice:
         self.serial, self.adb, self.remote_dir = serial, adb, remote_dir.rstrip("/")
         self.delegate, self.timeout_s = delegate, float(timeout_s)
         self._binary_pushed = False
+        self.cancel = None  # a threading.Event that stops the running command (here and on the phone)
 
-    def _adb(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    def _adb(self, *args: str, timeout: float | None = None, on_stop=None) -> subprocess.CompletedProcess:
         cmd = [self.adb] + (["-s", self.serial] if self.serial else []) + list(args)
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout or self.timeout_s)
+            p = run_command(cmd, timeout or self.timeout_s, cancel=self.cancel, on_stop=on_stop)
         except FileNotFoundError:
             raise DeviceUnavailable(f"`{self.adb}` not found: install Android platform-tools") from None
         except subprocess.TimeoutExpired:
@@ -145,6 +240,27 @@ class AdbDevice:
 
     def _shell(self, command: str, timeout: float | None = None) -> subprocess.CompletedProcess:
         return self._adb("shell", command, timeout=timeout)
+
+    @property
+    def _pid_file(self) -> str:
+        return f"{self.remote_dir}/run.pid"
+
+    def _run_on_phone(self, command: str) -> subprocess.CompletedProcess:
+        """A long command on the phone, stoppable: its shell writes its pid, then becomes it."""
+        pid = shlex.quote(self._pid_file)
+        return self._adb("shell", f"echo $$ > {pid} && exec {command} 2>&1", on_stop=self._kill_on_phone)
+
+    def _kill_on_phone(self) -> None:
+        """Stop the command :meth:`_run_on_phone` started (killing the local adb leaves it running there)."""
+        pid = shlex.quote(self._pid_file)
+        # only a benchmark_model: the file may be a finished run's, its pid reused since
+        cmd = [self.adb] + (["-s", self.serial] if self.serial else []) + [
+            "shell", f"p=$(cat {pid} 2>/dev/null) && grep -q benchmark_model /proc/$p/cmdline 2>/dev/null "
+                     f"&& kill -9 $p; rm -f {pid}"]
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # the phone is gone: nothing left to stop there
 
     def _push(self, local: Path, remote: str) -> None:
         p = self._adb("push", str(local), remote, timeout=120)
@@ -176,7 +292,7 @@ class AdbDevice:
             return {"ok": False, "reason": f"adb get-state: {(p.stderr or p.stdout).strip()[:200] or 'no device'}"}
         return {"ok": True}
 
-    def command(self, remote_model: str, protocol: MeasureProtocol) -> str:
+    def command(self, remote_model: str, protocol: MeasureProtocol, profile: bool = False) -> str:
         flags = [
             f"--graph={remote_model}", f"--num_threads={protocol.threads}",
             f"--warmup_runs={protocol.warmup_runs}", f"--warmup_min_secs={protocol.warmup_seconds:g}",
@@ -189,14 +305,14 @@ class AdbDevice:
             flags.append("--use_nnapi=true")
         if protocol.shape:
             flags.append("--input_layer_shape=" + ",".join(str(v) for v in protocol.shape))
+        if profile:
+            flags.append("--enable_op_profiling=true")
         return " ".join([shlex.quote(f"{self.remote_dir}/benchmark_model")] + [shlex.quote(f) for f in flags])
 
-    def measure(self, path, protocol: MeasureProtocol = MeasureProtocol()) -> dict:
-        path = Path(path)
+    def _upload(self, path: Path) -> str:
+        """The binary (once per backend) and the model on the phone; the model's remote path."""
         if not path.is_file():
             raise MaikitError("file not found", path)
-        if protocol.statistic not in ("avg", "min"):
-            raise MaikitError(f"benchmark_model reports avg and min only, not {protocol.statistic!r}")
         if not self.binary.is_file():
             raise DeviceUnavailable(f"benchmark_model binary not found: {self.binary}")
         self._shell(f"mkdir -p {shlex.quote(self.remote_dir)}", timeout=30)
@@ -206,11 +322,40 @@ class AdbDevice:
             self._binary_pushed = True
         remote_model = f"{self.remote_dir}/model.tflite"
         self._push(path, remote_model)
-        p = self._shell(self.command(remote_model, protocol) + " 2>&1")
-        parsed = parse_benchmark_output(p.stdout + p.stderr)
+        return remote_model
+
+    def _run(self, path: Path, protocol: MeasureProtocol, profile: bool = False) -> tuple[dict, str]:
+        remote_model = self._upload(path)
+        p = self._run_on_phone(self.command(remote_model, protocol, profile))
+        text = p.stdout + p.stderr
+        parsed = parse_benchmark_output(text)
         if parsed["fault"]:
             f = parsed["fault"]
             raise ModelFault(f["kind"], f["reason"], path, f["details"])
+        return parsed, text
+
+    def profile(self, path, protocol: MeasureProtocol = MeasureProtocol(), top: int = 10) -> dict:
+        """The per-op profile from a second, short run with ``--enable_op_profiling=true``: one
+        warm-up run, then the phase's runs capped at 20 (no minimum seconds), same threads,
+        delegate and input shape as the timed run."""
+        from dataclasses import replace
+
+        short = replace(protocol, warmup_runs=1, warmup_seconds=0.0, runs=min(protocol.runs, 20), min_seconds=0.0,
+                        statistic="avg")
+        parsed, text = self._run(Path(path), short, profile=True)
+        prof = parse_op_profile(text, top)
+        if prof is None:
+            raise ProfileUnavailable("benchmark_model printed no operator table with --enable_op_profiling=true")
+        prof["delegate"] = self.delegate
+        return prof
+
+    def measure(self, path, protocol: MeasureProtocol = MeasureProtocol()) -> dict:
+        path = Path(path)
+        if not path.is_file():
+            raise MaikitError("file not found", path)
+        if protocol.statistic not in ("avg", "min"):
+            raise MaikitError(f"benchmark_model reports avg and min only, not {protocol.statistic!r}")
+        parsed, _ = self._run(path, protocol)
         inf = parsed["inference"]
         stats = {"avg_ms": inf.get("avg_ms"), "std_ms": inf.get("std_ms"), "min_ms": inf.get("min_ms"),
                  "max_ms": inf.get("max_ms"), "p50_ms": inf.get("median_ms"), "p90_ms": None}

@@ -13,6 +13,13 @@ phone). A model that cannot run raises :class:`ModelFault` with one ``kind`` of
 :data:`FAULT_KINDS` (it counts as the participant's failed attempt); a device that cannot
 be reached or used raises :class:`DeviceUnavailable` (an infrastructure failure, never
 charged to the participant).
+
+``profile(path, protocol, top) -> dict`` is the per-op profile, a separate pass after the
+timed run (profiling perturbs timing): ``{"method", "top_ops": [{"node", "op", "ms", "share",
+"delegated", ...}], "by_type": {op: {"count", "timed", "ms", "share"}}, "sum_ms", "op_count"}``,
+``ms`` per inference. A backend or file without one raises :class:`ProfileUnavailable` with
+the reason. A backend's ``cancel`` (a threading.Event) stops its running command
+(:func:`run_command`, :func:`run_child`): :class:`Cancelled` is raised.
 """
 
 from __future__ import annotations
@@ -57,6 +64,10 @@ class ModelFault(MaikitError):
 
 class DeviceUnavailable(MaikitError):
     """The device (or its runtime) cannot be reached or used: not the model's fault."""
+
+
+class ProfileUnavailable(MaikitError):
+    """This backend, or this file on it, has no per-op profile (the reason says why)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,49 @@ def result_from_loop(loop: dict, protocol: MeasureProtocol, backend: str, finger
     }
 
 
+def profile_or_note(device, path, protocol: MeasureProtocol, top: int) -> dict:
+    """``{"op_profile", "op_profile_note"}``: ``device``'s per-op profile of ``path`` (a separate
+    pass), or None and the reason there is none (the backend has no per-op timing, the file
+    cannot be profiled, or the profiling pass failed: the timed result stands either way).
+    :class:`Cancelled` goes through."""
+    try:
+        return {"op_profile": device.profile(path, protocol, top=top), "op_profile_note": None}
+    except ProfileUnavailable as e:
+        return {"op_profile": None, "op_profile_note": str(e)}
+    except (ModelFault, DeviceUnavailable) as e:
+        return {"op_profile": None, "op_profile_note": f"the per-op pass failed: {e}"}
+
+
+_DELEGATE_TARGET = {"GPU": "gpu", "NNAPI": "npu", "XNNPACK": "cpu"}
+
+
+def delegate_findings(result: dict) -> list[dict]:
+    """What the device's delegate itself decided, as findings (``target``, ``node``, ``op``,
+    ``severity``, ``reason``, ``source: "delegate"``): the ops LiteRT's GPU accelerator
+    rejected and its GPU/CPU op counts (``litert-gpu``), the GPU delegate's rejections and
+    the delegate's coverage of the graph as ``benchmark_model`` printed them (``adb``)."""
+    out: list[dict] = []
+
+    def add(target, op, severity, reason):
+        out.append({"target": target, "node": None, "op": op, "severity": severity, "reason": reason, "source": "delegate"})
+
+    comp = result.get("compatibility") or {}
+    for r in comp.get("rejected") or []:
+        add("gpu", r["op"], "warning", f"the GPU delegate rejects it: {r['reason']} (runs on the CPU)")
+    if comp.get("gpu_ops") is not None:
+        add("gpu", "GRAPH", "warning" if comp.get("cpu_ops") else "info",
+            f"{comp['gpu_ops']} of {comp['ops_total']} ops run on the GPU, {comp['cpu_ops']} on the CPU")
+    dl = result.get("delegate")
+    if isinstance(dl, dict):
+        for r in dl.get("gpu_rejected") or []:
+            add("gpu", r["op"], "warning", f"the GPU delegate rejects it: {r['reason']} (runs on the CPU)")
+        if dl.get("name") and dl.get("coverage") in ("partially", "none"):
+            target = _DELEGATE_TARGET.get(str(dl["name"]).upper(), str(dl["name"]).lower())
+            what = "part of the graph" if dl["coverage"] == "partially" else "none of the graph"
+            add(target, "GRAPH", "warning", f"the {dl['name']} delegate runs {what}; the rest runs on the CPU's builtin kernels")
+    return out
+
+
 # ---------------------------------------------------------------------------- fingerprint
 
 def _read(path: str) -> str | None:
@@ -209,6 +263,55 @@ def limit_self(memory_mb: int, cpu_seconds: int) -> None:
 
 class Cancelled(MaikitError):
     """The job was cancelled (or its lease lost) while its child ran."""
+
+
+def run_command(cmd: list[str], timeout: float, cancel=None, on_stop=None, poll_s: float = 0.25) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in a process group of its own, output captured, stdin a pipe held open
+    until it ends (a remote side that watches its stdin sees the end of it when this side is
+    killed: the ``ssh`` backend's evaluator stops then).
+
+    When ``cancel`` (a threading.Event) is set, or ``timeout`` seconds pass, the process group
+    is killed, ``on_stop()`` runs (to stop what the command started elsewhere, e.g. on a
+    phone) and :class:`Cancelled` or :class:`subprocess.TimeoutExpired` is raised. A missing
+    program raises FileNotFoundError.
+    """
+    import time
+
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.Popen(cmd, stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    deadline = time.monotonic() + float(timeout)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                out, err = proc.communicate(timeout=max(0.01, min(poll_s, left) if cancel is not None else left))
+                return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                stop = "cancel" if cancel is not None and cancel.is_set() else (
+                    "timeout" if time.monotonic() >= deadline else None)
+                if stop is None:
+                    continue
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            if on_stop is not None:
+                on_stop()
+            for f in (proc.stdout, proc.stderr):  # what else holds them (a remote side) is not waited for
+                f.close()
+            if stop == "cancel":
+                raise Cancelled("cancelled")
+            raise subprocess.TimeoutExpired(cmd, timeout)
+    finally:
+        os.close(write_end)
 
 
 def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None, cancel=None) -> tuple[dict, str]:

@@ -140,6 +140,25 @@ def info(
         console.print(f"{k:16} {v}", highlight=False)
 
 
+def _stop_on_eof():
+    """A threading.Event set when stdin ends (``--stop-on-eof``: the ``ssh`` backend's
+    connection, whose end means the worker gave up on this run)."""
+    import threading
+
+    event = threading.Event()
+
+    def watch():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        event.set()
+
+    threading.Thread(target=watch, daemon=True, name="stop-on-eof").start()
+    return event
+
+
 @device_app.command("measure")
 def measure(
     file: Path = typer.Argument(..., help="A .tflite file."),
@@ -155,18 +174,32 @@ def measure(
     xnnpack: bool = typer.Option(True, "--xnnpack/--no-xnnpack"),
     shape: Optional[str] = typer.Option(None, "--shape", help="Static input shape for a dynamic file, e.g. 1x544x960x4."),
     seed: int = typer.Option(0, "--seed", min=0),
+    per_op: bool = typer.Option(False, "--per-op", help="After the timed run, a separate per-op profile pass (op_profile in the result)."),
+    top: int = typer.Option(10, "--top", min=1, help="Slowest ops kept in the per-op profile."),
+    stop_on_eof: bool = typer.Option(False, "--stop-on-eof", help="Stop the run when stdin ends (how the ssh backend runs this on a board)."),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout; a failure is {\"error\": {kind, reason}}."),
 ) -> None:
     """Measure a .tflite on a device backend with a phase's protocol (raw samples + fingerprint)."""
     from maikit.errors import MaikitError
     from maikit.runtime.devices import DeviceUnavailable, MeasureProtocol, ModelFault
+    from maikit.runtime.devices.base import Cancelled, profile_or_note
 
     try:
         protocol = MeasureProtocol(threads=threads, warmup_runs=warmup_runs, warmup_seconds=warmup_seconds, runs=runs,
                                    min_seconds=min_seconds, max_seconds=max_seconds, statistic=statistic,
                                    xnnpack=xnnpack, shape=parse_shape(shape), seed=seed)
+        device = _backend(backend, option)
+        if stop_on_eof:
+            device.cancel = _stop_on_eof()
         with err_console.status(f"measuring {file.name} on {backend}"):
-            result = _backend(backend, option).measure(file, protocol)
+            result = device.measure(file, protocol)
+        if per_op:
+            with err_console.status(f"per-op profile of {file.name} on {backend}"):
+                result.update(profile_or_note(device, file, protocol, top))
+    except Cancelled:
+        if as_json:
+            print_json({"error": {"kind": "cancelled", "reason": "stopped: stdin ended"}})
+        raise (typer.Exit(EXIT_ERROR) if as_json else fail("stopped: stdin ended")) from None
     except ModelFault as e:
         if as_json:
             print_json({"error": {"kind": e.kind, "reason": str(e), "details": e.details}})
@@ -188,6 +221,16 @@ def measure(
                   + (f", cv {result['cv']:.1%}" if result.get("cv") is not None else "") + ")")
     for n in result.get("notes", []):
         console.print(f"  note: {n}", highlight=False)
+    if per_op:
+        prof = result["op_profile"]
+        if prof is None:
+            console.print(f"  per-op profile: none ({result['op_profile_note']})", highlight=False)
+        else:
+            console.print(f"  per-op profile ({prof['method']}): slowest ops", highlight=False)
+            for r in prof["top_ops"]:
+                ms = f"{r['ms']:.3f} ms" if r.get("ms") is not None else "not timed"
+                node = "—" if r.get("node") is None else r["node"]
+                console.print(f"    node {node:>4}  {r['op']:32} {ms}", highlight=False)
 
 
 @device_app.command("calibrate")

@@ -2,7 +2,9 @@
 itself: a Raspberry Pi, a Jetson, an x86 box), XNNPACK on or off, threads set explicitly.
 
 The model runs in a child process with memory, CPU-time and wall-clock limits; the loop is
-``mai bench``'s (:func:`maikit.runtime.loop.measure`), so the two agree by construction.
+``mai bench``'s (:func:`maikit.runtime.loop.measure`), so the two agree by construction. The
+per-op profile is ``mai bench --per-op``'s (:mod:`maikit.runtime.opprofile`), in a child of its
+own after the timed run.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from maikit.errors import MaikitError
-from maikit.runtime.devices.base import ChildLimits, MeasureProtocol, local_fingerprint, result_from_loop, run_child
+from maikit.runtime.devices.base import (
+    ChildLimits, MeasureProtocol, ProfileUnavailable, local_fingerprint, result_from_loop, run_child,
+)
+
+PER_OP_METHOD = ("each op timed alone as a model of its own, same threads and delegate (no cross-op fusion; "
+                 "each includes one invoke's fixed cost)")
 
 
 class LitertCpuDevice:
@@ -41,3 +48,15 @@ class LitertCpuDevice:
         fp = self.fingerprint()
         fp["delegate"] = "XNNPACK" if protocol.xnnpack else "builtin kernels"
         return result_from_loop(reply["loop"], protocol, self.name, fp)
+
+    def profile(self, path, protocol: MeasureProtocol = MeasureProtocol(), top: int = 10) -> dict:
+        """Every op timed alone (``mai bench --per-op``), the ``top`` slowest kept, and op types."""
+        path = Path(path)
+        if not path.is_file():
+            raise MaikitError("file not found", path)
+        if protocol.shape is not None:
+            raise ProfileUnavailable("the per-op profile times the file as stored, and this one has a dynamic "
+                                     "input shape (each op needs static shapes)")
+        reply, _ = run_child({"action": "per_op", "file": str(path), "threads": protocol.threads,
+                              "xnnpack": protocol.xnnpack, "top": int(top)}, self.limits, file=path, cancel=self.cancel)
+        return {"method": PER_OP_METHOD, **reply}

@@ -19,8 +19,12 @@ from pathlib import Path
 
 from maikit.errors import MaikitError
 from maikit.runtime.devices.base import (
-    ChildLimits, DeviceUnavailable, MeasureProtocol, ModelFault, local_fingerprint, result_from_loop, run_child,
+    ChildLimits, DeviceUnavailable, MeasureProtocol, ModelFault, ProfileUnavailable, local_fingerprint,
+    result_from_loop, run_child,
 )
+
+NO_PER_OP = ("no per-op profile on litert-gpu: LiteRT's CompiledModel Python API has no op profiler, and ops timed "
+             "alone on software Vulkan would say nothing about a phone's GPU; the findings say which ops fall back to the CPU")
 
 # max |gpu - cpu| relative to the output's range that each precision mode is held to
 TOLERANCE = {"fp16": 1e-2, "fp32": 1e-4}
@@ -134,6 +138,9 @@ class LitertGpuDevice:
         result = result_from_loop(loop, protocol, self.name, self.fingerprint(), compatibility=check)
         result["notes"].append(check["note"])
         return result
+
+    def profile(self, path, protocol: MeasureProtocol = MeasureProtocol(), top: int = 10) -> dict:
+        raise ProfileUnavailable(NO_PER_OP)
 
 
 def _static_shape_for(path: Path, shape) -> list[int] | None:

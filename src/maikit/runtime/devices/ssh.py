@@ -8,6 +8,11 @@ backend copies the model with ``scp`` into ``remote_dir`` and runs the evaluator
 whose JSON (result, or ``{"error": {"kind", "reason"}}``) it reads back. The measurement
 itself is the ``litert-cpu`` backend on the board, so the same loop and the same limits
 apply. Host keys are checked against ``known_hosts`` (no trust on first use).
+
+The per-op profile (:meth:`SshDevice.profile`) is a separate run of the evaluator with
+``--per-op`` (one short timed run, then every op timed alone, as ``litert-cpu`` does). The
+evaluator runs with ``--stop-on-eof``: it watches its stdin, which is the SSH channel; when
+the connection ends (a cancel kills the local ``ssh``), it stops its measuring child and exits.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import subprocess
 from pathlib import Path
 
 from maikit.errors import MaikitError
-from maikit.runtime.devices.base import FAULT_KINDS, DeviceUnavailable, MeasureProtocol, ModelFault
+from maikit.runtime.devices.base import (
+    FAULT_KINDS, DeviceUnavailable, MeasureProtocol, ModelFault, ProfileUnavailable, run_command,
+)
 
 
 class SshDevice:
@@ -30,6 +37,7 @@ class SshDevice:
         self.host, self.user, self.port = host, user, int(port)
         self.identity, self.known_hosts = identity, known_hosts
         self.remote_python, self.remote_dir, self.timeout_s = remote_python, remote_dir.rstrip("/"), float(timeout_s)
+        self.cancel = None  # a threading.Event that stops the running command (and, with it, the remote one)
 
     def _opts(self, port_flag: str) -> list[str]:
         o = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", port_flag, str(self.port)]
@@ -45,7 +53,7 @@ class SshDevice:
 
     def _run(self, cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            p = run_command(cmd, timeout, cancel=self.cancel)
         except FileNotFoundError:
             raise DeviceUnavailable(f"`{cmd[0]}` not found: install an OpenSSH client") from None
         except subprocess.TimeoutExpired:
@@ -75,7 +83,7 @@ class SshDevice:
             return {"ok": False, "reason": str(e)}
         return {"ok": True}
 
-    def measure(self, path, protocol: MeasureProtocol = MeasureProtocol()) -> dict:
+    def _upload(self, path) -> str:
         path = Path(path)
         if not path.is_file():
             raise MaikitError("file not found", path)
@@ -84,21 +92,43 @@ class SshDevice:
         p = self._run(["scp", "-q", *self._opts("-P"), str(path), f"{self._target}:{remote}"], timeout=300)
         if p.returncode != 0:
             raise DeviceUnavailable(f"scp to {self.host} failed: {p.stderr.strip()[:200]}")
-        pr = protocol
-        args = (f"measure {shlex.quote(remote)} --backend litert-cpu --json --threads {pr.threads} "
+        return remote
+
+    @staticmethod
+    def _args(remote: str, pr: MeasureProtocol) -> str:
+        args = (f"measure {shlex.quote(remote)} --backend litert-cpu --json --stop-on-eof --threads {pr.threads} "
                 f"--warmup-runs {pr.warmup_runs} --warmup-seconds {pr.warmup_seconds:g} --runs {pr.runs} "
                 f"--min-seconds {pr.min_seconds:g} --max-seconds {pr.max_seconds:g} --statistic {pr.statistic} "
                 f"--seed {pr.seed} {'--xnnpack' if pr.xnnpack else '--no-xnnpack'}")
         if pr.shape:
             args += " --shape " + "x".join(str(v) for v in pr.shape)
-        reply = self._evaluator(args)
+        return args
+
+    def _reply(self, reply: dict, path) -> dict:
         if "error" in reply:
             e = reply["error"]
             if e.get("kind") == "input":
-                raise MaikitError(e.get("reason"), path)
+                raise MaikitError(e.get("reason"), Path(path))
             if e.get("kind") not in FAULT_KINDS:
                 raise DeviceUnavailable(f"{self.host}: {e.get('reason')}")
-            raise ModelFault(e["kind"], e["reason"], path, e.get("details"))
+            raise ModelFault(e["kind"], e["reason"], Path(path), e.get("details"))
+        return reply
+
+    def measure(self, path, protocol: MeasureProtocol = MeasureProtocol()) -> dict:
+        remote = self._upload(path)
+        reply = self._reply(self._evaluator(self._args(remote, protocol)), path)
         reply["backend"] = self.name
         reply["fingerprint"] = {**reply.get("fingerprint", {}), "host": self.host}
         return reply
+
+    def profile(self, path, protocol: MeasureProtocol = MeasureProtocol(), top: int = 10) -> dict:
+        """The board's per-op profile (every op timed alone there, with the phase's threads and
+        delegate), from the evaluator's ``measure --per-op`` after one short timed run."""
+        from dataclasses import replace
+
+        remote = self._upload(path)
+        short = replace(protocol, warmup_runs=0, warmup_seconds=0.0, runs=1, min_seconds=0.0, statistic="avg")
+        reply = self._reply(self._evaluator(self._args(remote, short) + f" --per-op --top {int(top)}"), path)
+        if reply.get("op_profile") is None:
+            raise ProfileUnavailable(reply.get("op_profile_note") or f"the evaluator on {self.host} gave no per-op profile")
+        return reply["op_profile"]

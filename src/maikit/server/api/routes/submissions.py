@@ -44,7 +44,7 @@ def submission_public(s, sub: Submission, u: User | None) -> SubmissionPublic:
         queue_position=position, runtime_details=None if hidden else runtime_details(sub))
 
 
-DEVICE_KEYS = ("backend", "cv", "drift", "op_profile", "findings", "compatibility", "notes")
+DEVICE_KEYS = ("backend", "cv", "drift", "op_profile", "op_profile_note", "findings", "compatibility", "delegate", "notes")
 
 
 def runtime_details(sub: Submission) -> dict | None:
