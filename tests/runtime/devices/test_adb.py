@@ -247,7 +247,10 @@ def test_cancel_stops_benchmark_model_on_the_phone(phone, smallnet_file, monkeyp
 
     t = threading.Thread(target=run)
     t.start()
-    on_phone = lambda: processes(argv_equals=dev.remote_dir + "/benchmark_model")  # noqa: E731
+    # the binary itself: its path is an argument of its own (of the adb that pushes it too, but
+    # that one has no --graph=; the adb that runs it has both inside one shell-command argument)
+    binary = dev.remote_dir + "/benchmark_model"
+    on_phone = lambda: [p for p in processes(argv_equals=binary) if p in processes(argv_contains="--graph=")]  # noqa: E731
     try:
         wait_until(on_phone, what="benchmark_model running on the stand-in phone")
     finally:

@@ -40,14 +40,18 @@ def test_wall_clock_limit_stops_the_child(smallnet_file):
     assert e.value.kind == "timeout"
 
 
-def test_evaluator_runs_without_torch(smallnet_file):
-    """`python -m maikit.runtime.devices measure --json` (what the ssh backend runs on a board)
-    works with torch made unimportable."""
+def test_evaluator_runs_without_torch(smallnet_file, tmp_path):
+    """`python -m maikit.runtime.devices measure --json --per-op` (what the ssh backend runs on a
+    board) works with torch made unimportable, in the evaluator and in its measuring children
+    (a `torch` package first on their path that refuses to import)."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('no torch on this board')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
     code = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = ['x'] + sys.argv[1:]; "
             "runpy.run_module('maikit.runtime.devices', run_name='__main__')")
     r = subprocess.run([sys.executable, "-c", code, "measure", str(smallnet_file), "--json", "--runs", "3",
                         "--min-seconds", "0", "--threads", "1", "--per-op", "--top", "2"],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["runs"] == 3 and out["backend"] == "litert-cpu"
