@@ -143,15 +143,17 @@ def info(
 def _stop_on_eof():
     """A threading.Event set when stdin ends (``--stop-on-eof``: the ``ssh`` backend's
     connection, whose end means the worker gave up on this run)."""
+    import os
     import threading
 
     event = threading.Event()
 
-    def watch():
+    def watch():  # the raw descriptor: a thread blocked in sys.stdin's buffered reader holds its
+        # lock, which makes the interpreter abort at exit
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         event.set()
 
