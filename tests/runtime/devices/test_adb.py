@@ -18,7 +18,6 @@ from _device_helpers import FIXTURES, STANDIN, processes, wait_until
 
 from maikit.runtime.devices import MeasureProtocol, ModelFault, get_backend
 from maikit.runtime.devices.adb import parse_benchmark_output, parse_op_profile
-from maikit.runtime.devices.base import Cancelled
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
@@ -229,33 +228,33 @@ def test_device_runner_puts_the_phones_profile_and_delegate_findings_in_the_resu
                      "reason": "the GPU delegate rejects it: Operation is not supported. (runs on the CPU)"}]
 
 
-def test_cancel_stops_benchmark_model_on_the_phone(phone, smallnet_file, monkeypatch):
-    """Killing the local adb leaves a command running on a phone (the stand-in runs it in a
-    session of its own, likewise): a cancel must also stop it there."""
-    dev, log = phone
+def test_cancel_stops_benchmark_model_on_the_phone(smallnet_file, tmp_path, monkeypatch):
+    """A cancelled job (the worker's heartbeat sets the event) stops benchmark_model. Killing the
+    local adb leaves a command running on a phone (the stand-in runs it in a session of its
+    own, likewise): the backend must stop it there too."""
+    from maikit.worker.device import DeviceRunner
+
+    log = tmp_path / "adb.log"
     monkeypatch.setenv("STANDIN_ADB_LOG", str(log))
-    dev.cancel = threading.Event()
-    outcome = []
-
-    def run():
-        try:
-            dev.measure(smallnet_file, MeasureProtocol(threads=1, runs=10**6, min_seconds=500.0, max_seconds=550.0,
-                                                       warmup_runs=0, warmup_seconds=0.0))
-            outcome.append("finished")
-        except Exception as e:  # noqa: BLE001  (the test looks at what it was)
-            outcome.append(e)
-
-    t = threading.Thread(target=run)
+    binary = _with_this_python(STANDIN / "benchmark_model", tmp_path / "benchmark_model")
+    remote = tmp_path / "phone"
+    runner = DeviceRunner("adb", {"benchmark_model_path": str(binary), "adb": str(STANDIN / "adb"),
+                                  "remote_dir": str(remote)}, device="standin-phone", state_dir=tmp_path)
+    job = {"task": "isp", "protocol": {"threads": 1, "min_runs": 10**6, "min_seconds": 500, "max_seconds": 550,
+                                       "warmup_runs": 0, "warmup_seconds": 0}}
+    cancel, outcome = threading.Event(), []
+    t = threading.Thread(target=lambda: outcome.append(
+        runner.run(job, Path(smallnet_file), SimpleNamespace(memory_mb=4096, cpu_s=900, wall_s=900), cancel=cancel)))
     t.start()
     # the binary itself: its path is an argument of its own (of the adb that pushes it too, but
     # that one has no --graph=; the adb that runs it has both inside one shell-command argument)
-    binary = dev.remote_dir + "/benchmark_model"
-    on_phone = lambda: [p for p in processes(argv_equals=binary) if p in processes(argv_contains="--graph=")]  # noqa: E731
+    on_phone = lambda: [p for p in processes(argv_equals=str(remote / "benchmark_model"))  # noqa: E731
+                        if p in processes(argv_contains="--graph=")]
     try:
         wait_until(on_phone, what="benchmark_model running on the stand-in phone")
     finally:
-        dev.cancel.set()
+        cancel.set()
     t.join(timeout=120)
-    assert not t.is_alive() and len(outcome) == 1 and isinstance(outcome[0], Cancelled)
+    assert not t.is_alive() and outcome == [{"ok": False, "reason": "cancelled", "fault": "infrastructure"}]
     wait_until(lambda: not on_phone(), timeout=60, what="benchmark_model gone from the phone")
     assert any("kill -9" in c for c in log.read_text().splitlines())
