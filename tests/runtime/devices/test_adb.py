@@ -109,6 +109,19 @@ def test_delegate_internal_table_replaces_the_delegate_node_and_other_subgraphs_
     assert [r["delegated"] for r in p["top_ops"]] == [True, True, False, True, False]
 
 
+def test_op_rows_of_older_builds_without_node_index_or_call_count():
+    """The README's sample layout: names without `:N`, `times called` 0 (such builds did not count)."""
+    text = ("Operator-wise Profiling Info for Regular Benchmark Runs:\n"
+            "============================== Run Order ==============================\n"
+            "\t[node type]\t[start]\t[first]\t[avg ms]\t[%]\t[cdf%]\t[mem KB]\t[times called]\t[Name]\n"
+            "\tCONV_2D\t0.000\t3.100\t3.000\t75.000%\t75.000%\t0.000\t0\t[a/conv]\n"
+            "\tSOFTMAX\t3.001\t1.050\t1.000\t25.000%\t100.000%\t0.000\t0\t[a/softmax]\n")
+    p = parse_op_profile(text)
+    assert [(r["node"], r["op"], r["name"], r["ms"]) for r in p["top_ops"]] == [
+        (0, "CONV_2D", "[a/conv]", 3.0), (1, "SOFTMAX", "[a/softmax]", 1.0)]
+    assert p["model_ms"] is None and p["sum_ms"] == pytest.approx(4.0)
+
+
 def test_output_without_an_op_table_has_no_profile():
     assert parse_op_profile(_fixture("cpu_xnnpack.txt")) is None
 

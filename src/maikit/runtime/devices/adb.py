@@ -179,15 +179,17 @@ def parse_op_profile(text: str, top: int = 10) -> dict | None:
             kind, calls = kind.strip(), int(calls)
             idx = _NODE_INDEX.search(name)
             inside = part == "delegate" or name.startswith("Delegate/")
-            rows[part].append({"node": None if inside or not idx else int(idx.group(1)), "op": kind,
+            node = None if inside else int(idx.group(1)) if idx else len(rows[part])  # no index: the run order
+            rows[part].append({"node": node, "op": kind,
                                "name": name[: idx.start()] if idx else name, "ms": float(avg) * max(calls, 1),
                                "first_ms": float(first), "calls": calls,
                                "delegated": inside or bool(_DELEGATE_KERNEL.search(kind))})
         elif section == "Summary by node type" and part == "graph" and (m := _TYPE_ROW.match(ln)):
             types[m.group(1).strip()] = {"count": int(m.group(2)), "timed": int(m.group(2)), "ms": float(m.group(3))}
-    ops = rows["graph"]
-    if rows["delegate"]:  # the delegate's own operators replace its node(s) in the graph
-        ops = [r for r in ops if not _DELEGATE_KERNEL.search(r["op"])] + rows["delegate"]
+    ops = rows["graph"] + rows["delegate"]
+    if any(r["delegated"] and not _DELEGATE_KERNEL.search(r["op"]) for r in ops):
+        # the delegate's own operators are there: they replace its node(s) in the graph
+        ops = [r for r in ops if not _DELEGATE_KERNEL.search(r["op"])]
     if not ops and not types:
         return None
     if ops:  # the types from the op rows (the summary's figures are truncated to whole microseconds)
