@@ -254,7 +254,7 @@ def test_cancel_stops_benchmark_model_on_the_phone(smallnet_file, tmp_path, monk
     runner = DeviceRunner("adb", {"benchmark_model_path": str(binary), "adb": str(STANDIN / "adb"),
                                   "remote_dir": str(remote)}, device="standin-phone", state_dir=tmp_path)
     job = {"task": "isp", "protocol": {"threads": 1, "min_runs": 10**6, "min_seconds": 500, "max_seconds": 550,
-                                       "warmup_runs": 0, "warmup_seconds": 0}}
+                                       "warmup_runs": 1, "warmup_seconds": 0}}
     cancel, outcome = threading.Event(), []
     t = threading.Thread(target=lambda: outcome.append(
         runner.run(job, Path(smallnet_file), SimpleNamespace(memory_mb=4096, cpu_s=900, wall_s=900), cancel=cancel)))
