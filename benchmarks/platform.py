@@ -2,7 +2,9 @@
 
 1. feedback: an upload of ``isp/smallnet`` (random weights, the demo's export) until Finished,
    split into preflight (the upload request), queue wait, fidelity, runtime and scoring (from
-   the jobs' timestamps); "overhead" is everything but the two sandboxed evaluations;
+   the jobs' timestamps); "overhead" is everything but the two sandboxed evaluations; the
+   worker is ``mai serve``'s in-process one (runtime with drift control; set
+   MAI_SERVER_DRIFT_CONTROL=false to measure without the reference timings);
 2. load: C concurrent clients for S seconds (leaderboard reads, status reads, uploads in the
    proportion 80/15/5) with N finished submissions in the database: errors, requests/s,
    p50/p99 per endpoint;
@@ -127,7 +129,7 @@ def bench_feedback(engine: str, db_url: str | None, assets: Path, repeats: int =
     from sqlalchemy import select
 
     from maikit.server.db.models import Job, Submission
-    from maikit.worker.loop import Worker
+    from maikit.server.serve import ensure_calibration, in_process_worker
 
     model, split = demo_assets(assets)
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +137,10 @@ def bench_feedback(engine: str, db_url: str | None, assets: Path, repeats: int =
         tokens = accounts(platform)
         challenge(url, tokens["organiser"], "fb", str(split))
         stop = threading.Event()
-        w = Worker(url, tokens["worker"], name="bench", wait_s=10, stop=stop)
+        # the worker `mai serve` runs in-process (drift control unless MAI_SERVER_DRIFT_CONTROL=false);
+        # its one-time calibration is not part of any submission's feedback
+        ensure_calibration(platform.settings, announce=lambda m: print(m, file=sys.stderr))
+        w = in_process_worker(platform.settings, url, tokens["worker"], "bench", stop)
         threading.Thread(target=w.run, daemon=True).start()
         auth = {"Authorization": f"Bearer {tokens['users'][0][1]}"}
         rows = []

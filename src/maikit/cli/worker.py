@@ -31,6 +31,7 @@ def worker(
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, help="Measurements repeated at most this often on drift or noise."),
     per_op_top: int = typer.Option(10, "--per-op-top", min=0, help="Slowest ops kept in the per-op profile (0: no profile)."),
     health_every_s: float = typer.Option(60.0, "--health-every", callback=positive, help="Seconds between the device's health checks (with --backend); an unhealthy device takes no jobs until one passes."),
+    outbox: Optional[str] = typer.Option(None, "--outbox", help="Folder of results not yet delivered, posted when the server answers again, also after a restart (default: $MAIKIT_STATE/worker/HOST_PORT/outbox or ~/.local/state/maikit/worker/HOST_PORT/outbox)."),
     once: bool = typer.Option(False, "--once", help="Run one job, then exit (exit 2 if the device fails its health check)."),
     json_log: bool = typer.Option(False, "--json-log", help="Log as JSON lines on stderr."),
 ) -> None:
@@ -39,6 +40,7 @@ def worker(
     import os
 
     from maikit.worker.loop import Worker
+    from maikit.worker.outbox import default_outbox
 
     token = token or os.environ.get("MAI_WORKER_TOKEN")
     if not token:
@@ -55,6 +57,13 @@ def worker(
         if not os.path.isdir(folder):
             raise MaikitError("not a folder", folder)
         mapping[key] = os.path.abspath(folder)
+    outbox = outbox or str(default_outbox(server))
+    if os.path.exists(outbox) and not os.path.isdir(outbox):
+        raise MaikitError("`--outbox` must be a folder, this is a file", outbox)
+    try:
+        os.makedirs(outbox, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise MaikitError(f"`--outbox`: cannot use this folder ({e.strerror or e})", outbox) from None
     if json_log:
         from maikit.worker.device import JsonLogFormatter
 
@@ -77,9 +86,9 @@ def worker(
         except TypeError as e:
             raise MaikitError(f"bad `--option` for backend `{backend}` ({e})") from None
     err_console.print(f"worker for {server}: roles {', '.join(role_list)}, device {device}"
-                      + (f", backend {backend}" if backend else ""), highlight=False)
+                      + (f", backend {backend}" if backend else "") + f", outbox {outbox}", highlight=False)
     w = Worker(server, token, name=name, roles=role_list, device_tag=device, data=mapping, wait_s=wait_s,
-               device_runner=runner, once=once, health_every_s=health_every_s)
+               device_runner=runner, once=once, health_every_s=health_every_s, outbox=outbox)
     try:
         w.run()
     except KeyboardInterrupt:

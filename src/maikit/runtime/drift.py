@@ -53,9 +53,14 @@ class DriftPolicy:
             raise MaikitError(f"`cooldown_s` must be non-negative, got {self.cooldown_s}")
 
 
-def default_state_dir() -> Path:
+def state_home() -> Path:
+    """maikit's state on this machine: ``$MAIKIT_STATE``, else ``$XDG_STATE_HOME/maikit`` (``~/.local/state/maikit``)."""
     base = os.environ.get("MAIKIT_STATE") or os.path.join(os.environ.get("XDG_STATE_HOME", os.path.expanduser("~/.local/state")), "maikit")
-    return Path(base) / "devices"
+    return Path(base)
+
+
+def default_state_dir() -> Path:
+    return state_home() / "devices"
 
 
 def _sha256(path: Path) -> str:

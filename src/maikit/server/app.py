@@ -1,5 +1,6 @@
 """The FastAPI application: ``create_app(settings)`` wires the database, the file store,
-the clock, the routers and the lease reaper."""
+the clock, the routers and the lease reaper (which starts after every lease got one lease
+from the server's start, :func:`resume_leases`)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,17 @@ def reap_once(p: Platform) -> int:
         return reap(s, p.now())
 
 
+def resume_leases(p: Platform) -> int:
+    """The server starts: leases that were current when it stopped run one lease from now."""
+    from maikit.server.jobs.queue import resume
+
+    with p.db.write() as s, s.begin():
+        n = resume(s, now=p.now(), lease_s=p.settings.lease_s)
+    if n:
+        log.info("server start: %d leased job(s) get %g s for their workers to come back", n, p.settings.lease_s)
+    return n
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool | None = None) -> FastAPI:
     """The app; SQLite databases are migrated on start (PostgreSQL: ``mai server migrate``)."""
     settings = settings or Settings()
@@ -66,6 +78,10 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
                 except Exception:  # the database may be briefly unavailable; try again next round
                     log.exception("lease reaper")
 
+        try:
+            await run_in_threadpool(resume_leases, platform)  # before the reaper's first round
+        except Exception:  # the database may be briefly unavailable; the reaper will tell
+            log.exception("resuming leases on start")
         task = asyncio.create_task(reaper())
         try:
             yield

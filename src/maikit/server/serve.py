@@ -1,12 +1,74 @@
-"""``mai serve``: the server (uvicorn) plus N in-process workers on loopback HTTP."""
+"""``mai serve``: the server (uvicorn) plus N in-process workers on loopback HTTP.
+
+The in-process workers are ``mai worker --backend litert-cpu`` in threads: runtime jobs go
+through the same :class:`~maikit.worker.device.DeviceRunner` (drift control against a
+baseline calibrated on this machine at the first start, the repeat on drift or noise, one
+runtime job at a time on the CPU, the device fingerprint, the per-op profile and the op
+findings), and undelivered results wait in ``DATA_DIR/outbox`` across restarts.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+from pathlib import Path
 from typing import Callable
 
 from maikit.server.core.config import Settings
+
+DEVICE = "litert-cpu"  # the device tag (and backend) of the in-process workers
+
+log = logging.getLogger("maikit.server")
+
+
+def device_runner(settings: Settings):
+    """An in-process worker's runner (one each: a runner holds the running job's child)."""
+    from maikit.runtime.drift import DriftPolicy
+    from maikit.worker.device import DeviceRunner
+
+    return DeviceRunner(DEVICE, device=DEVICE, state_dir=Path(settings.data_dir) / "devices",
+                        policy=DriftPolicy(reference=settings.drift_reference), drift=settings.drift_control)
+
+
+def ensure_calibration(settings: Settings, announce: Callable[[str], None] = print) -> dict | None:
+    """The baseline the in-process workers' drift control compares with: calibrated now (the
+    reference timed ``drift_calibration_runs`` times) unless one for the same reference file
+    exists. None when drift control is off or the calibration failed (logged: the workers then
+    measure without it and their results say so)."""
+    from maikit.errors import first_line
+    from maikit.runtime.devices.reference import reference_model
+    from maikit.runtime.drift import calibrate, load_baseline
+
+    if not settings.drift_control:
+        return None
+    runner = device_runner(settings)
+    path, ref = runner.baseline_path, settings.drift_reference
+    try:
+        sha = hashlib.sha256(reference_model(ref).read_bytes()).hexdigest()
+        if path.is_file():
+            b = load_baseline(path)
+            if b.get("reference") == ref and b.get("reference_sha256") == sha:
+                return b
+        announce(f"calibrating drift control: the reference {ref} timed {settings.drift_calibration_runs} times "
+                 f"on this machine (once; stored in {path})")
+        b = calibrate(runner.backend, n=settings.drift_calibration_runs, reference=ref, store=path, device_name=DEVICE)
+    except Exception as e:  # a broken reference or runtime: the workers still serve, and say so per job
+        log.warning("drift control: no calibration (%s); runtime jobs are measured without it", first_line(e))
+        return None
+    if not b["stable"]:
+        announce(f"warning: the reference's times spread {b['spread']:.0%} while calibrating: the machine was busy; "
+                 f"delete {path} and restart on an idle machine")
+    return b
+
+
+def in_process_worker(settings: Settings, url: str, token: str, name: str, stop: threading.Event, wait_s: float = 10.0):
+    from maikit.worker.loop import Worker
+
+    # the device is this machine's CPU: checked once an hour, not every minute like a remote board
+    return Worker(url, token, name=name, roles=("fidelity", "runtime"), device_tag=DEVICE, wait_s=wait_s, stop=stop,
+                  device_runner=device_runner(settings), health_every_s=3600.0,
+                  outbox=Path(settings.data_dir) / "outbox")
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, demo: bool = False,
@@ -29,18 +91,18 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     if workers > 0:
         from maikit.server.api.routes.users import issue_worker_token
-        from maikit.worker.loop import Worker
 
         with platform.db.write() as s, s.begin():
             token = issue_worker_token(s, "*", platform.now(), "in-process")
         for i in range(workers):
-            w = Worker(url, token, name=f"local-{i}", roles=("fidelity", "runtime"), device_tag="litert-cpu",
-                       wait_s=10.0, stop=stop)
+            w = in_process_worker(settings, url, token, f"local-{i}", stop)
             threads.append(threading.Thread(target=w.run, name=f"worker-{i}", daemon=True))
 
     def start_workers() -> None:
         while not server.started and not stop.is_set():
             stop.wait(0.05)
+        if threads:
+            ensure_calibration(settings, announce)  # the API answers meanwhile; jobs wait in the queue
         for t in threads:
             t.start()
         announce(f"maikit platform on http://{host}:{port}  ({platform.db.dialect}, {len(threads)} in-process workers)")

@@ -28,8 +28,9 @@ from maikit.runtime.drift import DeviceGuard, DriftPolicy, default_state_dir, lo
 class DeviceRunner:
     def __init__(self, backend: str = "litert-cpu", options: dict | None = None, device: str = "litert-cpu",
                  state_dir: str | os.PathLike | None = None, policy: DriftPolicy = DriftPolicy(),
-                 cooldown_s: float = 0.0, per_op_top: int = 10):
+                 cooldown_s: float = 0.0, per_op_top: int = 10, drift: bool = True):
         self.backend_name, self.options = backend, dict(options or {})
+        self.drift = drift  # False: no reference timings even where a calibration exists
         self.device = device
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.policy, self.per_op_top = policy, int(per_op_top)
@@ -49,21 +50,25 @@ class DeviceRunner:
         except (DeviceUnavailable, ModelFault, OSError) as e:
             return {"backend": self.backend_name, "device": self.device, "error": str(e)}
 
-    def _protocol(self, job: dict, file: Path) -> MeasureProtocol:
+    def _protocol(self, job: dict, file: Path) -> tuple[MeasureProtocol, list[str]]:
+        """The phase's protocol for this file, and warnings for the result (a fixed-shape file
+        measured at a shape that is not the task's latency shape, as ``maikit.eval`` says)."""
         from maikit.runtime.devices._litert import input_signature
         from maikit.tasks import get_task
 
         p = job.get("protocol") or {}
-        shape = None
+        shape, warnings = None, []
         sig = input_signature(file)
+        lat = list(get_task(job["task"]).latency_input_shape)
+        in_layout = lat if (len(sig) == 4 and sig[3] == lat[3]) else [lat[0], lat[3], lat[1], lat[2]]
         if min(sig) < 0:
-            lat = list(get_task(job["task"]).latency_input_shape)
-            c = lat[3]
-            shape = lat if (len(sig) == 4 and sig[3] == c) else [lat[0], lat[3], lat[1], lat[2]]
+            shape = in_layout
+        elif list(sig) != in_layout:
+            warnings.append(f"runtime measured at the file's shape {list(sig)}, not the challenge's {in_layout}")
         return MeasureProtocol(threads=int(p.get("threads", 2)), warmup_runs=int(p.get("warmup_runs", 1)),
                                warmup_seconds=float(p.get("warmup_seconds", 0.5)), runs=int(p.get("min_runs", 50)),
                                min_seconds=float(p.get("min_seconds", 1.0)), max_seconds=float(p.get("max_seconds", 150.0)),
-                               statistic=p.get("statistic", "avg"), shape=shape)
+                               statistic=p.get("statistic", "avg"), shape=shape), warnings
 
     def run(self, job: dict, file: Path, limits, cancel=None, log=lambda text: None) -> dict:
         """One runtime job: the body the worker posts (``{"ok": ..., "result"|"reason", "fault"}``)."""
@@ -72,9 +77,9 @@ class DeviceRunner:
             self.backend.limits = child
         self.backend.cancel = cancel
         try:
-            protocol = self._protocol(job, file)
+            protocol, warnings = self._protocol(job, file)
             with self.guard.job():
-                if self.baseline_path.is_file():
+                if self.drift and self.baseline_path.is_file():
                     baseline = load_baseline(self.baseline_path)
                     r = measure_with_drift(self.backend, file, protocol, baseline, self.policy)
                     d = r["drift"]
@@ -83,10 +88,13 @@ class DeviceRunner:
                 else:
                     r = self.backend.measure(file, protocol)
                     r["drift"] = None
-                    r.setdefault("notes", []).append(f"device `{self.device}` has no calibration: no drift control "
-                                                     f"(run `mai device calibrate --name {self.device}`)")
-                    log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: not calibrated)")
+                    why = "not calibrated" if self.drift else "off on this worker"
+                    r.setdefault("notes", []).append(
+                        f"device `{self.device}` has no calibration: no drift control (run `mai device calibrate --name "
+                        f"{self.device}`)" if self.drift else f"drift control is off on this worker (device `{self.device}`)")
+                    log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: {why})")
             result = {**r.pop("stats"), **r}
+            result["warnings"] = warnings
             result["findings"] = self._findings(job, file, child, cancel) + delegate_findings(result)
             if self.per_op_top > 0:
                 result.update(profile_or_note(self.backend, file, protocol, self.per_op_top))

@@ -8,6 +8,10 @@ job runs :func:`maikit.eval.run_runtime` with the phase's protocol. Both run in 
 with the phase's limits; a model that crashes, hangs or blows memory fails that job with
 the reason, and the loop goes on. A lost lease (the server requeued the job) or a cancel
 stops the child and drops the job.
+
+A result goes to the worker's outbox (:mod:`maikit.worker.outbox`) before it is posted and
+leaves it once the server answered; on start, and whenever the server answers again after
+being away, the worker posts what its outbox holds before it claims another job.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from maikit.worker.client import Client, LeaseLost, ServerError
+from maikit.worker.outbox import Outbox
 from maikit.worker.sandbox import CANCELLED, INFRA, Limits, SandboxFailure, run_sandboxed
 
 # failures of the connection to the server (it may be restarting): retried, never fatal
@@ -51,8 +56,13 @@ class Worker:
     def __init__(self, server: str, token: str, *, name: str | None = None, roles=("fidelity", "runtime"),
                  device_tag: str = "litert-cpu", data: dict[str, str] | None = None, wait_s: float = 20.0,
                  stop: threading.Event | None = None, workdir: str | os.PathLike | None = None,
-                 device_runner=None, once: bool = False, health_every_s: float = 60.0):
+                 device_runner=None, once: bool = False, health_every_s: float = 60.0,
+                 outbox: str | os.PathLike | None = None):
         self.client = Client(server, token)
+        # results not yet delivered, on disk (None: kept in memory only, lost with the process)
+        self.outbox = Outbox(outbox) if outbox is not None else None
+        self._drain_due = True  # post the outbox before the next claim
+        self._foreign: set[Path] = set()  # outbox files for another server (warned once)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.roles = list(roles)
         self.device_tag = device_tag
@@ -91,6 +101,9 @@ class Worker:
                 if self._health_unreported:
                     self.client.health(self.worker_id, self.health)
                     self._health_unreported = False
+                if self._drain_due:  # results a restart or an outage left behind go first
+                    self._drain_outbox()
+                    self._drain_due = False
                 if self.health is not None and not self.health["ok"]:
                     if self.once:
                         self.unhealthy_exit = True
@@ -108,6 +121,7 @@ class Worker:
                 log.warning("worker %s: %s", self.name, e)
                 if isinstance(e, ServerError) and "no worker" in str(e):
                     self.worker_id = None
+                self._drain_due = True
                 self.stop.wait(1.0)
         self.client.close()
 
@@ -153,35 +167,78 @@ class Worker:
 
     def _post_result(self, job: dict, body: dict) -> None:
         """Deliver the result, retrying (backoff with jitter) until the server answers: a
-        restart or a network cut loses no measurement. If the lease ran out meanwhile, the
-        server requeued the job and refuses this late result (409): logged, dropped, and the
-        worker goes on taking jobs."""
+        restart or a network cut loses no measurement, and the copy in the outbox survives a
+        restart of this worker. If the lease ran out meanwhile, the server requeued the job
+        and refuses this late result (409): logged, dropped, and the worker goes on."""
+        path = self._stash(job, body)
         delay, warned = 0.5, False
         while True:
             try:
-                self.client.result(job, body)
-                if warned:
+                if self._deliver(job, body) and warned:
                     log.info("job %s: result delivered after the server came back", job["job_id"])
+                if path is not None:
+                    self.outbox.done(path)
                 return
-            except LeaseLost:
-                log.info("job %s: the server refused the late result (the lease is no longer current: the job was "
-                         "requeued); dropped", job["job_id"])
-                return
-            except ServerError as e:
-                if e.status is not None and e.status < 500:
-                    log.warning("job %s: result refused: %s", job["job_id"], e)
-                    return
-                err = e
             except _AWAY as e:
                 err = e
             if self.stop.is_set():
-                log.warning("job %s: result not delivered (%s); stopping", job["job_id"], err)
+                kept = f"; kept in the outbox ({path})" if path is not None else ""
+                log.warning("job %s: result not delivered (%s); stopping%s", job["job_id"], err, kept)
+                if path is not None:
+                    self.outbox.release(path)
                 return
             if not warned:
                 log.warning("job %s: result not delivered yet (%s); retrying until the server answers", job["job_id"], err)
                 warned = True
             self.stop.wait(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, 10.0)
+
+    def _stash(self, job: dict, body: dict) -> Path | None:
+        if self.outbox is None:
+            return None
+        try:
+            return self.outbox.put(self.client.server, job, body)
+        except OSError as e:  # a full or read-only disk: the result is still posted from memory
+            log.warning("job %s: result not written to the outbox %s (%s); posting it from memory only",
+                        job["job_id"], self.outbox.folder, e)
+            return None
+
+    def _deliver(self, job: dict, body: dict) -> bool:
+        """Post once: True when the server took the result, False when it refused it for good
+        (logged); raises one of ``_AWAY`` when it did not answer (or answered 5xx)."""
+        try:
+            self.client.result(job, body)
+            return True
+        except LeaseLost:
+            log.info("job %s: the server refused the late result (the lease is no longer current: the job was "
+                     "requeued); dropped", job["job_id"])
+        except ServerError as e:
+            if e.status is None or e.status >= 500:
+                raise
+            log.warning("job %s: result refused: %s", job["job_id"], e)
+        return False
+
+    def _drain_outbox(self) -> None:
+        """Post the results this worker's outbox still holds (from before a restart, or left
+        while the server was away); stops at the first that does not get an answer."""
+        if self.outbox is None:
+            return
+        for entry in self.outbox.pending():
+            if entry.server and entry.server.rstrip("/") != self.client.server:
+                self.outbox.release(entry.path)  # another server's result (a shared --outbox): not ours to post
+                if entry.path not in self._foreign:
+                    self._foreign.add(entry.path)
+                    log.warning("outbox: %s is a result for %s, not %s; left there", entry.path, entry.server,
+                                self.client.server)
+                continue
+            try:
+                delivered = self._deliver(entry.job, entry.body)
+            except BaseException:
+                self.outbox.release(entry.path)
+                raise
+            self.outbox.done(entry.path)
+            if delivered:
+                log.info("job %s: result delivered from the outbox (%s)", entry.job["job_id"], entry.path.name)
 
     def _log(self, job: dict, text: str) -> None:
         try:

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     preflight_nice: int = 10
     preflight_concurrency: int | None = None
     default_upload_cap_mb: float = 50.0
+    # ``mai serve``'s in-process workers measure runtime jobs as ``mai worker --backend
+    # litert-cpu`` does: the drift reference timed before and after each job against a baseline
+    # calibrated on this machine at the first start (DATA_DIR/devices/litert-cpu.json), the
+    # job repeated on drift or noise. Off: measured once, the result says so.
+    drift_control: bool = True
+    drift_reference: str = "isp/smallnet"  # a shipped reference model, or a .tflite file
+    drift_calibration_runs: int = 3
 
     @property
     def database_url(self) -> str:

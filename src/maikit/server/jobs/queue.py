@@ -5,7 +5,9 @@ A job is ``queued`` -> ``leased`` (worker, lease hash, expiry, attempt) -> ``don
 PostgreSQL its sub-select takes the row with ``FOR UPDATE SKIP LOCKED``, so concurrent
 claims (several server processes) never get the same job; SQLite runs writers one at a
 time. A lease that expires without a heartbeat puts the job back (attempt + 1) until
-``max_attempts`` leases were lost; then it fails as an infrastructure failure.
+``max_attempts`` leases were lost; then it fails as an infrastructure failure. A server that
+starts gives every lease one lease from its start (:func:`resume`): a server that was down
+longer than a lease keeps the work its workers finished meanwhile.
 """
 
 from __future__ import annotations
@@ -48,6 +50,22 @@ def job_for_lease(s: Session, job_id: int, lease_token: str, *, lock: bool = Fal
 
 def extend(s: Session, job: Job, *, now: datetime, lease_s: float) -> None:
     job.lease_expires_at = now + timedelta(seconds=lease_s)
+
+
+def resume(s: Session, *, now: datetime, lease_s: float) -> int:
+    """On server start: every lease runs at least until ``now + lease_s``; how many were extended.
+
+    Its worker could not heartbeat or post while the server was down, so a lease that ran
+    out during the outage says nothing about the worker: it gets one lease from the start
+    to come back (a heartbeat, or the result from its outbox). A worker that is gone is
+    still found out one lease later, and its job requeued. Results count only for the
+    current lease, as always, so no job is done twice.
+    """
+    until = now + timedelta(seconds=lease_s)
+    r = s.execute(update(Job).where(Job.status == JOB_LEASED,
+                                    or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < until))
+                  .values(lease_expires_at=until))
+    return r.rowcount
 
 
 def expired(s: Session, now: datetime) -> list[Job]:

@@ -1,0 +1,147 @@
+"""A server down longer than a lease loses no work: a `mai worker` process finishes its job
+while the server is stopped, is killed (SIGKILL), and once the server is back (its clock
+past the lease's end) the restarted worker delivers the result from its outbox; the
+submission is Finished once, with that result. An unreadable outbox file is moved aside with
+one warning and the worker goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from sqlalchemy import select
+
+from platform_testing import FAST, Live, challenge_def, wait_for
+
+LEASE_S = 60.0  # the restarted worker delivers within one lease of the server's start
+
+
+def _worker(url: str, token: str, name: str, outbox: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "maikit", "worker", "--server", url, "--token", token, "--name", name,
+                             "--roles", "runtime", "--wait", "2", "--outbox", str(outbox)],
+                            stdout=subprocess.DEVNULL, stderr=open(log, "ab"), start_new_session=True)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _stop_server(live: Live) -> None:
+    live.server.should_exit = True
+    live.thread.join(timeout=120)
+    assert not live.thread.is_alive()
+
+
+def _start_server(live: Live, outage_s: float) -> Live:
+    """The same database and files served again on the same port, its clock ``outage_s``
+    past the stop (how long the server was down)."""
+    import uvicorn
+
+    from maikit.server.app import create_app
+
+    app = create_app(live.platform.settings)
+    app.state.platform.clock.shift(outage_s)
+    port = int(live.url.rsplit(":", 1)[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 120, what="server restart")
+    again = Live(app, live.url, server, thread)
+    again.tokens, again._workers = live.tokens, []
+    return again
+
+
+def _jobs(live: Live, sub_id: int) -> dict:
+    from maikit.server.db.models import Job
+
+    with live.platform.db.read() as s:
+        jobs = {j.role: j for j in s.execute(select(Job).where(Job.submission_id == sub_id)).scalars()}
+        s.expunge_all()
+        return jobs
+
+
+def _runtime_running(live: Live, sub_id: int, name: str) -> bool:
+    log = (live.get(f"/api/submissions/{sub_id}/logs", "alice").json()["stages"].get("runtime") or {}).get("log") or ""
+    return f"worker {name} attempt 1" in log
+
+
+def test_result_finished_while_the_server_was_down_is_delivered_from_the_outbox(engine_name, request, tmp_path,
+                                                                                tiny_models, isp_split):
+    from platform_testing import start_live, stop_live
+
+    from maikit.server.app import reap_once
+
+    db_url = request.getfixturevalue("pg_database") if engine_name == "postgresql" else None
+    live = start_live(tmp_path / "server", db_url, lease_s=LEASE_S)
+    d = challenge_def("o1", isp_split)
+    d["protocol"] = dict(FAST, min_seconds=3.0)  # the runtime job is still measuring when the server stops
+    live.create_challenge(d)
+    sub = live.upload("o1", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite").json()
+    outbox, log = tmp_path / "outbox", tmp_path / "far.log"
+    again, procs = None, []
+    try:
+        fid, fid_thread = live.worker(name="fid", roles=["fidelity"])
+        wait_for(lambda: _jobs(live, sub["id"])["fidelity"].status == "done", 300, 0.1, "the fidelity job")
+        fid.stop.set()
+        fid_thread.join(timeout=120)
+        procs.append(_worker(live.url, live.tokens["worker"], "far", outbox, log))
+        wait_for(lambda: _runtime_running(live, sub["id"], "far"), 300, 0.05, "worker far to run the runtime job")
+        job_id = _jobs(live, sub["id"])["runtime"].id
+        _stop_server(live)
+        # the worker finishes the measurement while the server is down and keeps the result on disk
+        wait_for(lambda: "result not delivered yet" in log.read_text(), 300, 0.1, "the undelivered result")
+        _kill(procs[-1])
+        [kept] = outbox.glob("job-*.json")
+        assert kept.name == f"job-{job_id}-attempt-1.json"
+
+        again = _start_server(live, outage_s=3 * LEASE_S)
+        reap_once(again.platform)  # the reaper's first round after the start: the lease is still current
+        job = _jobs(again, sub["id"])["runtime"]
+        assert job.status == "leased" and job.attempt == 1
+        assert job.lease_expires_at >= again.platform.now()
+
+        procs.append(_worker(again.url, again.tokens["worker"], "far", outbox, log))
+        done = again.wait_done(sub["id"], timeout=300)
+        assert done["status"] == "Finished", (done["reason"], done["fault"])
+        jobs = _jobs(again, sub["id"])
+        assert sorted(jobs) == ["fidelity", "runtime"]
+        assert all(j.status == "done" and j.attempt == 1 for j in jobs.values())  # nothing ran twice
+        assert jobs["runtime"].result["worker"] == "far" and jobs["runtime"].result["runs"] >= 3
+        assert done["runtime_ms"] > 0
+        wait_for(lambda: f"job {job_id}: result delivered from the outbox" in log.read_text(), 120, 0.1,
+                 "the delivery in the worker's log")
+        assert list(outbox.glob("job-*.json")) == []
+        assert "Traceback" not in log.read_text()
+    finally:
+        for p in procs:
+            _kill(p)
+        stop_live(live)
+        if again is not None:
+            stop_live(again)
+
+
+def test_unreadable_outbox_file_is_moved_aside_and_the_worker_goes_on(live, tiny_models, isp_split, tmp_path):
+    outbox, log = tmp_path / "outbox", tmp_path / "w.log"
+    outbox.mkdir()
+    (outbox / "job-41-attempt-1.json").write_text('{"server": "http://old", "job_id": 41, "lease_')  # cut short
+    live.create_challenge(challenge_def("o2", isp_split))
+    live.worker(name="fid", roles=["fidelity"])
+    proc = _worker(live.url, live.tokens["worker"], "w", outbox, log)
+    try:
+        sub = live.upload("o2", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite")
+        done = live.wait_done(sub.json()["id"], timeout=300)
+        assert done["status"] == "Finished", (done["reason"], done["fault"])
+        assert proc.poll() is None
+    finally:
+        _kill(proc)
+    text = log.read_text()
+    warnings = [ln for ln in text.splitlines() if "job-41-attempt-1.json" in ln]
+    assert len(warnings) == 1 and "not a readable result" in warnings[0] and "moved aside" in warnings[0]
+    assert (outbox / "job-41-attempt-1.json.corrupt").is_file()
+    assert list(outbox.glob("job-*.json")) == [] and "Traceback" not in text
