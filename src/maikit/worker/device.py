@@ -88,10 +88,14 @@ class DeviceRunner:
                 else:
                     r = self.backend.measure(file, protocol)
                     r["drift"] = None
-                    why = "not calibrated" if self.drift else "off on this worker"
-                    r.setdefault("notes", []).append(
-                        f"device `{self.device}` has no calibration: no drift control (run `mai device calibrate --name "
-                        f"{self.device}`)" if self.drift else f"drift control is off on this worker (device `{self.device}`)")
+                    if self.drift:
+                        why = "not calibrated"
+                        note = (f"device `{self.device}` has no calibration: no drift control "
+                                f"(run `mai device calibrate --name {self.device}`)")
+                    else:
+                        why = "off on this worker"
+                        note = f"drift control is off on this worker (device `{self.device}`)"
+                    r.setdefault("notes", []).append(note)
                     log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: {why})")
             result = {**r.pop("stats"), **r}
             result["warnings"] = warnings

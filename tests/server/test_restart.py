@@ -2,7 +2,8 @@
 while the server is stopped, is killed (SIGKILL), and once the server is back (its clock
 past the lease's end) the restarted worker delivers the result from its outbox; the
 submission is Finished once, with that result. An unreadable outbox file is moved aside with
-one warning and the worker goes on."""
+one warning and the worker goes on. A starting server gives every lease one lease from its
+start, and no more."""
 
 from __future__ import annotations
 
@@ -127,9 +128,13 @@ def test_result_finished_while_the_server_was_down_is_delivered_from_the_outbox(
 
 
 def test_unreadable_outbox_file_is_moved_aside_and_the_worker_goes_on(live, tiny_models, isp_split, tmp_path):
+    from maikit.worker.outbox import Outbox
+
     outbox, log = tmp_path / "outbox", tmp_path / "w.log"
     outbox.mkdir()
     (outbox / "job-41-attempt-1.json").write_text('{"server": "http://old", "job_id": 41, "lease_')  # cut short
+    box = Outbox(outbox)  # and a result for another server (an outbox folder shared by hand): left alone
+    box.release(box.put("http://elsewhere:8000", {"job_id": 42, "lease_token": "mai_l_x", "attempt": 1}, {"ok": True}))
     live.create_challenge(challenge_def("o2", isp_split))
     live.worker(name="fid", roles=["fidelity"])
     proc = _worker(live.url, live.tokens["worker"], "w", outbox, log)
@@ -144,4 +149,47 @@ def test_unreadable_outbox_file_is_moved_aside_and_the_worker_goes_on(live, tiny
     warnings = [ln for ln in text.splitlines() if "job-41-attempt-1.json" in ln]
     assert len(warnings) == 1 and "not a readable result" in warnings[0] and "moved aside" in warnings[0]
     assert (outbox / "job-41-attempt-1.json.corrupt").is_file()
-    assert list(outbox.glob("job-*.json")) == [] and "Traceback" not in text
+    assert [p.name for p in outbox.glob("job-*.json")] == ["job-42-attempt-1.json"] and "Traceback" not in text
+    assert sum("job-42-attempt-1.json" in ln and "http://elsewhere:8000" in ln for ln in text.splitlines()) == 1
+
+
+def test_a_starting_server_gives_every_lease_one_lease_from_its_start(engine_name, request, tmp_path, tiny_models,
+                                                                       isp_split):
+    from datetime import timedelta
+
+    from platform_testing import start_live, stop_live
+
+    from maikit.server.jobs.pipeline import reap
+    from maikit.server.jobs.queue import resume
+
+    db_url = request.getfixturevalue("pg_database") if engine_name == "postgresql" else None
+    live = start_live(tmp_path, db_url, lease_s=LEASE_S, reap_every_s=3600.0)  # the test reaps, with its own times
+    try:
+        live.create_challenge(challenge_def("o3", isp_split))
+        sub = live.upload("o3", tiny_models["isp"] / "model.tflite").json()
+        r = live.post("/api/workers/register", "worker", json={"name": "gone", "roles": ["runtime"], "device_tag": "litert-cpu"})
+        wid = r.json()["worker_id"]
+        claimed = live.post("/api/workers/claim", "worker", json={"worker_id": wid, "wait_s": 10}).json()
+        assert claimed["role"] == "runtime"
+        db, lease = live.platform.db, timedelta(seconds=LEASE_S)
+        expiry = _jobs(live, sub["id"])["runtime"].lease_expires_at
+        start = expiry + 3 * lease  # the server was down three leases past the lease's end
+        with db.write() as s, s.begin():
+            assert resume(s, now=start, lease_s=LEASE_S) == 1
+        jobs = _jobs(live, sub["id"])
+        assert jobs["runtime"].status == "leased" and jobs["runtime"].lease_expires_at == start + lease
+        assert jobs["fidelity"].status == "queued" and jobs["fidelity"].lease_expires_at is None
+        with db.write() as s, s.begin():  # a lease already longer is not shortened
+            assert resume(s, now=start - lease / 2, lease_s=LEASE_S) == 0
+        assert _jobs(live, sub["id"])["runtime"].lease_expires_at == start + lease
+        with db.write() as s, s.begin():
+            assert reap(s, start + lease / 2) == 0
+        with db.write() as s, s.begin():  # the worker never came back: requeued one lease after the start
+            assert reap(s, start + lease + timedelta(seconds=1)) == 1
+        job = _jobs(live, sub["id"])["runtime"]
+        assert job.status == "queued" and job.attempt == 1 and job.lease_expires_at is None
+        lease_auth = {"Authorization": f"Bearer {claimed['lease_token']}"}
+        late = live.http.post(f"/api/jobs/{claimed['job_id']}/result", headers=lease_auth, json={"ok": True, "result": {}})
+        assert late.status_code == 409
+    finally:
+        stop_live(live)
