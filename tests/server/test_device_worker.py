@@ -1,5 +1,6 @@
-"""Runtime jobs through a device backend (`mai worker --backend ...`): the real server, a
-fidelity worker and a runtime worker on the `litert-cpu` backend with drift control."""
+"""Runtime jobs through a device backend (`mai worker --backend ...`, and `mai serve`'s
+in-process workers): the real server, a fidelity worker and a runtime worker on the
+`litert-cpu` backend with drift control."""
 
 from __future__ import annotations
 
@@ -79,6 +80,39 @@ def test_mai_worker_once_with_a_backend_and_json_log(live, tiny_models, isp_spli
     run = live.get("/api/challenges/dev2/phases/validation/export", "organiser").json()["submissions"][0]["runtime"]
     assert run["worker"] == "cli-rt" and run["drift"] is None
     assert any("no calibration" in n for n in run["notes"])
+
+
+def test_mai_serve_in_process_workers_measure_through_the_device_runner_with_drift_control(live, tiny_models, isp_split):
+    import threading
+
+    from maikit.server.serve import ensure_calibration, in_process_worker
+
+    reference = str(tiny_models["depth"] / "model.tflite")  # a fast reference for the test
+    settings = live.platform.settings.model_copy(update={"drift_reference": reference, "drift_calibration_runs": 2})
+    said = []
+    base = ensure_calibration(settings, said.append)
+    assert base["reference"] == reference and len(base["values_ms"]) == 2 and len(said) == 1
+    assert ensure_calibration(settings, said.append) == base and len(said) == 1  # calibrated once, then reused
+    live.create_challenge(challenge_def("dev4", isp_split))
+    stop = threading.Event()
+    w = in_process_worker(settings, live.url, live.tokens["worker"], "local-0", stop, wait_s=2.0)
+    t = threading.Thread(target=w.run, daemon=True)
+    t.start()
+    try:
+        r = live.upload("dev4", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite")
+        assert r.status_code == 201, r.text
+        done = live.wait_done(r.json()["id"])
+    finally:
+        stop.set()
+        t.join(timeout=120)
+    assert done["status"] == "Finished", done
+    run = live.get("/api/challenges/dev4/phases/validation/export", "organiser").json()["submissions"][0]["runtime"]
+    assert run["worker"] == "local-0" and run["backend"] == "litert-cpu" and len(run["samples_ms"]) == run["runs"] >= 3
+    d = run["drift"]
+    assert d["reference"] == reference and d["baseline_ms"] == base["baseline_ms"] and 1 <= len(d["attempts"]) <= 3
+    assert run["op_profile"]["top_ops"] and run["findings"] == []
+    assert run["warnings"] == ["runtime measured at the file's shape [1, 16, 16, 4], not the challenge's [1, 544, 960, 4]"]
+    assert (settings.data_dir / "outbox").is_dir() and list((settings.data_dir / "outbox").iterdir()) == []
 
 
 def _vulkan_ok() -> bool:
