@@ -92,4 +92,4 @@ def test_a_dead_writers_temporary_is_dropped_and_a_live_ones_kept(tmp_path):
 def test_the_default_outbox_is_per_server_under_the_state_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("MAIKIT_STATE", str(tmp_path))
     assert default_outbox("http://10.0.0.5:8000/") == tmp_path / "worker" / "10.0.0.5_8000" / "outbox"
-    assert default_outbox("https://[::1]:8443") == tmp_path / "worker" / "__1__8443" / "outbox"
+    assert default_outbox("https://[::1]:8443") == tmp_path / "worker" / "___1__8443" / "outbox"
