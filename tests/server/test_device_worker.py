@@ -91,8 +91,9 @@ def test_mai_serve_in_process_workers_measure_through_the_device_runner_with_dri
     settings = live.platform.settings.model_copy(update={"drift_reference": reference, "drift_calibration_runs": 2})
     said = []
     base = ensure_calibration(settings, said.append)
-    assert base["reference"] == reference and len(base["values_ms"]) == 2 and len(said) == 1
-    assert ensure_calibration(settings, said.append) == base and len(said) == 1  # calibrated once, then reused
+    assert base["reference"] == reference and len(base["values_ms"]) == 2 and said[0].startswith("calibrating")
+    told = len(said)  # (and a warning when the busy machine spread the reference's times)
+    assert ensure_calibration(settings, said.append) == base and len(said) == told  # calibrated once, then reused
     live.create_challenge(challenge_def("dev4", isp_split))
     stop = threading.Event()
     w = in_process_worker(settings, live.url, live.tokens["worker"], "local-0", stop, wait_s=2.0)
@@ -111,7 +112,13 @@ def test_mai_serve_in_process_workers_measure_through_the_device_runner_with_dri
     d = run["drift"]
     assert d["reference"] == reference and d["baseline_ms"] == base["baseline_ms"] and 1 <= len(d["attempts"]) <= 3
     assert run["op_profile"]["top_ops"] and run["findings"] == []
-    assert run["warnings"] == ["runtime measured at the file's shape [1, 16, 16, 4], not the challenge's [1, 544, 960, 4]"]
+    from sqlalchemy import select
+
+    from maikit.server.db.models import Job
+
+    with live.platform.db.read() as s:  # as `maikit.eval` says for a fixed-shape file (the submission page shows it)
+        stored = s.execute(select(Job.result).where(Job.submission_id == done["id"], Job.role == "runtime")).scalar_one()
+    assert stored["warnings"] == ["runtime measured at the file's shape [1, 16, 16, 4], not the challenge's [1, 544, 960, 4]"]
     assert (settings.data_dir / "outbox").is_dir() and list((settings.data_dir / "outbox").iterdir()) == []
 
 

@@ -48,7 +48,7 @@ DEVICE_KEYS = ("backend", "cv", "drift", "op_profile", "op_profile_note", "findi
 
 
 def runtime_details(sub: Submission) -> dict | None:
-    """What a device worker adds to a runtime result (None for the plain in-process worker)."""
+    """What a device runner adds to a runtime result (None for a worker without one)."""
     run = next((j.result for j in sub.jobs if j.role == "runtime" and j.result), None) or {}
     details = {k: run[k] for k in DEVICE_KEYS if k in run}
     return details or None
