@@ -165,6 +165,7 @@ def bench_feedback(engine: str, db_url: str | None, assets: Path, repeats: int =
                              "fidelity_job_s": fid, "runtime_job_s": run,
                              "scoring_s": (sub.finished_at - last_end).total_seconds(),
                              "runtime_ms": sub.runtime_ms, "client_total_s": total,
+                             "drift_attempts": len(((jobs["runtime"].result or {}).get("drift") or {}).get("attempts") or []),
                              "between_jobs_s": max(0.0, (last_end - first_start).total_seconds() - fid - run)})
         stop.set()
         server.should_exit = True
