@@ -4,7 +4,7 @@
    split into preflight (the upload request), queue wait, fidelity, runtime and scoring (from
    the jobs' timestamps); "overhead" is everything but the two sandboxed evaluations; the
    worker is ``mai serve``'s in-process one (runtime with drift control; set
-   MAI_SERVER_DRIFT_CONTROL=false to measure without the reference timings);
+   MAI_SERVER_DRIFT_CONTROL=false for the sandboxed ``maikit.eval`` runtime without it);
 2. load: C concurrent clients for S seconds (leaderboard reads, status reads, uploads in the
    proportion 80/15/5) with N finished submissions in the database: errors, requests/s,
    p50/p99 per endpoint;

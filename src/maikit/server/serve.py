@@ -4,7 +4,9 @@ The in-process workers are ``mai worker --backend litert-cpu`` in threads: runti
 through the same :class:`~maikit.worker.device.DeviceRunner` (drift control against a
 baseline calibrated on this machine at the first start, the repeat on drift or noise, one
 runtime job at a time on the CPU, the device fingerprint, the per-op profile and the op
-findings), and undelivered results wait in ``DATA_DIR/outbox`` across restarts.
+findings), and undelivered results wait in ``DATA_DIR/outbox`` across restarts. With
+``drift_control`` off they measure as a worker without a backend does (``maikit.eval`` in
+the worker sandbox, once, without the reference timings).
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ log = logging.getLogger("maikit.server")
 
 
 def device_runner(settings: Settings):
-    """An in-process worker's runner (one each: a runner holds the running job's child)."""
+    """An in-process worker's runner (one each: a runner holds the running job's child); None
+    when drift control is off."""
     from maikit.runtime.drift import DriftPolicy
     from maikit.worker.device import DeviceRunner
 
+    if not settings.drift_control:
+        return None
     return DeviceRunner(DEVICE, device=DEVICE, state_dir=Path(settings.data_dir) / "devices",
-                        policy=DriftPolicy(reference=settings.drift_reference), drift=settings.drift_control)
+                        policy=DriftPolicy(reference=settings.drift_reference))
 
 
 def ensure_calibration(settings: Settings, announce: Callable[[str], None] = print) -> dict | None:
@@ -40,9 +45,9 @@ def ensure_calibration(settings: Settings, announce: Callable[[str], None] = pri
     from maikit.runtime.devices.reference import reference_model
     from maikit.runtime.drift import calibrate, load_baseline
 
-    if not settings.drift_control:
-        return None
     runner = device_runner(settings)
+    if runner is None:
+        return None
     path, ref = runner.baseline_path, settings.drift_reference
     try:
         sha = hashlib.sha256(reference_model(ref).read_bytes()).hexdigest()

@@ -28,9 +28,8 @@ from maikit.runtime.drift import DeviceGuard, DriftPolicy, default_state_dir, lo
 class DeviceRunner:
     def __init__(self, backend: str = "litert-cpu", options: dict | None = None, device: str = "litert-cpu",
                  state_dir: str | os.PathLike | None = None, policy: DriftPolicy = DriftPolicy(),
-                 cooldown_s: float = 0.0, per_op_top: int = 10, drift: bool = True):
+                 cooldown_s: float = 0.0, per_op_top: int = 10):
         self.backend_name, self.options = backend, dict(options or {})
-        self.drift = drift  # False: no reference timings even where a calibration exists
         self.device = device
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.policy, self.per_op_top = policy, int(per_op_top)
@@ -79,7 +78,7 @@ class DeviceRunner:
         try:
             protocol, warnings = self._protocol(job, file)
             with self.guard.job():
-                if self.drift and self.baseline_path.is_file():
+                if self.baseline_path.is_file():
                     baseline = load_baseline(self.baseline_path)
                     r = measure_with_drift(self.backend, file, protocol, baseline, self.policy)
                     d = r["drift"]
@@ -88,15 +87,9 @@ class DeviceRunner:
                 else:
                     r = self.backend.measure(file, protocol)
                     r["drift"] = None
-                    if self.drift:
-                        why = "not calibrated"
-                        note = (f"device `{self.device}` has no calibration: no drift control "
-                                f"(run `mai device calibrate --name {self.device}`)")
-                    else:
-                        why = "off on this worker"
-                        note = f"drift control is off on this worker (device `{self.device}`)"
-                    r.setdefault("notes", []).append(note)
-                    log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: {why})")
+                    r.setdefault("notes", []).append(f"device `{self.device}` has no calibration: no drift control "
+                                                     f"(run `mai device calibrate --name {self.device}`)")
+                    log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: not calibrated)")
             result = {**r.pop("stats"), **r}
             result["warnings"] = warnings
             result["findings"] = self._findings(job, file, child, cancel) + delegate_findings(result)

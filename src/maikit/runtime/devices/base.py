@@ -321,7 +321,9 @@ def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None, can
     time-out or a memory blow-up raises :class:`ModelFault`; the parent lives on. When
     ``cancel`` (a threading.Event) is set, the child is killed and :class:`Cancelled` raised.
     """
-    env = {**os.environ, **{k: str(v) for k, v in limits.env.items()}}
+    # the parent's MAI_* variables (tokens, a database URL) stay out of a child that runs an untrusted file
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MAI_") or k == "MAI_DEBUG"},
+           **{k: str(v) for k, v in limits.env.items()}}
     src = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")

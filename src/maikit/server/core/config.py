@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     # ``mai serve``'s in-process workers measure runtime jobs as ``mai worker --backend
     # litert-cpu`` does: the drift reference timed before and after each job against a baseline
     # calibrated on this machine at the first start (DATA_DIR/devices/litert-cpu.json), the
-    # job repeated on drift or noise. Off: measured once, the result says so.
+    # job repeated on drift or noise. Off: as a worker without a backend (maikit.eval in the
+    # worker sandbox, measured once).
     drift_control: bool = True
     drift_reference: str = "isp/smallnet"  # a shipped reference model, or a .tflite file
     drift_calibration_runs: int = 3
