@@ -34,13 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from maikit.isolation import NETWORK_UNAVAILABLE, die_with_parent
+from maikit.isolation import no_network as _no_network
+
 logger = logging.getLogger(__name__)
 
 # Child exit reasons (SandboxFailure.kind): the model's fault unless "cancelled"/"infrastructure".
 TIMEOUT, MEMORY, CPU, CRASH, ERROR, CANCELLED, INFRA = "timeout", "memory", "cpu", "crash", "error", "cancelled", "infrastructure"
 STARTUP_S = 120.0  # longest interpreter start-up and imports before the wall clock starts
-_PR_SET_PDEATHSIG = 1
-NETWORK_UNAVAILABLE = "network isolation unavailable"  # how the child's log and the caller's begin the reason
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,7 @@ class SandboxFailure(Exception):
 
 def _limit_self(cpu_s: float, nice: int = 0) -> None:
     """The child's own limits, set first thing (no code runs between fork and exec)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except Exception:  # not Linux
-        pass
-    if os.getppid() == 1:  # the parent died before the line above
-        os._exit(1)
+    die_with_parent()
     cpu = max(1, int(cpu_s + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -234,36 +228,6 @@ def _cpu_exhausted(log: str) -> bool:
 # ----------------------------------------------------------------------------------------
 # the child
 # ----------------------------------------------------------------------------------------
-def _no_network() -> str | None:
-    """Enter new user + network namespaces; None when done, else why not.
-
-    A user namespace is what lets a process without privileges make a network namespace
-    (``unshare(2)``); the new network namespace holds one loopback interface, down. The
-    child checks the result in ``/proc/self/net/dev`` rather than trusting the call.
-    """
-    import ctypes
-    import errno
-
-    if not sys.platform.startswith("linux"):
-        return f"no network namespaces on {sys.platform}"
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError as e:
-        return f"no C library to call unshare(2) ({e})"
-    clone_newuser, clone_newnet = 0x10000000, 0x40000000
-    if libc.unshare(clone_newuser | clone_newnet) != 0:
-        err = ctypes.get_errno()
-        return f"unshare(CLONE_NEWUSER|CLONE_NEWNET) failed: {errno.errorcode.get(err, err)} ({os.strerror(err)})"
-    try:
-        interfaces = [ln.split(":")[0].strip() for ln in Path("/proc/self/net/dev").read_text().splitlines()[2:]]
-    except OSError as e:
-        return f"cannot read /proc/self/net/dev to check the new namespace ({e})"
-    others = [i for i in interfaces if i != "lo"]
-    if others:
-        return f"the new network namespace still has interfaces {', '.join(others)}"
-    return None
-
-
 def _vm_bytes(key: str = "VmSize") -> int:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

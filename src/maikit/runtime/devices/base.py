@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from maikit.errors import MaikitError
+from maikit.isolation import isolated_command
 from maikit.runtime.loop import DEFAULTS as _LOOP
 
 STATISTICS = ("avg", "p50", "p90", "min")
@@ -243,7 +244,9 @@ _MARK = "MAIKIT-CHILD-RESULT "
 
 
 def limit_self(memory_mb: int, cpu_seconds: int) -> None:
-    """Called by the child first thing: address-space and CPU-time limits, no core dumps.
+    """Called by the child first thing: address-space and CPU-time limits, no core dumps (the
+    child was started by :func:`maikit.isolation.run_isolated`: no network where the kernel
+    allows, dies with its parent).
 
     (Set in the child itself, not in a ``preexec_fn``: forking a threaded parent, such as a
     worker with its heartbeat thread, must not run Python code between fork and exec.)
@@ -329,7 +332,7 @@ def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None, can
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     request = {**request, "limits": {"memory_mb": int(limits.memory_mb), "cpu_seconds": int(limits.cpu_seconds)}}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "maikit.runtime.devices._child"], stdin=subprocess.PIPE,
+        isolated_command("maikit.runtime.devices._child"), stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True,
     )
     import time
