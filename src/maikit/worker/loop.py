@@ -286,7 +286,7 @@ class Worker:
         self._log(job, f"[{role}] worker {self.name} attempt {job['attempt']}: {func} (limits {limits})")
         t0 = time.perf_counter()
         try:
-            result = run_sandboxed(func, kwargs, limits, cancel=cancel)
+            result = run_sandboxed(func, kwargs, limits, cancel=cancel, log=lambda text: self._log(job, text))
         except SandboxFailure as e:
             if e.log.strip():
                 self._log(job, e.log)
