@@ -148,7 +148,7 @@ def test_cancel_stops_the_evaluator_and_its_child_on_the_board(sshd, smallnet_fi
     t = threading.Thread(target=run)
     t.start()
     on_board = lambda: processes(environ_contains="MAIKIT_TEST_MARK=" + mark)  # noqa: E731
-    measuring = lambda: [p for p in on_board() if p in processes(argv_equals="maikit.runtime.devices._child")]  # noqa: E731
+    measuring = lambda: [p for p in on_board() if p in processes(argv_contains="run_isolated('maikit.runtime.devices._child')")]  # noqa: E731
     try:
         wait_until(measuring, what="the measuring child running on the board")
     finally:
