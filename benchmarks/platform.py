@@ -13,6 +13,7 @@
 
 Usage: python benchmarks/platform.py [--engines sqlite,postgresql] [--parts feedback,load,queue]
        [--clients 50] [--seconds 60] [--submissions 10000] [--queue-jobs 400] [--workers 8]
+       [--preflight-concurrency N]   (the load part's server; default: the server's own default)
 PostgreSQL from MAI_TEST_POSTGRES (default postgresql+psycopg://postgres@127.0.0.1:5432/test);
 each run makes its own database and drops it.
 """
@@ -218,13 +219,16 @@ async def _client(url: str, tokens: list, sub_ids: list[int], model_bytes: bytes
             stats.setdefault(kind, []).append((time.perf_counter() - t0, ok))
 
 
-def serve_process(data_dir: str, db_url: str | None) -> tuple[subprocess.Popen, str]:
+def serve_process(data_dir: str, db_url: str | None, preflight_concurrency: int | None = None) -> tuple[subprocess.Popen, str]:
     """``mai serve --workers 0`` in its own process (the load generator must not share its GIL)."""
     port = free_port()
     cmd = [sys.executable, "-m", "maikit", "serve", "--data-dir", data_dir, "--port", str(port), "--workers", "0"]
     if db_url:
         cmd += ["--db", db_url]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = dict(os.environ)
+    if preflight_concurrency:
+        env["MAI_SERVER_PREFLIGHT_CONCURRENCY"] = str(preflight_concurrency)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -236,7 +240,8 @@ def serve_process(data_dir: str, db_url: str | None) -> tuple[subprocess.Popen, 
             time.sleep(0.2)
 
 
-def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seconds: float, n_subs: int) -> dict:
+def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seconds: float, n_subs: int,
+               preflight_concurrency: int | None = None) -> dict:
     from sqlalchemy import select
 
     from maikit.server.db.models import Phase, Submission
@@ -255,7 +260,7 @@ def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seco
             for sid, uid in s.execute(select(Submission.id, Submission.user_id)):
                 sub_ids.setdefault(uid, []).append(sid)
         server0.should_exit = True
-        proc, url = serve_process(tmp, db_url)
+        proc, url = serve_process(tmp, db_url, preflight_concurrency)
         stats: dict = {}
         stop_at = time.perf_counter() + seconds
         model_bytes = (model / "model.tflite").read_bytes()
@@ -271,7 +276,8 @@ def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seco
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
-    out = {"engine": engine, "clients": clients, "seconds": round(wall, 1), "submissions_in_db": n_subs, "endpoints": {}}
+    out = {"engine": engine, "clients": clients, "seconds": round(wall, 1), "submissions_in_db": n_subs,
+           "preflight_concurrency": preflight_concurrency or "default", "load_average": os.getloadavg(), "endpoints": {}}
     for kind, xs in stats.items():
         lat = np.array([t for t, _ in xs]) * 1000
         out["endpoints"][kind] = {"requests": len(xs), "errors": sum(1 for _, ok in xs if not ok),
@@ -358,7 +364,10 @@ def main() -> None:
     ap.add_argument("--queue-jobs", type=int, default=400)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--preflight-concurrency", type=int, default=None)
     args = ap.parse_args()
+    if args.preflight_concurrency is not None and args.preflight_concurrency <= 0:
+        ap.error("--preflight-concurrency must be positive")
     for v, name in ((args.clients, "--clients"), (args.seconds, "--seconds"), (args.workers, "--workers"),
                     (args.queue_jobs, "--queue-jobs"), (args.repeats, "--repeats")):
         if v <= 0:
@@ -377,7 +386,8 @@ def main() -> None:
                 if part == "feedback":
                     res = bench_feedback(engine, db_url, assets, args.repeats)
                 elif part == "load":
-                    res = bench_load(engine, db_url, assets, args.clients, args.seconds, args.submissions)
+                    res = bench_load(engine, db_url, assets, args.clients, args.seconds, args.submissions,
+                                     args.preflight_concurrency)
                 else:
                     res = bench_queue(db_url, assets, args.queue_jobs, args.workers)
             res["part"] = part

@@ -178,8 +178,6 @@ class Live:
 
 
 def start_live(tmp: Path, db_url: str | None, **settings) -> Live:
-    import uvicorn
-
     from maikit.server.app import create_app
     from maikit.server.core.config import Settings
     from maikit.server.db.session import Database, migrate
@@ -191,7 +189,14 @@ def start_live(tmp: Path, db_url: str | None, **settings) -> Live:
         db.dispose()
     opts = dict(lease_s=2.0, reap_every_s=0.3, claim_wait_s=2.0, preflight_timeout_s=120.0)
     opts.update(settings)
-    app = create_app(Settings(data_dir=tmp, db_url=db_url, **opts))
+    live = _serve(create_app(Settings(data_dir=tmp, db_url=db_url, **opts)))
+    _accounts(live)
+    return live
+
+
+def _serve(app) -> Live:
+    import uvicorn
+
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -199,8 +204,20 @@ def start_live(tmp: Path, db_url: str | None, **settings) -> Live:
     wait_for(lambda: server.started, 60, what="server start")
     live = Live(app, f"http://127.0.0.1:{port}", server, thread)
     live._workers = []
-    _accounts(live)
     return live
+
+
+def second_server(live: Live, **settings) -> Live:
+    """Another server (its own app, caches and clock: a second process as far as the platform
+    can tell) on ``live``'s database and data folder, with the same accounts; stop it with
+    :func:`stop_live`."""
+    from maikit.server.app import create_app
+
+    opts = live.platform.settings.model_dump()
+    opts.update(settings)
+    other = _serve(create_app(type(live.platform.settings)(**opts), run_migrations=False))
+    other.tokens = dict(live.tokens)
+    return other
 
 
 def _reset_postgres(url: str) -> None:

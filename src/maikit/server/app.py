@@ -11,6 +11,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +20,7 @@ from maikit import __version__
 from maikit.server.core.clock import Clock
 from maikit.server.core.config import Settings
 from maikit.server.db.session import Database, migrate
+from maikit.server.leaderboard import BoardCache
 from maikit.server.store import FileStore
 
 log = logging.getLogger("maikit.server")
@@ -32,13 +35,23 @@ class Platform:
     store: FileStore
     clock: Clock = field(default_factory=Clock)
     preflight_slots: threading.BoundedSemaphore = field(init=False)
+    upload_threads: anyio.CapacityLimiter = field(init=False)
+    boards: BoardCache = field(init=False)
 
     def __post_init__(self) -> None:
         n = self.settings.preflight_concurrency or max(1, (os.cpu_count() or 2) - 1)
         self.preflight_slots = threading.BoundedSemaphore(n)
+        self.upload_threads = anyio.CapacityLimiter(n)
+        self.boards = BoardCache(self.db, self.clock, self.settings.leaderboard_fresh_s)
 
     def now(self):
         return self.clock.now()
+
+    async def run_upload(self, fn, *args):
+        """``fn(*args)`` (an upload's preflight and bookkeeping) in a thread of its own pool,
+        as many at once as there are preflight slots: uploads waiting their turn wait in the
+        event loop, not in threads of the shared pool that every other request needs."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.upload_threads)
 
 
 def reap_once(p: Platform) -> int:

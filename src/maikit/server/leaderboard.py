@@ -6,16 +6,26 @@ the newest; selected: the one the participant selected), so the work does not gr
 the number of submissions kept in Python. Rows carry the challenge's columns, the file
 size, and a Pareto flag (no other row is at least as good in fidelity and runtime and
 better in one).
+
+The API serves boards from :class:`BoardCache`: bodies encoded once, with ETags, answered
+from memory by the event loop for up to ``leaderboard_fresh_s`` (a setting, 1 s by default)
+after the last database read confirmed them; see its docstring for the staleness bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import hashlib
 import io
+import json
 import threading
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import FINISHED, Phase, Submission, Team, User
@@ -38,25 +48,37 @@ _CACHE: dict[tuple, tuple[tuple, list[dict]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def leaderboard_rows(s: Session, phase: Phase, cdef: ChallengeDef) -> list[dict]:
+def _conditions(phase: Phase, cdef: ChallengeDef) -> list:
+    """Which submissions compete on the board (before one per owner is picked)."""
+    conds = [Submission.phase_id == phase.id, Submission.status == FINISHED, Submission.superseded.is_(False)]
+    if cdef.phase(phase.slug).ranking == "selected":
+        conds.append(Submission.selected.is_(True))
+    return conds
+
+
+def board_signature(s: Session, phase: Phase, cdef: ChallengeDef) -> tuple:
+    """A cheap aggregate over the board index (count, id sum, newest finish) that changes
+    whenever the competing submissions do."""
+    return tuple(s.execute(select(func.count(), func.sum(Submission.id), func.max(Submission.finished_at))
+                           .where(*_conditions(phase, cdef))).one())
+
+
+def leaderboard_rows(s: Session, phase: Phase, cdef: ChallengeDef, signature: tuple | None = None) -> list[dict]:
     """The ranked rows; rebuilt only when the phase's finished submissions changed.
 
-    A cheap aggregate over the board index (count, id sum, newest finish) tells whether the
-    rows this process built last time are still current, so several server processes on one
-    database each stay correct.
+    :func:`board_signature` (or ``signature``, when the caller has just read it) tells whether
+    the rows this process built last time are still current, so several server processes on
+    one database each stay correct.
     """
     pdef = cdef.phase(phase.slug)
-    conds = [Submission.phase_id == phase.id, Submission.status == FINISHED, Submission.superseded.is_(False)]
-    if pdef.ranking == "selected":
-        conds.append(Submission.selected.is_(True))
-    signature = tuple(s.execute(select(func.count(), func.sum(Submission.id), func.max(Submission.finished_at))
-                                .where(*conds)).one())
-    key = (phase.id, pdef.ranking, tuple(c.key for c in cdef.leaderboard), cdef.task)
+    if signature is None:
+        signature = board_signature(s, phase, cdef)
+    key = (str(s.get_bind().url), phase.id, pdef.ranking, tuple(c.key for c in cdef.leaderboard), cdef.task)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None and hit[0] == signature:
         return [dict(r) for r in hit[1]]
-    rows = _build_rows(s, phase, cdef, conds)
+    rows = _build_rows(s, phase, cdef, _conditions(phase, cdef))
     with _CACHE_LOCK:
         _CACHE[key] = (signature, rows)
     return [dict(r) for r in rows]
@@ -125,3 +147,123 @@ def to_csv(rows: list[dict], cols: list[dict]) -> str:
     for r in rows:
         w.writerow(r)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# The API's board: bodies encoded once, served from memory while fresh
+
+
+@dataclass(frozen=True)
+class Board:
+    """A phase's leaderboard as the API serves it: the JSON and CSV bodies already encoded,
+    their ETags, and the refusal for everyone but organisers (None: the board is public)."""
+
+    refusal: str | None
+    json: bytes
+    csv: bytes
+    json_etag: str
+    csv_etag: str
+    stamp: tuple  # what the bodies were made from (phase, signature, published, definition)
+    checked: float  # Clock.monotonic() when the database read that confirmed them began
+    commits: int  # Database.commits then
+
+    def refusal_for(self, user: User | None) -> str | None:
+        return None if user is not None and user.is_organiser else self.refusal
+
+    def response(self, fmt: str, if_none_match: str | None) -> Response:
+        """200 with the body (CSV for ``fmt == "csv"``, else JSON), or 304 when the client's
+        ``If-None-Match`` names the current ETag."""
+        body, etag, media = ((self.csv, self.csv_etag, "text/csv") if fmt == "csv"
+                             else (self.json, self.json_etag, "application/json"))
+        headers = {"ETag": etag, "Cache-Control": "no-cache" if self.refusal is None else "private, no-cache"}
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=media, headers=headers)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """``If-None-Match`` by the weak comparison (RFC 9110, 13.1.2): ``*``, or any listed tag
+    equal to ``etag`` once a ``W/`` prefix is set aside."""
+    want = etag.removeprefix("W/")
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == want:
+            return True
+    return False
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def load_board(db, slug: str, phase: str, prev: Board | None, checked: float, commits: int) -> Board:
+    """Read the phase and the board signature; rebuild and encode the bodies only when what
+    they are made from changed since ``prev`` (HTTPException 404 for an unknown phase)."""
+    from maikit.server.api.routes.challenges import get_phase
+
+    with db.read() as s:
+        c, p, cdef = get_phase(s, slug, phase)
+        signature = board_signature(s, p, cdef)
+        stamp = (p.id, signature, p.published, c.definition)
+        if prev is not None and prev.stamp == stamp:
+            return replace(prev, checked=checked, commits=commits)
+        refusal = board_refusal(p, cdef, None)
+        rows = leaderboard_rows(s, p, cdef, signature)
+    cols = columns(cdef)
+    body = json.dumps({"challenge": slug, "phase": phase, "task": cdef.task, "ranking": cdef.phase(p.slug).ranking,
+                       "columns": cols, "rows": rows},
+                      ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    text = to_csv(rows, cols).encode()
+    return Board(refusal, body, text, _etag(body), _etag(text), stamp, checked, commits)
+
+
+class BoardCache:
+    """The API's leaderboards, per phase, in this process, for the event loop to serve
+    without a thread or a database query while they are fresh.
+
+    A board is fresh for ``fresh_s`` seconds (``Clock.monotonic``) from the start of the
+    database read that confirmed it, and only while this process has committed nothing since
+    (``Database.commits``): a change made through this server shows at once, one made by
+    another server process on the same database within ``fresh_s`` (plus the time of one
+    request). Visibility (private, hidden until published) is part of what is cached and has
+    the same bound. The first request after that re-reads the phase and the board signature in
+    a worker thread (requests arriving meanwhile wait for the same read); the bodies are
+    rebuilt only when the signature, the definition or the published flag changed.
+    """
+
+    def __init__(self, db, clock, fresh_s: float):
+        self.db, self.clock, self.fresh_s = db, clock, fresh_s
+        self._boards: dict[tuple[str, str], Board] = {}
+        self._loading: dict[tuple[str, str], tuple[int, asyncio.Future]] = {}
+
+    def fresh(self, board: Board) -> bool:
+        age = self.clock.monotonic() - board.checked
+        return board.commits == self.db.commits and 0.0 <= age < self.fresh_s
+
+    async def get(self, slug: str, phase: str) -> Board:
+        key = (slug, phase)
+        board = self._boards.get(key)
+        if board is not None and self.fresh(board):
+            return board
+        commits = self.db.commits
+        loading = self._loading.get(key)
+        if loading is None or loading[0] != commits:  # none, or one that began before a commit here
+            task = asyncio.ensure_future(self._load(key, board, commits))
+            self._loading[key] = (commits, task)
+            task.add_done_callback(lambda t: self._done(key, t))
+        else:
+            task = loading[1]
+        return await asyncio.shield(task)  # a client that goes away does not cancel it for the others
+
+    async def _load(self, key: tuple[str, str], prev: Board | None, commits: int) -> Board:
+        board = await run_in_threadpool(load_board, self.db, key[0], key[1], prev, self.clock.monotonic(), commits)
+        now = self._boards.get(key)
+        if now is None or (board.commits, board.checked) >= (now.commits, now.checked):
+            self._boards[key] = board
+        return board
+
+    def _done(self, key: tuple[str, str], task: asyncio.Future) -> None:
+        if self._loading.get(key, (None, None))[1] is task:
+            del self._loading[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so one nobody awaited any more is not reported as lost

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from maikit.server.core.security import hash_token
 from maikit.server.db.models import ApiToken, User
@@ -28,16 +29,15 @@ class Caller:
         return self.user is not None and self.user.is_organiser
 
 
-def state(request: Request):
+# The dependencies are coroutines: FastAPI would run a plain ``def`` one in the thread pool,
+# a hop (and a wait for a free thread under load) for what is, without a token, no work at all.
+async def state(request: Request):
     return request.app.state.platform
 
 
-def caller(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
-    if cred is None:
-        return Caller(None, None)
-    st = request.app.state.platform
+def _token_caller(st, token: str) -> Caller:
     with st.db.read() as s:
-        tok = s.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(cred.credentials),
+        tok = s.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
                                                ApiToken.revoked.is_(False))).scalar_one_or_none()
         if tok is None:
             raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
@@ -46,7 +46,14 @@ def caller(request: Request, cred: HTTPAuthorizationCredentials | None = Depends
     return Caller(tok, user)
 
 
-def user(c: Caller = Depends(caller)) -> User:
+async def caller(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+    """Who sent the request: anonymous at once; a token's owner from the database (in a thread)."""
+    if cred is None:
+        return Caller(None, None)
+    return await run_in_threadpool(_token_caller, request.app.state.platform, cred.credentials)
+
+
+async def user(c: Caller = Depends(caller)) -> User:
     if c.token is None:
         raise HTTPException(401, "a user token is needed (Authorization: Bearer TOKEN)", headers={"WWW-Authenticate": "Bearer"})
     if c.is_worker or c.user is None:
@@ -54,13 +61,13 @@ def user(c: Caller = Depends(caller)) -> User:
     return c.user
 
 
-def organiser(u: User = Depends(user)) -> User:
+async def organiser(u: User = Depends(user)) -> User:
     if not u.is_organiser:
         raise HTTPException(403, "organisers only")
     return u
 
 
-def worker_token(c: Caller = Depends(caller)) -> ApiToken:
+async def worker_token(c: Caller = Depends(caller)) -> ApiToken:
     if c.token is None:
         raise HTTPException(401, "a worker token is needed", headers={"WWW-Authenticate": "Bearer"})
     if not c.is_worker:

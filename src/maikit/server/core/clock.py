@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 
@@ -17,6 +18,10 @@ class Clock:
 
     def now(self) -> datetime:
         return utcnow() + self.offset
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (for ages and freshness), plus the offset."""
+        return time.monotonic() + self.offset.total_seconds()
 
     def shift(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)

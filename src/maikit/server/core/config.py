@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     drift_control: bool = True
     drift_reference: str = "isp/smallnet"  # a shipped reference model, or a .tflite file
     drift_calibration_runs: int = 3
+    # the API answers a leaderboard from memory for this long after a database read confirmed
+    # it; a change made through another server process on the same database shows within it
+    # (changes made through this process show at once); 0: every request re-reads
+    leaderboard_fresh_s: float = 1.0
 
     @property
     def database_url(self) -> str:

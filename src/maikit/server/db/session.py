@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -40,7 +41,10 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    """``read()`` and ``write()`` sessions on one engine (a write takes its locks at BEGIN)."""
+    """``read()`` and ``write()`` sessions on one engine (a write takes its locks at BEGIN).
+
+    ``commits`` counts the transactions this process committed through them, so a cache in
+    this process can tell that its own writes may have changed what it holds."""
 
     def __init__(self, url: str):
         self.url = url
@@ -48,6 +52,14 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(writes=True), expire_on_commit=False)
+        self.commits = 0
+        self._commits_lock = threading.Lock()
+        for maker in (self._read, self._write):
+            event.listen(maker, "after_commit", self._committed)
+
+    def _committed(self, _session) -> None:
+        with self._commits_lock:
+            self.commits += 1
 
     def read(self) -> Session:
         return self._read()

@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from maikit.server.api.routes.challenges import challenge_public, get_phase
 from maikit.server.db.models import (ACTIVE_STATUSES, DONE_STATUSES, JOB_LEASED, JOB_QUEUED, Challenge, Job, Phase, Submission,
@@ -94,9 +95,12 @@ def _back(message: str) -> RedirectResponse:
 async def _act(request: Request, fn):
     """An organiser's form action: role and CSRF checked, then ``fn(session, platform)`` in one
     write transaction; its return value."""
-    need_organiser(request)
+    await run_in_threadpool(need_organiser, request)
     await checked_form(request)
-    st = request.app.state.platform
+    return await run_in_threadpool(_in_transaction, request.app.state.platform, fn)
+
+
+def _in_transaction(st, fn):
     with st.db.write() as s, s.begin():
         return fn(s, st)
 

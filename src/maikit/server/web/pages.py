@@ -8,10 +8,12 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from maikit.server.api.routes.challenges import challenge_public, get_challenge, get_phase
 from maikit.server.api.routes.submissions import submission_public, visible_submission
+from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import ACTIVE_STATUSES, JOB_DONE, Challenge, Job, Submission, User, Worker
 from maikit.server.leaderboard import board_refusal, columns, leaderboard_rows, to_csv
 from maikit.server.quota import owner_key, usage
@@ -41,8 +43,6 @@ def challenge_home(slug: str, request: Request):
         pub = challenge_public(c, now)
         quota = {}
         if u is not None:
-            from maikit.server.challenge import ChallengeDef
-
             cdef = ChallengeDef.model_validate(c.definition)
             for p in c.phases:
                 quota[p.slug] = usage(s, phase_id=p.id, owner=owner_key(u), pdef=cdef.phase(p.slug), now=now)
@@ -147,14 +147,18 @@ async def _limited_form(request: Request, limit: int):
     return await Request(request.scope, counting).form(max_files=2, max_fields=10)
 
 
+def _submit_start(request: Request, slug: str, phase: str) -> tuple[User, ChallengeDef]:
+    u = need_user(request)
+    with request.app.state.platform.db.read() as s:
+        return u, get_phase(s, slug, phase)[2]
+
+
 @router.post("/challenges/{slug}/phases/{phase}/submit")
 async def submit(slug: str, phase: str, request: Request):
-    from starlette.concurrency import run_in_threadpool
-
-    u = need_user(request)
+    # the form arrives in the event loop; the database, the file store and the preflight
+    # child are waited for in threads, so an upload never holds up other requests
     st = request.app.state.platform
-    with st.db.read() as s:
-        _c, _p, cdef = get_phase(s, slug, phase)
+    u, cdef = await run_in_threadpool(_submit_start, request, slug, phase)
     try:
         form = await _limited_form(request, body_limit(cdef))
     except _BodyTooLarge:
@@ -166,19 +170,19 @@ async def submit(slug: str, phase: str, request: Request):
     fidelity_file = form.get("fidelity_file")
     if fidelity_file is not None and (isinstance(fidelity_file, str) or not fidelity_file.filename):
         fidelity_file = None
-    ctx = _submit_context(request, slug, phase, u)
+    ctx = await run_in_threadpool(_submit_context, request, slug, phase, u)
     if runtime_file is None or isinstance(runtime_file, str) or not runtime_file.filename:
         verdict = {"ok": False, "detail": "Choose a .tflite file to upload.", "findings": []}
         return render(request, "submit.html", status=422, user=u, title=f"Submit to {ctx['c'].title}", verdict=verdict, **ctx)
     description = str(form.get("description", ""))[:2000]
     try:
-        up = await run_in_threadpool(submit_upload, st, u, slug, phase, runtime_file.file,
-                                     fidelity_file.file if fidelity_file is not None else None, None, description)
+        up = await st.run_upload(submit_upload, st, u, slug, phase, runtime_file.file,
+                                 fidelity_file.file if fidelity_file is not None else None, None, description)
     except HTTPException as e:
         verdict = {"ok": False, "detail": str(e.detail), "findings": [], "refused": True}
         return render(request, "submit.html", status=e.status_code, user=u, title=f"Submit to {ctx['c'].title}",
                       verdict=verdict, **ctx)
-    ctx = _submit_context(request, slug, phase, u)  # the quota after this upload
+    ctx = await run_in_threadpool(_submit_context, request, slug, phase, u)  # the quota after this upload
     if up.ok:
         pre = up.public.preflight or {}
         verdict = {"ok": True, "submission_id": up.submission_id, "findings": pre.get("findings", []),

@@ -66,14 +66,15 @@ def visible_submission(s, sub_id: int, u: User) -> Submission:
              responses={413: {"description": "file over the challenge's upload cap"},
                         422: {"description": "preflight rejected the file (reason in detail)"},
                         429: {"description": "quota exhausted"}, 403: {"description": "phase closed"}})
-def create_submission(slug: str, phase: str, request: Request,
-                      file: UploadFile = File(..., description="model.tflite (runtime), or the one file for both"),
-                      fidelity_file: UploadFile | None = File(None, description="model_none.tflite (fidelity), optional"),
-                      description: str = Form("", max_length=2000, description="what this model is (shown to you and the organisers)"),
-                      u: User = Depends(user), st=Depends(state)):
+async def create_submission(slug: str, phase: str, request: Request,
+                            file: UploadFile = File(..., description="model.tflite (runtime), or the one file for both"),
+                            fidelity_file: UploadFile | None = File(None, description="model_none.tflite (fidelity), optional"),
+                            description: str = Form("", max_length=2000, description="what this model is (shown to you and the organisers)"),
+                            u: User = Depends(user), st=Depends(state)):
     """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs."""
-    up = submit_upload(st, u, slug, phase, file.file, fidelity_file.file if fidelity_file is not None else None,
-                       request.headers.get("content-length"), description=description)
+    up = await st.run_upload(submit_upload, st, u, slug, phase, file.file,
+                             fidelity_file.file if fidelity_file is not None else None,
+                             request.headers.get("content-length"), description)
     if not up.ok:
         return JSONResponse({"detail": up.detail, "submission_id": up.submission_id}, status_code=422)
     return up.public
