@@ -9,11 +9,15 @@
    proportion 80/15/5) with N finished submissions in the database: errors, requests/s,
    p50/p99 per endpoint;
 3. queue (PostgreSQL): W workers claiming no-op jobs through the API of two server processes
-   on one database: claims per second and double claims.
+   on one database: claims per second and double claims;
+4. cost (not run unless named): the server process's own CPU time per request, R requests one
+   at a time (leaderboard, leaderboard with If-None-Match, status) with N submissions in the
+   database; unlike latency it hardly moves with other jobs on the machine.
 
 Usage: python benchmarks/platform.py [--engines sqlite,postgresql] [--parts feedback,load,queue]
        [--clients 50] [--seconds 60] [--submissions 10000] [--queue-jobs 400] [--workers 8]
        [--preflight-concurrency N]   (the load part's server; default: the server's own default)
+       [--cost-requests 300]
 PostgreSQL from MAI_TEST_POSTGRES (default postgresql+psycopg://postgres@127.0.0.1:5432/test);
 each run makes its own database and drops it.
 """
@@ -287,6 +291,64 @@ def bench_load(engine: str, db_url: str | None, assets: Path, clients: int, seco
 
 
 # --------------------------------------------------------------------------------------
+def _cpu_s(pid: int) -> float:
+    """A process's user + system CPU seconds so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_cost(engine: str, db_url: str | None, n_requests: int, n_subs: int) -> dict:
+    """The server's own CPU time per request, one request at a time (robust to other jobs on
+    the machine, unlike latency): leaderboard, leaderboard with If-None-Match, status."""
+    from sqlalchemy import select
+
+    from maikit.server.db.models import Phase, Submission
+
+    with tempfile.TemporaryDirectory() as tmp:
+        split = Path(tmp) / "split"  # the phase's data is never read here
+        split.mkdir()
+        url0, platform, server0 = start_server(Path(tmp), db_url)  # set-up only
+        tokens = accounts(platform, n_users=200)
+        challenge(url0, tokens["organiser"], "ld", str(split), per_day=100000)
+        with platform.db.read() as s:
+            phase_id = s.execute(select(Phase.id)).scalar_one()
+        seed(platform, phase_id, [u for u, _ in tokens["users"]], n_subs)
+        with platform.db.read() as s:
+            subs = list(s.execute(select(Submission.id, Submission.user_id)))
+        server0.should_exit = True
+        by_user = dict(tokens["users"])
+        proc, url = serve_process(tmp, db_url)
+        board = "/api/challenges/ld/phases/validation/leaderboard"
+        rng = random.Random(0)
+        out = {"engine": engine, "part": "cost", "requests": n_requests, "submissions_in_db": n_subs, "endpoints": {}}
+        try:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                for _ in range(20):
+                    etag = http.get(board).headers.get("etag") or '"none"'
+                for kind in ("leaderboard", "leaderboard_if_none_match", "status"):
+                    c0, t0 = _cpu_s(proc.pid), time.perf_counter()
+                    for _ in range(n_requests):
+                        if kind == "leaderboard":
+                            r = http.get(board)
+                        elif kind == "leaderboard_if_none_match":
+                            r = http.get(board, headers={"If-None-Match": etag})
+                        else:
+                            sid, uid = rng.choice(subs)
+                            r = http.get(f"/api/submissions/{sid}", headers={"Authorization": f"Bearer {by_user[uid]}"})
+                        if r.status_code not in (200, 304):
+                            raise RuntimeError(f"{kind}: HTTP {r.status_code}")
+                    c1, t1 = _cpu_s(proc.pid), time.perf_counter()
+                    out["endpoints"][kind] = {"server_cpu_ms": round(1000 * (c1 - c0) / n_requests, 2),
+                                              "wall_ms": round(1000 * (t1 - t0) / n_requests, 2),
+                                              "http_status": r.status_code, "bytes": len(r.content)}
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+    out["load_average"] = os.getloadavg()
+    return out
+
+
+# --------------------------------------------------------------------------------------
 def bench_queue(db_url: str, assets: Path, n_jobs: int, n_workers: int) -> dict:
     from sqlalchemy import insert, select
 
@@ -365,17 +427,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--preflight-concurrency", type=int, default=None)
+    ap.add_argument("--cost-requests", type=int, default=300)
     args = ap.parse_args()
     if args.preflight_concurrency is not None and args.preflight_concurrency <= 0:
         ap.error("--preflight-concurrency must be positive")
     for v, name in ((args.clients, "--clients"), (args.seconds, "--seconds"), (args.workers, "--workers"),
+                    (args.cost_requests, "--cost-requests"),
                     (args.queue_jobs, "--queue-jobs"), (args.repeats, "--repeats")):
         if v <= 0:
             ap.error(f"{name} must be positive")
     engines = [e for e in args.engines.split(",") if e]
     parts = [p for p in args.parts.split(",") if p]
-    if set(engines) - {"sqlite", "postgresql"} or set(parts) - {"feedback", "load", "queue"}:
-        ap.error("engines: sqlite,postgresql; parts: feedback,load,queue")
+    if set(engines) - {"sqlite", "postgresql"} or set(parts) - {"feedback", "load", "queue", "cost"}:
+        ap.error("engines: sqlite,postgresql; parts: feedback,load,queue,cost")
     assets = Path(tempfile.mkdtemp(prefix="mai-bench-assets-"))
     results = []
     for engine in engines:
@@ -385,6 +449,8 @@ def main() -> None:
             with (PgDatabase() if engine == "postgresql" else _Null()) as db_url:
                 if part == "feedback":
                     res = bench_feedback(engine, db_url, assets, args.repeats)
+                elif part == "cost":
+                    res = bench_cost(engine, db_url, args.cost_requests, args.submissions)
                 elif part == "load":
                     res = bench_load(engine, db_url, assets, args.clients, args.seconds, args.submissions,
                                      args.preflight_concurrency)
