@@ -39,7 +39,7 @@ class Platform:
     boards: BoardCache = field(init=False)
 
     def __post_init__(self) -> None:
-        n = self.settings.preflight_concurrency or max(1, (os.cpu_count() or 2) - 1)
+        n = self.settings.preflight_concurrency or (os.cpu_count() or 1)
         self.preflight_slots = threading.BoundedSemaphore(n)
         self.upload_threads = anyio.CapacityLimiter(n)
         self.boards = BoardCache(self.db, self.clock, self.settings.leaderboard_fresh_s)

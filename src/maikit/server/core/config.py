@@ -18,8 +18,10 @@ class Settings(BaseSettings):
     reap_every_s: float = 2.0  # how often expired leases are requeued
     preflight_timeout_s: float = 60.0
     preflight_memory_mb: int = 4096
-    # preflight children run at this lower CPU priority (os.nice), at most this many at once
-    # (default: one core fewer than the machine has), so reads keep a core while uploads arrive
+    # preflight children run at this lower CPU priority (os.nice), so reads go first while
+    # uploads arrive, and at most this many at once (default: as many as the machine has cores;
+    # on 2 cores under load 2 gave ~1.5x the throughput and ~35% faster uploads than 1 at about
+    # the same leaderboard p99, 3 a worse p99: benchmarks/RESULTS.md, challenge platform)
     preflight_nice: int = 10
     preflight_concurrency: int | None = None
     default_upload_cap_mb: float = 50.0
