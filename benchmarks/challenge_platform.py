@@ -14,7 +14,7 @@
    at a time (leaderboard, leaderboard with If-None-Match, status) with N submissions in the
    database; unlike latency it hardly moves with other jobs on the machine.
 
-Usage: python benchmarks/platform.py [--engines sqlite,postgresql] [--parts feedback,load,queue]
+Usage: python benchmarks/challenge_platform.py [--engines sqlite,postgresql] [--parts feedback,load,queue]
        [--clients 50] [--seconds 60] [--submissions 10000] [--queue-jobs 400] [--workers 8]
        [--preflight-concurrency N]   (the load part's server; default: the server's own default)
        [--cost-requests 300]
@@ -26,10 +26,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-# this file's name is the standard library's `platform`: keep its folder off the import path
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 
 import argparse
 import asyncio
