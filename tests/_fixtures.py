@@ -193,3 +193,15 @@ def make_depth_split(split_dir: Path, n: int = 2, seed: int = 0, hw: tuple[int, 
         write_png_cv(split_dir / "depth" / f"{i}.png", rng.integers(400, 50000, hw, dtype=np.uint16))
         names.append(f"{i}.png")
     return names
+
+
+def namespaces_allowed() -> bool | None:
+    """Whether this machine lets this user make user + network namespaces, asked of util-linux's
+    ``unshare`` (independent of maikit's own call); None when the tool is missing."""
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return None
+    return subprocess.run(["unshare", "--user", "--net", "true"], capture_output=True).returncode == 0
+

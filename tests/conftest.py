@@ -74,3 +74,15 @@ def tiny_isp_tflite(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny_isp") / "tiny_isp.tflite"
     convert_to_tflite(TinyIsp().eval(), torch.rand(1, 4, 16, 16), path)
     return path
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener on this process's 127.0.0.1 (connections queue in its backlog); its port."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        yield srv.getsockname()[1]
+

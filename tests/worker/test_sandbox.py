@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _fixtures import crashing_tflite, make_isp_split
+from _fixtures import crashing_tflite, make_isp_split, namespaces_allowed
 
 from maikit.tasks import ISP
 from maikit.worker.sandbox import (CANCELLED, CPU, CRASH, ERROR, MEMORY, TIMEOUT, Limits, SandboxFailure, crash_stage,
@@ -171,23 +170,6 @@ def test_nice_lowers_the_childs_cpu_priority(model):
 
 
 # -- network isolation ------------------------------------------------------------------------
-def _namespaces_allowed() -> bool | None:
-    """Whether this machine lets this user make user + network namespaces, asked of util-linux's
-    ``unshare`` (independent of the sandbox's own call); None when the tool is missing."""
-    if shutil.which("unshare") is None:
-        return None
-    return subprocess.run(["unshare", "--user", "--net", "true"], capture_output=True).returncode == 0
-
-
-@pytest.fixture
-def listener():
-    """A TCP listener on this process's 127.0.0.1 (connections queue in its backlog)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(8)
-        yield srv.getsockname()[1]
-
-
 def test_the_child_reaches_no_network_where_the_kernel_allows_and_says_so_where_not(listener):
     with socket.create_connection(("127.0.0.1", listener), timeout=5):
         pass  # the listener takes connections from this process
@@ -198,7 +180,7 @@ def test_the_child_reaches_no_network_where_the_kernel_allows_and_says_so_where_
         assert out["connected"] is False and "unreachable" in out["error"].lower(), out
     else:
         assert out["connected"] is True, out
-    allowed = _namespaces_allowed()
+    allowed = namespaces_allowed()
     if allowed is not None:
         assert bool(unavailable) == (not allowed), (allowed, lines)
 
@@ -206,7 +188,7 @@ def test_the_child_reaches_no_network_where_the_kernel_allows_and_says_so_where_
 def test_without_namespaces_the_child_runs_on_the_hosts_network_and_the_logs_say_why(listener, tmp_path):
     """A real refusal: a user namespace whose limit on nested user namespaces is 0 (the
     limit is per namespace, so the host's stays as it is); the sandbox runs inside it."""
-    if not _namespaces_allowed():
+    if not namespaces_allowed():
         pytest.skip("no user namespaces here: the test above checks the unavailable path")
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"junk" * 64)

@@ -5,12 +5,12 @@ allows it, and a line on stderr (the job's runtime log) where it does not."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 
 import pytest
+from _fixtures import namespaces_allowed
 
 # a module run the way run_child runs the device child (maikit.isolation.isolated_command);
 # it imports what the real child imports before it tries the network
@@ -25,14 +25,6 @@ try:
 except OSError as e:
     print("refused:", e)
 """
-
-
-@pytest.fixture
-def listener():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(8)
-        yield srv.getsockname()[1]
 
 
 @pytest.fixture
@@ -59,16 +51,15 @@ def test_device_child_reaches_no_network_where_the_kernel_allows(listener, probe
         assert r.stdout.startswith("refused:") and "unreachable" in r.stdout.lower(), (r.stdout, r.stderr)
     else:
         assert r.stdout.startswith("connected"), (r.stdout, r.stderr)
-    if shutil.which("unshare"):  # util-linux's answer, independent of the child's own call
-        allowed = subprocess.run(["unshare", "--user", "--net", "true"], capture_output=True).returncode == 0
+    allowed = namespaces_allowed()  # util-linux's answer, independent of the child's own call
+    if allowed is not None:
         assert claimed == allowed, (allowed, r.stderr)
 
 
 def test_device_child_without_namespaces_says_so_on_its_log(listener, probe):
     """Inside a user namespace whose limit on nested user namespaces is 0 (per namespace: the
     host's setting stays), the child cannot isolate itself and its stderr says why."""
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "--user", "--net", "true"],
-                                                         capture_output=True).returncode != 0:
+    if not namespaces_allowed():
         pytest.skip("no user namespaces here: the test above checks the unavailable path")
     r = _run(listener, probe, ["unshare", "--user", "--map-root-user", "sh", "-c",
                         'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" "$@"'])

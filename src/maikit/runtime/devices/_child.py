@@ -1,5 +1,5 @@
-"""The child process a device backend runs a model in: ``python -m maikit.runtime.devices._child``
-reads one JSON request on stdin and writes one reply line on stdout; LiteRT's native log
+"""The child process a device backend runs a model in (``maikit.runtime.devices._child``, started by
+``maikit.isolation.run_isolated``): it reads one JSON request on stdin and writes one reply line on stdout; LiteRT's native log
 stays on stderr, where the parent reads it (delegate messages exist nowhere else)."""
 
 from __future__ import annotations

@@ -318,7 +318,8 @@ def run_command(cmd: list[str], timeout: float, cancel=None, on_stop=None, poll_
 
 
 def run_child(request: dict, limits: ChildLimits = ChildLimits(), file=None, cancel=None) -> tuple[dict, str]:
-    """Run ``request`` in ``python -m maikit.runtime.devices._child`` under ``limits``.
+    """Run ``request`` in ``maikit.runtime.devices._child`` (started isolated, by
+    :func:`maikit.isolation.isolated_command`) under ``limits``.
 
     Returns (the child's JSON reply, its stderr — LiteRT's native log lines). A crash, a
     time-out or a memory blow-up raises :class:`ModelFault`; the parent lives on. When
