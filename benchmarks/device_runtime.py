@@ -47,16 +47,21 @@ def main(argv=None) -> int:
     ap.add_argument("--hogs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tolerance", type=float, default=0.10)
+    ap.add_argument("--threads", type=int, default=2, help="the protocol's threads (2: all cores of the 2-core machine)")
+    ap.add_argument("--min-seconds", type=float, default=1.0, help="the protocol's shortest measurement")
+    ap.add_argument("--parts", default="idle,hog,overhead", help="comma-separated: idle, hog, overhead")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
-    if a.repeats < 2 or a.rounds < 1 or a.hogs < 0:
-        ap.error("--repeats >= 2, --rounds >= 1, --hogs >= 0")
+    if a.repeats < 2 or a.rounds < 1 or a.hogs < 0 or a.threads < 1 or a.min_seconds < 0:
+        ap.error("--repeats >= 2, --rounds >= 1, --hogs >= 0, --threads >= 1, --min-seconds >= 0")
+    parts = {x.strip() for x in a.parts.split(",") if x.strip()}
+    if not parts or parts - {"idle", "hog", "overhead"}:
+        ap.error(f"--parts: choose from idle, hog, overhead (got {a.parts!r})")
 
     import torch
 
     from maikit.export.tflite import convert_to_tflite
     from maikit.models import create_model
-    from maikit.runtime import benchmark_tflite
     from maikit.runtime.devices import MeasureProtocol, get_backend
     from maikit.runtime.drift import DriftPolicy, calibrate, measure_with_drift
 
@@ -66,7 +71,7 @@ def main(argv=None) -> int:
     convert_to_tflite(create_model("isp/smallnet").eval(), torch.rand(1, 4, 272, 480), model)
 
     device = get_backend("litert-cpu")
-    protocol = MeasureProtocol(threads=2, runs=30, min_seconds=1.0, warmup_runs=1, warmup_seconds=0.5)
+    protocol = MeasureProtocol(threads=a.threads, runs=30, min_seconds=a.min_seconds, warmup_runs=1, warmup_seconds=0.5)
     policy = DriftPolicy(tolerance=a.tolerance, cv_tolerance=0.25, max_attempts=3)
     out = {"machine": device.fingerprint(), "protocol": protocol.to_dict(),
            "policy": {"tolerance": policy.tolerance, "cv_tolerance": policy.cv_tolerance, "max_attempts": policy.max_attempts}}
@@ -103,14 +108,32 @@ def main(argv=None) -> int:
                 "cv_by_statistic": by_stat,
                 "flagged": sum(not x["ok"] for x in rows), "repeated": sum(x["attempts"] > 1 for x in rows)}
 
-    print("repeatability, idle:", file=sys.stderr)
-    out["idle"] = series("idle")
-    print("repeatability, CPU hog from the middle:", file=sys.stderr)
-    out["hog"] = series("hog", hog_from=a.repeats // 2)
+    if "idle" in parts:
+        print("repeatability, idle:", file=sys.stderr)
+        out["idle"] = series("idle")
+    if "hog" in parts:
+        print("repeatability, CPU hog from the middle:", file=sys.stderr)
+        out["hog"] = series("hog", hog_from=a.repeats // 2)
+    if "overhead" in parts:
+        overhead(a, out, device, model, protocol)
+    for k in ("idle", "hog"):
+        if k not in out:
+            continue
+        s = out[k]
+        print(f"{k}: CV of reported runtime {s['cv_all']:.1%} (clean only: "
+              f"{'-' if s['cv_clean'] is None else format(s['cv_clean'], '.1%')}), flagged {s['flagged']}, repeated {s['repeated']}; "
+              "same runs read as " + ", ".join(f"{k} {v:.1%}" for k, v in s["cv_by_statistic"].items()))
+    if a.out:
+        a.out.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def overhead(a, out: dict, device, model: Path, protocol) -> None:
+    from maikit.runtime import benchmark_tflite
 
     print("overhead vs benchmark_tflite:", file=sys.stderr)
     bench_ms, dev_ms, bench_wall, dev_wall = [], [], [], []
-    kw = dict(threads=2, runs=protocol.runs, min_seconds=protocol.min_seconds, warmup_runs=1, warmup_seconds=0.5)
+    kw = dict(threads=protocol.threads, runs=protocol.runs, min_seconds=protocol.min_seconds, warmup_runs=1, warmup_seconds=0.5)
     for _ in range(a.rounds):
         t0 = time.perf_counter()
         bench_ms.append(benchmark_tflite(model, **kw)["avg_ms"])
@@ -124,14 +147,6 @@ def main(argv=None) -> int:
     o = out["overhead"]
     print(f"  latency: bench {med(bench_ms):.2f} ms, backend {med(dev_ms):.2f} ms (ratio {o['latency_ratio']:.3f}); "
           f"wall per job: bench {med(bench_wall):.2f} s, backend {med(dev_wall):.2f} s", file=sys.stderr)
-    for k in ("idle", "hog"):
-        s = out[k]
-        print(f"{k}: CV of reported runtime {s['cv_all']:.1%} (clean only: "
-              f"{'-' if s['cv_clean'] is None else format(s['cv_clean'], '.1%')}), flagged {s['flagged']}, repeated {s['repeated']}; "
-              "same runs read as " + ", ".join(f"{k} {v:.1%}" for k, v in s["cv_by_statistic"].items()))
-    if a.out:
-        a.out.write_text(json.dumps(out, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -127,9 +127,7 @@ def measure_with_drift(device, path, protocol: MeasureProtocol, baseline: dict, 
     for attempt in range(1, policy.max_attempts + 1):
         if attempt > 1 and policy.cooldown_s:
             sleep(policy.cooldown_s)
-        before = float(device.measure(ref, ref_protocol)["value_ms"])
-        result = device.measure(path, protocol)
-        after = float(device.measure(ref, ref_protocol)["value_ms"])
+        before, result, after = _timed_between(device, ref, ref_protocol, path, protocol)
         drift = max(abs(before - base), abs(after - base)) / base
         cv = result.get("cv")
         reasons = []
@@ -161,6 +159,27 @@ def measure_with_drift(device, path, protocol: MeasureProtocol, baseline: dict, 
         final.setdefault("notes", []).append(
             f"no clean measurement in {len(attempts)} attempts: " + "; ".join(attempts[pick]["reasons"]))
     return final
+
+
+def _timed_between(device, ref, ref_protocol: MeasureProtocol, path, protocol: MeasureProtocol) -> tuple[float, dict, float]:
+    """The reference's time, the measurement of ``path``, the reference's time again. One
+    child for the three where the backend can (``measure_series``), else three measurements.
+    A fault of the reference itself (not the submission's) is the device's: DeviceUnavailable."""
+    from maikit.runtime.devices.base import DeviceUnavailable, ModelFault
+
+    series = getattr(device, "measure_series", None)
+    if series is None:
+        before = float(device.measure(ref, ref_protocol)["value_ms"])
+        result = device.measure(path, protocol)
+        return before, result, float(device.measure(ref, ref_protocol)["value_ms"])
+    try:
+        r0, result, r1 = series([(ref, ref_protocol), (path, protocol), (ref, ref_protocol)])
+    except ModelFault as e:
+        if e.details.get("item") in (0, 2):
+            raise DeviceUnavailable(f"the drift reference failed on this device: {e.reason}") from None
+        e.details.pop("item", None)
+        raise
+    return float(r0["value_ms"]), result, float(r1["value_ms"])
 
 
 @dataclass

@@ -37,12 +37,25 @@ class Platform:
     preflight_slots: threading.BoundedSemaphore = field(init=False)
     upload_threads: anyio.CapacityLimiter = field(init=False)
     boards: BoardCache = field(init=False)
+    # preflight children forked from one warm process (None: each a fresh interpreter)
+    zygote: object | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         n = self.settings.preflight_concurrency or (os.cpu_count() or 1)
         self.preflight_slots = threading.BoundedSemaphore(n)
         self.upload_threads = anyio.CapacityLimiter(n)
         self.boards = BoardCache(self.db, self.clock, self.settings.leaderboard_fresh_s)
+        if self.settings.preflight_zygote:
+            from maikit.worker.zygote import Zygote
+
+            self.zygote = Zygote()
+
+    def sandbox(self, func: str, kwargs: dict, limits):
+        """Run a sandboxed stage (the preflight) in a child forked from the zygote, else in a
+        fresh one (:mod:`maikit.worker.zygote`)."""
+        from maikit.worker.sandbox import run_sandboxed
+
+        return (self.zygote.run if self.zygote is not None else run_sandboxed)(func, kwargs, limits)
 
     def now(self):
         return self.clock.now()
@@ -100,6 +113,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
             yield
         finally:
             task.cancel()
+            if platform.zygote is not None:
+                platform.zygote.close()
             db.dispose()
 
     app = FastAPI(title="maikit challenge platform", version=__version__, lifespan=lifespan,

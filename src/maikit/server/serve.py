@@ -106,6 +106,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
     def start_workers() -> None:
         while not server.started and not stop.is_set():
             stop.wait(0.05)
+        if platform.zygote is not None:  # now, not at the first upload (else started there)
+            platform.zygote.start()
         if threads:
             ensure_calibration(settings, announce)  # the API answers meanwhile; jobs wait in the queue
         for t in threads:

@@ -29,13 +29,13 @@ class Upload:
 
 
 def run_preflight(st, files: dict, cdef: ChallengeDef) -> dict:
-    from maikit.worker.sandbox import Limits, SandboxFailure, run_sandboxed
+    from maikit.worker.sandbox import Limits, SandboxFailure
 
     limits = Limits(memory_mb=st.settings.preflight_memory_mb, cpu_s=st.settings.preflight_timeout_s,
                     wall_s=st.settings.preflight_timeout_s, nice=st.settings.preflight_nice)
     try:
         with st.preflight_slots:  # at most N children at once; the others wait their turn
-            return {"ok": True, **run_sandboxed("preflight", {"files": {k: str(v) for k, v in files.items()},
+            return {"ok": True, **st.sandbox("preflight", {"files": {k: str(v) for k, v in files.items()},
                                                                 "task": cdef.task, "target": cdef.protocol.target}, limits)}
     except SandboxFailure as e:
         return {"ok": False, "reason": e.reason, "kind": e.kind}

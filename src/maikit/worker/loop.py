@@ -37,6 +37,25 @@ _AWAY = (httpx.TransportError, ServerError, OSError)
 log = logging.getLogger("maikit.worker")
 
 
+class Backoff:
+    """Waits between retries of a server that does not answer: ``first`` seconds, doubled
+    after each failure up to ``cap``, each scaled by a random factor in [0.5, 1) (jitter: many
+    workers that lost the same server do not come back in step); ``reset`` after a success."""
+
+    def __init__(self, first: float = 0.5, cap: float = 10.0, rng: random.Random | None = None):
+        self.first, self.cap = float(first), float(cap)
+        self.rng = rng or random.Random()
+        self._next = self.first
+
+    def next(self) -> float:
+        delay = self._next * self.rng.uniform(0.5, 1.0)
+        self._next = min(self._next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
 def fingerprint() -> dict:
     """What identifies the measuring machine: CPU, runtime versions, governor and temperature where readable."""
     from maikit import __version__
@@ -84,7 +103,8 @@ class Worker:
         self.unhealthy_exit = False  # --once on an unhealthy device: reported, then stopped
 
     def run(self) -> None:
-        """Serve until ``stop`` is set; a server that is away is retried."""
+        """Serve until ``stop`` is set; a server that is away is retried (:class:`Backoff`)."""
+        backoff = Backoff()
         while not self.stop.is_set():
             try:
                 if self.device_runner is not None and time.monotonic() - self._health_at >= self.health_every_s:
@@ -111,6 +131,7 @@ class Worker:
                     self.stop.wait(self.health_every_s)
                     continue
                 job = self.client.claim(self.worker_id, self.wait_s)
+                backoff.reset()  # the server answered
                 if job is not None:
                     self.run_job(job)
                     if self.once:
@@ -122,7 +143,7 @@ class Worker:
                 if isinstance(e, ServerError) and "no worker" in str(e):
                     self.worker_id = None
                 self._drain_due = True
-                self.stop.wait(1.0)
+                self.stop.wait(backoff.next())
         self.client.close()
 
     def _check_health(self) -> None:
@@ -171,7 +192,7 @@ class Worker:
         restart of this worker. If the lease ran out meanwhile, the server requeued the job
         and refuses this late result (409): logged, dropped, and the worker goes on."""
         path = self._stash(job, body)
-        delay, warned = 0.5, False
+        backoff, warned = Backoff(), False
         while True:
             try:
                 if self._deliver(job, body) and warned:
@@ -190,8 +211,7 @@ class Worker:
             if not warned:
                 log.warning("job %s: result not delivered yet (%s); retrying until the server answers", job["job_id"], err)
                 warned = True
-            self.stop.wait(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, 10.0)
+            self.stop.wait(backoff.next())
 
     def _stash(self, job: dict, body: dict) -> Path | None:
         if self.outbox is None:
@@ -251,6 +271,7 @@ class Worker:
         limits = Limits(memory_mb=int(job["limits"]["memory_mb"]), cpu_s=float(job["limits"]["cpu_s"]),
                         wall_s=float(job["limits"]["wall_s"]))
         deadline = time.monotonic() + 2 * float(job.get("lease_s", 30)) + 10
+        backoff = Backoff(first=0.25, cap=5.0)
         while True:  # the server may be restarting: retry while the lease could still be ours
             try:
                 file = self.client.download(job, tmp / "model.tflite")
@@ -260,7 +281,7 @@ class Worker:
             except _AWAY as e:
                 if time.monotonic() > deadline or self.stop.is_set() or cancel.is_set():
                     return {"ok": False, "reason": f"download failed: {e}", "fault": INFRA}
-                time.sleep(0.5)
+                self.stop.wait(min(backoff.next(), max(0.0, deadline - time.monotonic())))
         if role == "fidelity":
             split = self._split(job)
             if not split or not Path(split).is_dir():

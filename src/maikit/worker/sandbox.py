@@ -75,6 +75,15 @@ def _signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
+def child_env() -> dict:
+    """A child's environment: this one without the server's ``MAI_*`` settings (secrets,
+    database URLs), with this process's import path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_") or k == "MAI_DEBUG"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
 def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.Event | None = None,
                   poll_s: float = 0.2, log: Callable[[str], None] | None = None) -> dict:
     """``maikit.worker.stages.<func>(**kwargs)`` in a limited child; its JSON result.
@@ -91,9 +100,7 @@ def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.
                            "fault": str(fault), "network": str(network),
                            "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s),
                            "nice": int(limits.nice)})
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAI_") or k == "MAI_DEBUG"}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env = child_env()
         with open(err_path, "wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "maikit.worker.sandbox"], stdin=subprocess.PIPE,
                                     stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp, start_new_session=True)
@@ -270,7 +277,13 @@ _FAULT_FILE: list = []  # kept open for the child's life
 
 
 def _child() -> int:
-    spec = json.loads(sys.stdin.read())
+    return _child_main(json.loads(sys.stdin.read()))
+
+
+def _child_main(spec: dict, warm: bool = True) -> int:
+    """The child's work after it read its spec: limits, faulthandler, network, then the
+    function. ``warm``: import the runtime here (a fresh interpreter; a child forked by the
+    zygote has it already)."""
     _limit_self(float(spec["cpu_s"]), int(spec.get("nice", 0)))
     out = Path(spec["out"])
     # the Python stack on SIGSEGV/SIGABRT/SIGBUS/SIGFPE/SIGILL, to its own file: the runtime's
@@ -293,7 +306,8 @@ def _child() -> int:
         from maikit.worker import stages
 
         fn = getattr(stages, spec["func"])
-        stages.warm_up()
+        if warm:
+            stages.warm_up()
         _limit_memory(int(spec["memory_mb"]))
         Path(spec["ready"]).touch()
         try:

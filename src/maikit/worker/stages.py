@@ -99,6 +99,16 @@ def noop(**kwargs) -> dict:
     return {"noop": True}
 
 
+def whoami() -> dict:
+    """The child's pid, parent, session and CPU-time limit: the zygote's tests check that each
+    request is a fresh child of the zygote with limits of its own."""
+    import os
+    import resource
+
+    return {"pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0),
+            "cpu_limit": resource.getrlimit(resource.RLIMIT_CPU)[0]}
+
+
 def connect(host: str, port: int, timeout_s: float = 5.0) -> dict:
     """Try a TCP connection to ``host:port`` from the child: the check of the sandbox's
     network isolation (``{"connected": bool, "error": str | None}``)."""

@@ -90,3 +90,45 @@ def test_cancel_stops_the_child(smallnet_file):
     threading.Timer(1.0, dev.cancel.set).start()
     with pytest.raises(Cancelled):
         dev.measure(smallnet_file, MeasureProtocol(runs=1, min_seconds=250.0, max_seconds=280.0))
+
+
+def test_a_series_in_one_child_measures_each_item_with_its_protocol(smallnet_file, tmp_path):
+    """What drift control uses: reference, submission, reference in one child; each result as
+    ``measure`` gives it, in order, and the child started once."""
+    from unittest import mock
+
+    import maikit.runtime.devices.litert_cpu as lc
+
+    fast = MeasureProtocol(threads=1, runs=3, min_seconds=0.0, warmup_runs=0, warmup_seconds=0.0, statistic="min")
+    slow = MeasureProtocol(threads=1, runs=5, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0, statistic="p50")
+    dev = get_backend("litert-cpu")
+    with mock.patch.object(lc, "run_child", wraps=lc.run_child) as spy:
+        out = dev.measure_series([(smallnet_file, fast), (smallnet_file, slow), (smallnet_file, fast)])
+    assert spy.call_count == 1
+    assert [r["runs"] for r in out] == [3, 5, 3] and [r["warmup_runs"] for r in out] == [0, 1, 0]
+    assert out[1]["value_ms"] == pytest.approx(np.median(out[1]["samples_ms"]))
+    assert out[0]["value_ms"] == pytest.approx(min(out[0]["samples_ms"]))
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelFault) as e:
+        dev.measure_series([(smallnet_file, fast), (junk, fast), (smallnet_file, fast)])
+    assert e.value.kind == "not_a_model" and e.value.details["item"] == 1 and str(e.value.file) == str(junk)
+
+
+def test_drift_control_blames_the_submission_or_the_reference_for_what_failed(smallnet_file, tmp_path):
+    from maikit.runtime.devices import DeviceUnavailable
+    from maikit.runtime.drift import DriftPolicy, measure_with_drift
+
+    dev = get_backend("litert-cpu")
+    fast = MeasureProtocol(threads=1, runs=2, min_seconds=0.0, warmup_runs=0, warmup_seconds=0.0)
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 64)
+    base = {"baseline_ms": 1.0, "reference": str(smallnet_file), "protocol": fast.to_dict()}
+    r = measure_with_drift(dev, smallnet_file, fast, base, DriftPolicy(tolerance=1e6, cv_tolerance=1e6))
+    d = r["drift"]
+    assert r["runs"] == 2 and d["ok"] and d["reference_before_ms"] > 0 and d["reference_after_ms"] > 0
+    with pytest.raises(ModelFault) as e:  # the submission's fault
+        measure_with_drift(dev, junk, fast, base, DriftPolicy())
+    assert e.value.kind == "not_a_model" and "item" not in e.value.details
+    with pytest.raises(DeviceUnavailable, match="the drift reference failed on this device"):  # the device's
+        measure_with_drift(dev, smallnet_file, fast, dict(base, reference=str(junk)), DriftPolicy())

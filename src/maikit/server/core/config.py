@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     # the same leaderboard p99, 3 a worse p99: benchmarks/RESULTS.md, challenge platform)
     preflight_nice: int = 10
     preflight_concurrency: int | None = None
+    # preflight children forked from one process that imported the runtime once (~0.06 s per
+    # upload instead of ~0.45 s of interpreter start-up: maikit.worker.zygote); off: each
+    # preflight is a fresh interpreter
+    preflight_zygote: bool = True
     default_upload_cap_mb: float = 50.0
     # ``mai serve``'s in-process workers measure runtime jobs as ``mai worker --backend
     # litert-cpu`` does: the drift reference timed before and after each job against a baseline
