@@ -152,3 +152,57 @@ def test_if_none_match_comparison():
     assert etag_matches('"a"', '"a"') and etag_matches('W/"a"', '"a"') and etag_matches('"b", "a"', '"a"')
     assert etag_matches("*", '"a"')
     assert not etag_matches('"b"', '"a"') and not etag_matches("", '"a"') and not etag_matches('"ab"', '"a"')
+
+
+def test_only_commits_that_can_change_a_board_refresh_it(live, isp_split):
+    """Uploads, job leases and quota counters commit all the time and change no board: they
+    must not make this process re-read its boards; a submission that finishes, a rescore, an
+    organiser's re-run (superseded), a user's new name and a phase's change must."""
+    from sqlalchemy import select, update
+
+    from maikit.server.db.models import FINISHED, Job, Phase, Submission, User
+
+    live.create_challenge(challenge_def("bk", isp_split))
+    db = live.platform.db
+    board = "/api/challenges/bk/phases/validation/leaderboard"
+    live.platform.boards.fresh_s = WINDOW
+    sid = finish(db, live, "bk", "validation", "alice", 20.0)
+    assert ids(live.get(board)) == [sid]
+
+    def counts(change) -> bool:
+        before = db.board_commits
+        with db.write() as s, s.begin():
+            change(s)
+        return db.board_commits != before
+
+    def queued(s):  # what an upload leaves: a new submission, not Finished, and its jobs
+        u = s.execute(select(User).where(User.username == "bob")).scalar_one()
+        sub = Submission(phase_id=s.get(Submission, sid).phase_id, user_id=u.id, owner_key=f"u{u.id}", status="Queued",
+                         counts_quota=True, created_at=live.platform.now())
+        s.add(sub)
+        s.flush()
+        s.add(Job(submission_id=sub.id, role="runtime", status="queued", attempt=0, created_at=live.platform.now()))
+
+    assert not counts(queued)
+    assert not counts(lambda s: s.execute(update(User).where(User.username == "bob").values(quota_lock=User.quota_lock + 1)))
+    assert not counts(lambda s: setattr(s.execute(select(Submission).where(Submission.status == "Queued")).scalar_one(),
+                                        "stage", "runtime"))
+    assert ids(live.get(board)) == [sid]  # still the cached board (the window is an hour)
+
+    def finished(s):
+        sub = s.execute(select(Submission).where(Submission.status == "Queued")).scalar_one()
+        sub.status, sub.score, sub.runtime_ms, sub.finished_at = FINISHED, 30.0, 10.0, live.platform.now()
+        sub.metrics = {"psnr": 30.0, "ssim": 0.9, "ms_ssim": 0.95}
+        return sub.id
+
+    assert counts(finished)
+    second = max(ids(live.get(board)))
+    assert ids(live.get(board)) == [second, sid]  # shown at once
+    assert counts(lambda s: setattr(s.get(Submission, second), "score", 10.0))  # a rescore
+    assert ids(live.get(board)) == [sid, second]
+    assert counts(lambda s: setattr(s.execute(select(User).where(User.username == "alice")).scalar_one(),
+                                    "username", "alice2"))
+    assert [r["team"] for r in live.get(board).json()["rows"]] == ["alice2", "bob"]
+    assert counts(lambda s: setattr(s.get(Submission, second), "superseded", True))
+    assert ids(live.get(board)) == [sid]
+    assert counts(lambda s: s.execute(update(Phase).values(published=True)))

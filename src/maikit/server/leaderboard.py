@@ -7,9 +7,10 @@ the number of submissions kept in Python. Rows carry the challenge's columns, th
 size, and a Pareto flag (no other row is at least as good in fidelity and runtime and
 better in one).
 
-The API serves boards from :class:`BoardCache`: bodies encoded once, with ETags, answered
-from memory by the event loop for up to ``leaderboard_fresh_s`` (a setting, 1 s by default)
-after the last database read confirmed them; see its docstring for the staleness bound.
+The API and the web pages serve boards from :class:`BoardCache` (one per server process):
+rows built and bodies encoded once per change, with ETags, answered from memory for up to
+``leaderboard_fresh_s`` (a setting, 1 s by default) after the last database read confirmed
+them; see its docstring for the staleness bound.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import csv
 import hashlib
 import io
 import json
-import threading
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
@@ -44,10 +44,6 @@ def board_refusal(phase: Phase, cdef: ChallengeDef, user: User | None) -> str | 
     return None
 
 
-_CACHE: dict[tuple, tuple[tuple, list[dict]]] = {}
-_CACHE_LOCK = threading.Lock()
-
-
 def _conditions(phase: Phase, cdef: ChallengeDef) -> list:
     """Which submissions compete on the board (before one per owner is picked)."""
     conds = [Submission.phase_id == phase.id, Submission.status == FINISHED, Submission.superseded.is_(False)]
@@ -57,31 +53,19 @@ def _conditions(phase: Phase, cdef: ChallengeDef) -> list:
 
 
 def board_signature(s: Session, phase: Phase, cdef: ChallengeDef) -> tuple:
-    """A cheap aggregate over the board index (count, id sum, newest finish) that changes
-    whenever the competing submissions do."""
-    return tuple(s.execute(select(func.count(), func.sum(Submission.id), func.max(Submission.finished_at))
+    """A cheap aggregate over the board index (count, id sum, newest finish, score sum) that
+    changes whenever the competing submissions do, a rescore in place included; what it cannot
+    see (a user renamed in the database by another process) shows once that process's next
+    board change does."""
+    return tuple(s.execute(select(func.count(), func.sum(Submission.id), func.max(Submission.finished_at),
+                                  func.sum(Submission.score))
                            .where(*_conditions(phase, cdef))).one())
 
 
-def leaderboard_rows(s: Session, phase: Phase, cdef: ChallengeDef, signature: tuple | None = None) -> list[dict]:
-    """The ranked rows; rebuilt only when the phase's finished submissions changed.
-
-    :func:`board_signature` (or ``signature``, when the caller has just read it) tells whether
-    the rows this process built last time are still current, so several server processes on
-    one database each stay correct.
-    """
-    pdef = cdef.phase(phase.slug)
-    if signature is None:
-        signature = board_signature(s, phase, cdef)
-    key = (str(s.get_bind().url), phase.id, pdef.ranking, tuple(c.key for c in cdef.leaderboard), cdef.task)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None and hit[0] == signature:
-        return [dict(r) for r in hit[1]]
-    rows = _build_rows(s, phase, cdef, _conditions(phase, cdef))
-    with _CACHE_LOCK:
-        _CACHE[key] = (signature, rows)
-    return [dict(r) for r in rows]
+def leaderboard_rows(s: Session, phase: Phase, cdef: ChallengeDef) -> list[dict]:
+    """The ranked rows, read from the database now (the API and the pages serve them from
+    :class:`BoardCache`, which calls this only when the board's stamp changed)."""
+    return _build_rows(s, phase, cdef, _conditions(phase, cdef))
 
 
 def _build_rows(s: Session, phase: Phase, cdef: ChallengeDef, conds: list) -> list[dict]:
@@ -155,17 +139,19 @@ def to_csv(rows: list[dict], cols: list[dict]) -> str:
 
 @dataclass(frozen=True)
 class Board:
-    """A phase's leaderboard as the API serves it: the JSON and CSV bodies already encoded,
-    their ETags, and the refusal for everyone but organisers (None: the board is public)."""
+    """A phase's leaderboard as the API and the pages serve it: the rows (read-only: copy a
+    row before changing it), the JSON and CSV bodies already encoded, their ETags, and the
+    refusal for everyone but organisers (None: the board is public)."""
 
     refusal: str | None
+    rows: tuple
     json: bytes
     csv: bytes
     json_etag: str
     csv_etag: str
     stamp: tuple  # what the bodies were made from (phase, signature, published, definition)
     checked: float  # Clock.monotonic() when the database read that confirmed them began
-    commits: int  # Database.commits then
+    commits: int  # Database.board_commits then
 
     def refusal_for(self, user: User | None) -> str | None:
         return None if user is not None and user.is_organiser else self.refusal
@@ -198,23 +184,24 @@ def _etag(body: bytes) -> str:
 
 def load_board(db, slug: str, phase: str, prev: Board | None, checked: float, commits: int) -> Board:
     """Read the phase and the board signature; rebuild and encode the bodies only when what
-    they are made from changed since ``prev`` (HTTPException 404 for an unknown phase)."""
+    they are made from changed since ``prev``, or this process committed a change to some
+    board since (``commits``, :attr:`Database.board_commits`) (HTTPException 404 for an unknown phase)."""
     from maikit.server.api.routes.challenges import get_phase
 
     with db.read() as s:
         c, p, cdef = get_phase(s, slug, phase)
         signature = board_signature(s, p, cdef)
         stamp = (p.id, signature, p.published, c.definition)
-        if prev is not None and prev.stamp == stamp:
-            return replace(prev, checked=checked, commits=commits)
+        if prev is not None and prev.stamp == stamp and prev.commits == commits:
+            return replace(prev, checked=checked)  # this process changed no board since: as it was
         refusal = board_refusal(p, cdef, None)
-        rows = leaderboard_rows(s, p, cdef, signature)
+        rows = leaderboard_rows(s, p, cdef)
     cols = columns(cdef)
     body = json.dumps({"challenge": slug, "phase": phase, "task": cdef.task, "ranking": cdef.phase(p.slug).ranking,
                        "columns": cols, "rows": rows},
                       ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
     text = to_csv(rows, cols).encode()
-    return Board(refusal, body, text, _etag(body), _etag(text), stamp, checked, commits)
+    return Board(refusal, tuple(rows), body, text, _etag(body), _etag(text), stamp, checked, commits)
 
 
 class BoardCache:
@@ -223,7 +210,8 @@ class BoardCache:
 
     A board is fresh for ``fresh_s`` seconds (``Clock.monotonic``) from the start of the
     database read that confirmed it, and only while this process has committed nothing since
-    (``Database.commits``): a change made through this server shows at once, one made by
+    (``Database.board_commits``: commits that may change a board, not every upload or
+    heartbeat): a change made through this server shows at once, one made by
     another server process on the same database within ``fresh_s`` (plus the time of one
     request). Visibility (private, hidden until published) is part of what is cached and has
     the same bound. The first request after that re-reads the phase and the board signature in
@@ -238,14 +226,14 @@ class BoardCache:
 
     def fresh(self, board: Board) -> bool:
         age = self.clock.monotonic() - board.checked
-        return board.commits == self.db.commits and 0.0 <= age < self.fresh_s
+        return board.commits == self.db.board_commits and 0.0 <= age < self.fresh_s
 
     async def get(self, slug: str, phase: str) -> Board:
         key = (slug, phase)
         board = self._boards.get(key)
         if board is not None and self.fresh(board):
             return board
-        commits = self.db.commits
+        commits = self.db.board_commits
         loading = self._loading.get(key)
         if loading is None or loading[0] != commits:  # none, or one that began before a commit here
             task = asyncio.ensure_future(self._load(key, board, commits))

@@ -37,11 +37,11 @@ async def state(request: Request):
 
 def _token_caller(st, token: str) -> Caller:
     with st.db.read() as s:
-        tok = s.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                               ApiToken.revoked.is_(False))).scalar_one_or_none()
-        if tok is None:
+        row = s.execute(select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id)  # one query
+                        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False))).one_or_none()
+        if row is None:
             raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
-        user = s.get(User, tok.user_id) if tok.user_id is not None else None
+        tok, user = row
         s.expunge_all()
     return Caller(tok, user)
 

@@ -40,11 +40,42 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+# what a leaderboard is made of; a commit that changes none of these leaves every board as it was
+_BOARD_TABLES = frozenset({"submissions", "phases", "challenges", "users", "teams"})
+# submission columns a board shows or ranks by (a new submission that is not Finished shows nowhere)
+_BOARD_COLUMNS = ("status", "superseded", "selected", "score", "runtime_ms", "metrics", "size_bytes", "finished_at",
+                  "created_at", "owner_key", "user_id", "phase_id")
+
+
+def _changes_boards(obj, new: bool) -> bool:
+    from sqlalchemy import inspect as sa_inspect
+
+    from maikit.server.db.models import FINISHED, Challenge, Phase, Submission, Team, User
+
+    if isinstance(obj, (Phase, Challenge, Team)):
+        return True
+    if isinstance(obj, User):  # a user's name or team is on the board; its quota counter is not
+        state = sa_inspect(obj)
+        return new or any(state.attrs[a.key].history.has_changes() for a in state.mapper.column_attrs
+                          if a.key != "quota_lock")
+    if isinstance(obj, Submission):
+        state = sa_inspect(obj)
+        if new:
+            return obj.status == FINISHED
+        status = state.attrs.status.history
+        was_or_is_finished = obj.status == FINISHED or FINISHED in (status.deleted or ())
+        return was_or_is_finished and any(state.attrs[k].history.has_changes() for k in _BOARD_COLUMNS)
+    return False
+
+
 class Database:
     """``read()`` and ``write()`` sessions on one engine (a write takes its locks at BEGIN).
 
-    ``commits`` counts the transactions this process committed through them, so a cache in
-    this process can tell that its own writes may have changed what it holds."""
+    ``commits`` counts the transactions this process committed through them; ``board_commits``
+    only those that may have changed a leaderboard (a submission that is, or was, Finished;
+    a phase, challenge, team, or a user's name or team; any delete or bulk update of those
+    tables), so that the board cache in this process can tell that its own writes changed
+    what it holds without dropping its boards at every upload or heartbeat."""
 
     def __init__(self, url: str):
         self.url = url
@@ -53,13 +84,48 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(writes=True), expire_on_commit=False)
         self.commits = 0
+        self.board_commits = 0
         self._commits_lock = threading.Lock()
         for maker in (self._read, self._write):
             event.listen(maker, "after_commit", self._committed)
+            event.listen(maker, "after_flush", self._flushed)
+            event.listen(maker, "do_orm_execute", self._executing)
+            event.listen(maker, "after_rollback", self._rolled_back)
 
-    def _committed(self, _session) -> None:
+    @staticmethod
+    def _flushed(session, _ctx) -> None:
+        if session.info.get("boards"):
+            return
+        if session.deleted or any(_changes_boards(o, True) for o in session.new) \
+                or any(_changes_boards(o, False) for o in session.dirty):
+            session.info["boards"] = True
+
+    @staticmethod
+    def _executing(state) -> None:
+        """A bulk UPDATE or DELETE (no objects to look at): by its table; the quota counters'
+        increment (``users``/``teams``.``quota_lock``) changes no board."""
+        if not (state.is_update or state.is_delete):
+            return
+        table = getattr(state.statement, "table", None)
+        name = getattr(table, "name", None)
+        if name not in _BOARD_TABLES:
+            return
+        if state.is_update and name in ("users", "teams"):
+            values = {getattr(k, "key", k) for k in (state.statement._values or {})}  # the SET columns
+            if values == {"quota_lock"}:
+                return
+        state.session.info["boards"] = True
+
+    @staticmethod
+    def _rolled_back(session) -> None:
+        session.info.pop("boards", None)
+
+    def _committed(self, session) -> None:
+        boards = session.info.pop("boards", False)
         with self._commits_lock:
             self.commits += 1
+            if boards:
+                self.board_commits += 1
 
     def read(self) -> Session:
         return self._read()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import anyio.from_thread
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from sqlalchemy import func, select
@@ -15,7 +17,7 @@ from maikit.server.api.routes.challenges import challenge_public, get_challenge,
 from maikit.server.api.routes.submissions import submission_public, visible_submission
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import ACTIVE_STATUSES, JOB_DONE, Challenge, Job, Submission, User, Worker
-from maikit.server.leaderboard import board_refusal, columns, leaderboard_rows, to_csv
+from maikit.server.leaderboard import board_refusal, columns, to_csv
 from maikit.server.quota import owner_key, usage
 from maikit.server.submissions import body_limit, stage_logs, submit_upload
 from maikit.server.web.charts import histogram, scatter
@@ -50,6 +52,8 @@ def challenge_home(slug: str, request: Request):
 
 
 def _board(request: Request, slug: str, phase: str):
+    """(user, definition, public challenge, public phase, rows, the user's own row ids); runs in
+    a worker thread: the rows come from the server's board cache, as the API's do."""
     st = request.app.state.platform
     u = current_user(request)
     with st.db.read() as s:
@@ -57,12 +61,13 @@ def _board(request: Request, slug: str, phase: str):
         refusal = board_refusal(p, cdef, u)
         if refusal:
             raise HTTPException(403, refusal)
-        rows = leaderboard_rows(s, p, cdef)
-        own: set[int] = set()
-        if u is not None and rows:
+        pub = challenge_public(c, st.now())
+    rows = [dict(r) for r in anyio.from_thread.run(st.boards.get, slug, phase).rows]
+    own: set[int] = set()
+    if u is not None and rows:
+        with st.db.read() as s:
             own = set(s.scalars(select(Submission.id).where(Submission.id.in_([r["submission_id"] for r in rows]),
                                                             Submission.owner_key == owner_key(u))))
-        pub = challenge_public(c, st.now())
     return u, cdef, pub, next(ph for ph in pub.phases if ph.slug == phase), rows, own
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from maikit.server.api.deps import organiser, state, user
 from maikit.server.api.routes.challenges import get_phase
@@ -56,7 +57,9 @@ def runtime_details(sub: Submission) -> dict | None:
 
 def visible_submission(s, sub_id: int, u: User) -> Submission:
     """The submission if ``u`` may see it (its owner, its team, or an organiser); 404 otherwise."""
-    sub = s.get(Submission, sub_id)
+    # what submission_public reads, in two queries instead of one per relationship
+    sub = s.get(Submission, sub_id, options=[joinedload(Submission.phase).joinedload(Phase.challenge),
+                                             joinedload(Submission.user), selectinload(Submission.jobs)])
     if sub is None or not (u.is_organiser or sub.owner_key == owner_key(u)):
         raise HTTPException(404, f"no submission {sub_id}")
     return sub
