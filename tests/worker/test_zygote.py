@@ -146,3 +146,20 @@ def test_a_dead_zygote_is_replaced_and_its_request_still_answered(files):
         assert z.starts == 2 and z._proc.pid != first
     finally:
         z.close()
+
+
+def test_the_zygote_outlives_the_thread_that_started_it(files):
+    """PR_SET_PDEATHSIG fires when the *thread* that started a process ends; the server starts
+    the zygote from a pool thread that ends when idle, and the zygote must not die with it."""
+    z = Zygote()
+    try:
+        t = threading.Thread(target=lambda: z.run("preflight", _pre(files / "model_none.tflite"), Limits(wall_s=120)))
+        t.start()
+        t.join(300)
+        first = z._proc.pid
+        time.sleep(0.5)  # a zygote killed by its parent's death would be gone by now
+        assert z._proc.poll() is None
+        assert z.run("preflight", _pre(files / "model_none.tflite"), Limits(wall_s=120))["files"]["runtime"]["layout"] == "nhwc"
+        assert z.starts == 1 and z._proc.pid == first
+    finally:
+        z.close()

@@ -74,20 +74,40 @@ class Zygote:
         if time.monotonic() - self._failed_at < 10.0:
             return None
         self._orphan_all()
-        proc = subprocess.Popen([sys.executable, "-m", "maikit.worker.zygote"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env(),
-                                start_new_session=True)
+        # started by a thread that lives exactly as long as the zygote (it then reads its
+        # answers): PR_SET_PDEATHSIG fires when the thread that started a process ends, and
+        # the caller's thread may be a pool thread that ends when idle
+        box: list = []
+        got = threading.Event()
+        threading.Thread(target=self._spawn_and_read, args=(box, got), daemon=True, name="zygote").start()
+        got.wait()
+        proc = box[0] if box else None
+        if proc is None:
+            self._failed_at = time.monotonic()
+            return None
+        self._proc = proc
+        self.starts += 1
+        return proc
+
+    def _spawn_and_read(self, box: list, got: threading.Event) -> None:
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "maikit.worker.zygote"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env(),
+                                    start_new_session=True)
+        except OSError as e:
+            logger.warning("preflight zygote did not start (%s); children start cold meanwhile", e)
+            got.set()
+            return
         ready = _read_line(proc, START_S)
         if not ready or not ready.get("ready"):
             logger.warning("preflight zygote did not start (%s); children start cold meanwhile",
                            "no answer" if not ready else ready)
             _kill_group(proc)
-            self._failed_at = time.monotonic()
-            return None
-        self._proc = proc
-        self.starts += 1
-        threading.Thread(target=self._reader, args=(proc,), daemon=True, name="zygote-reader").start()
-        return proc
+            got.set()
+            return
+        box.append(proc)
+        got.set()
+        self._reader(proc)
 
     def _reader(self, proc: subprocess.Popen) -> None:
         for raw in proc.stdout:
