@@ -173,7 +173,8 @@ def bench_feedback(engine: str, db_url: str | None, assets: Path, repeats: int =
         server.should_exit = True
     med = {k: float(np.median([r[k] for r in rows])) for k in rows[0] if k != "status"}
     med["overhead_s"] = med["client_total_s"] - med["fidelity_job_s"] - med["runtime_job_s"] - med["preflight_s"]
-    return {"engine": engine, "repeats": repeats, "statuses": [r["status"] for r in rows], "median": med}
+    return {"engine": engine, "repeats": repeats, "statuses": [r["status"] for r in rows], "median": med,
+            "rows": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
 
 
 # --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ The job model is isp/smallnet at half the ISP latency shape (1x272x480x4, built 
 PyTorch); the reference is the shipped smallnet at 1x544x960x4. Usage::
 
     python benchmarks/device_runtime.py [--repeats 10] [--hogs 2] [--rounds 5] [--out device_runtime.json]
+        [--threads 2] [--min-seconds 1] [--parts idle,hog,overhead]
 """
 
 from __future__ import annotations
