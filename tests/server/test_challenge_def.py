@@ -82,3 +82,15 @@ def test_pareto_front_matches_the_pairwise_definition():
                        for j, b in enumerate(pts) if j != i)
 
         assert pareto_front(pts) == [p is not None and not dominated(i) for i, p in enumerate(pts)]
+
+
+def test_a_bad_drift_setting_is_one_clear_error(isp_split):
+    from maikit.errors import MaikitError
+    from maikit.server.challenge import parse_challenge
+
+    from platform_testing import challenge_def
+
+    d = challenge_def("dev5", isp_split)
+    d["protocol"]["drift"] = {"tolerance": -0.1}
+    with pytest.raises(MaikitError, match=r"protocol\.drift\.tolerance"):
+        parse_challenge(d)

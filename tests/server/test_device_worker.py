@@ -139,3 +139,30 @@ def test_gpu_phase_preflight_carries_the_delegates_verdict(live, tiny_models, is
     g = r.json()["preflight"]["gpu_check"]
     assert g["available"] and g["fully_on_gpu"] and g["cpu_ops"] == 0 and g["gpu_ops"] == g["ops_total"]
     assert g["checked_shape"] == [1, 16, 16, 4] and g["outputs_match"]
+
+
+def test_the_phases_drift_settings_override_the_workers(live, tiny_models, isp_split, tmp_path):
+    """An organiser who sets ``protocol.drift`` decides the tolerance for every device worker:
+    here one no reference can meet (a billionth), two attempts at most, against a worker whose
+    own policy would take anything in one."""
+    from maikit.runtime.drift import DriftPolicy
+    from maikit.worker.device import DeviceRunner
+
+    _calibrate(tmp_path, tiny_models["isp"] / "model.tflite")
+    runner = DeviceRunner("litert-cpu", device="litert-cpu", state_dir=tmp_path,
+                          policy=DriftPolicy(tolerance=50.0, cv_tolerance=50.0, max_attempts=1), per_op_top=0)
+    d = challenge_def("dev4", isp_split)
+    d["protocol"]["drift"] = {"tolerance": 1e-9, "cv_tolerance": 5.0, "max_attempts": 2}
+    live.create_challenge(d)
+    live.worker(name="fid", roles=["fidelity"])
+    live.worker(name="rt", roles=["runtime"], device_runner=runner)
+    r = live.upload("dev4", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite")
+    done = live.wait_done(r.json()["id"])
+    assert done["status"] == "Finished", done
+    drift = done["runtime_details"]["drift"]
+    assert drift["policy_from"] == "phase" and drift["tolerance"] == 1e-9 and drift["max_attempts"] == 2
+    assert len(drift["attempts"]) == 2 and not drift["ok"]  # repeated once, then flagged: never silent
+    assert any("no clean measurement in 2 attempts" in n for n in done["runtime_details"]["notes"])
+    # a phase without the field leaves the worker's own policy
+    assert runner.policy_for({"protocol": {"threads": 2}}) is runner.policy
+

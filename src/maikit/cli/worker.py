@@ -26,7 +26,7 @@ def worker(
     option: List[str] = typer.Option([], "--option", help="Device backend option KEY=VALUE (repeatable), e.g. serial=R58M, benchmark_model_path=./bm, host=pi4."),
     state: Optional[str] = typer.Option(None, "--state", help="Folder of device calibrations and locks (default: $MAIKIT_STATE/devices or ~/.local/state/maikit/devices)."),
     cooldown_s: float = typer.Option(0.0, "--cooldown", callback=non_negative, help="Seconds the device rests between jobs (and between repeated attempts)."),
-    drift_tolerance: float = typer.Option(0.10, "--drift-tolerance", callback=positive, help="Allowed relative drift of the reference model from its calibrated time."),
+    drift_tolerance: float = typer.Option(0.10, "--drift-tolerance", callback=positive, help="Allowed relative drift of the reference model from its calibrated time (a phase whose protocol sets `drift` overrides it)."),
     cv_tolerance: float = typer.Option(0.10, "--cv-tolerance", callback=positive, help="Allowed coefficient of variation of a measurement's samples."),
     max_attempts: int = typer.Option(3, "--max-attempts", min=1, help="Measurements repeated at most this often on drift or noise."),
     per_op_top: int = typer.Option(10, "--per-op-top", min=0, help="Slowest ops kept in the per-op profile (0: no profile)."),

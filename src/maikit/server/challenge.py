@@ -21,6 +21,10 @@
       min_seconds: 1.0
       max_seconds: 150.0
       statistic: avg               # avg (as AI Benchmark) | p50 | p90 | min
+      drift:                       # optional: the phase's drift control on device workers (else each
+        tolerance: 0.10            #   worker's own --drift-tolerance/--cv-tolerance/--max-attempts):
+        cv_tolerance: 0.10         #   reference drift and sample CV allowed, attempts at most
+        max_attempts: 3
     score: official                # the task's formula (maikit.scoring)
     leaderboard:                   # columns (Table 1 by default)
       - {key: psnr, title: PSNR, sort: desc, precision: 2}
@@ -56,6 +60,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Drift(_Strict):
+    """The phase's drift control (:class:`maikit.runtime.drift.DriftPolicy`): how far the
+    reference may drift from its calibrated time and how noisy a measurement may be before it
+    is repeated, and how often at most."""
+
+    tolerance: float = Field(0.10, gt=0, le=10)
+    cv_tolerance: float = Field(0.10, gt=0, le=10)
+    max_attempts: int = Field(3, ge=1, le=20)
+
+
 class Protocol(_Strict):
     device: str = "litert-cpu"
     target: Literal["cpu", "gpu", "npu"] = "cpu"
@@ -66,6 +80,7 @@ class Protocol(_Strict):
     min_seconds: float = Field(1.0, ge=0)
     max_seconds: float = Field(150.0, gt=0)
     statistic: Literal["avg", "p50", "p90", "min"] = "avg"
+    drift: Drift | None = None  # None: each device worker's own policy
 
     @model_validator(mode="after")
     def _limits(self) -> "Protocol":

@@ -69,6 +69,16 @@ class DeviceRunner:
                                min_seconds=float(p.get("min_seconds", 1.0)), max_seconds=float(p.get("max_seconds", 150.0)),
                                statistic=p.get("statistic", "avg"), shape=shape), warnings
 
+    def policy_for(self, job: dict) -> DriftPolicy:
+        """The phase's drift settings where its protocol has them (``drift``), else this
+        worker's own (``--drift-tolerance`` and the rest)."""
+        from dataclasses import replace
+
+        d = (job.get("protocol") or {}).get("drift")
+        if not d:
+            return self.policy
+        return replace(self.policy, **{k: d[k] for k in ("tolerance", "cv_tolerance", "max_attempts") if k in d})
+
     def run(self, job: dict, file: Path, limits, cancel=None, log=lambda text: None) -> dict:
         """One runtime job: the body the worker posts (``{"ok": ..., "result"|"reason", "fault"}``)."""
         child = ChildLimits(memory_mb=int(limits.memory_mb), cpu_seconds=int(limits.cpu_s), wall_seconds=float(limits.wall_s))
@@ -80,8 +90,11 @@ class DeviceRunner:
             with self.guard.job():
                 if self.baseline_path.is_file():
                     baseline = load_baseline(self.baseline_path)
-                    r = measure_with_drift(self.backend, file, protocol, baseline, self.policy)
+                    policy = self.policy_for(job)
+                    r = measure_with_drift(self.backend, file, protocol, baseline, policy)
                     d = r["drift"]
+                    d["max_attempts"] = policy.max_attempts
+                    d["policy_from"] = "phase" if policy is not self.policy else "worker"
                     log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms, reference drift {d['drift']:.1%} "
                         f"in {len(d['attempts'])} attempt(s){'' if d['ok'] else ' (FLAGGED)'}")
                 else:
