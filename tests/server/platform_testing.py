@@ -125,7 +125,7 @@ def challenge_def(slug: str, split: Path | str, **phase_overrides) -> dict:
     test_phase = dict(phase, slug="testing", kind="test")
     phase.update(phase_overrides)
     return {"slug": slug, "title": slug, "task": "isp", "data": {"validation": str(split), "test": str(split)},
-            "protocol": FAST, "upload_cap_mb": 1, "phases": [phase, test_phase]}
+            "protocol": dict(FAST), "upload_cap_mb": 1, "phases": [phase, test_phase]}
 
 
 class Live:
