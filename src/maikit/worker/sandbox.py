@@ -94,22 +94,17 @@ def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.
     without network isolation, and why.
     """
     with tempfile.TemporaryDirectory(prefix="mai-sandbox-") as tmp:
-        out, err_path, ready = Path(tmp) / "result.json", Path(tmp) / "stderr.txt", Path(tmp) / "ready"
-        fault, network = Path(tmp) / "fault.txt", Path(tmp) / "network.txt"
-        spec = json.dumps({"func": func, "kwargs": kwargs, "out": str(out), "ready": str(ready),
-                           "fault": str(fault), "network": str(network),
-                           "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s),
-                           "nice": int(limits.nice)})
-        env = child_env()
-        with open(err_path, "wb") as err:
+        spec = child_spec(func, kwargs, limits, Path(tmp))
+        with open(spec["stderr"], "wb") as err:
             proc = subprocess.Popen([sys.executable, "-m", "maikit.worker.sandbox"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp, start_new_session=True)
-            proc.stdin.write(spec.encode())
+                                    stdout=subprocess.DEVNULL, stderr=err, env=child_env(), cwd=tmp,
+                                    start_new_session=True)
+            proc.stdin.write(json.dumps(spec).encode())
             proc.stdin.close()
             deadline, started = time.monotonic() + STARTUP_S + limits.wall_s, False
             why = None
             while proc.poll() is None:
-                if not started and ready.exists():
+                if not started and Path(spec["ready"]).exists():
                     deadline, started = time.monotonic() + limits.wall_s, True
                 if time.monotonic() > deadline:
                     why = TIMEOUT
@@ -119,13 +114,30 @@ def run_sandboxed(func: str, kwargs: dict, limits: Limits, *, cancel: threading.
                     _kill_group(proc)
                     break
                 time.sleep(poll_s)
-        _report_network(network, log)
-        text = err_path.read_text(errors="replace")[-20000:]
-        if why == TIMEOUT:
-            raise SandboxFailure(TIMEOUT, f"timeout after {limits.wall_s:g} s (the phase's execution time limit)", text)
-        if why == CANCELLED:
-            raise SandboxFailure(CANCELLED, "cancelled", text)
-        return _outcome(proc.returncode, out, text, limits, fault)
+        return child_verdict(spec, why, proc.returncode, limits, log)
+
+
+def child_spec(func: str, kwargs: dict, limits: Limits, tmp: Path) -> dict:
+    """What a sandbox child is told (its function, its limits, and the files in ``tmp`` it
+    writes its result, stderr, crash stack, network state and readiness to); the zygote's
+    children get the same."""
+    return {"func": func, "kwargs": kwargs, "out": str(tmp / "result.json"), "ready": str(tmp / "ready"),
+            "fault": str(tmp / "fault.txt"), "network": str(tmp / "network.txt"), "stderr": str(tmp / "stderr.txt"),
+            "cwd": str(tmp), "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s), "nice": int(limits.nice)}
+
+
+def child_verdict(spec: dict, why: str | None, rc: int | None, limits: Limits,
+                  log: Callable[[str], None] | None) -> dict:
+    """The child's result from its files, or the SandboxFailure: ``why`` is TIMEOUT or
+    CANCELLED when the parent killed it, else ``rc`` is its exit status (negative: signal)."""
+    _report_network(Path(spec["network"]), log)
+    err = Path(spec["stderr"])
+    text = err.read_text(errors="replace")[-20000:] if err.is_file() else ""
+    if why == TIMEOUT:
+        raise SandboxFailure(TIMEOUT, f"timeout after {limits.wall_s:g} s (the phase's execution time limit)", text)
+    if why == CANCELLED:
+        raise SandboxFailure(CANCELLED, "cancelled", text)
+    return _outcome(rc, Path(spec["out"]), text, limits, Path(spec["fault"]))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -39,8 +39,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from maikit.worker.sandbox import (CANCELLED, TIMEOUT, Limits, SandboxFailure, _kill_group, _outcome, _report_network,
-                                   child_env, run_sandboxed)
+from maikit.worker.sandbox import (CANCELLED, TIMEOUT, Limits, _kill_group, child_env, child_spec, child_verdict,
+                                   run_sandboxed)
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +155,7 @@ class Zygote:
     def run(self, func: str, kwargs: dict, limits: Limits, *, cancel: threading.Event | None = None,
             poll_s: float = 0.2, log: Callable[[str], None] | None = None) -> dict:
         with tempfile.TemporaryDirectory(prefix="mai-sandbox-") as tmp:
-            out, err_path, ready = Path(tmp) / "result.json", Path(tmp) / "stderr.txt", Path(tmp) / "ready"
-            fault, network = Path(tmp) / "fault.txt", Path(tmp) / "network.txt"
-            spec = {"func": func, "kwargs": kwargs, "out": str(out), "ready": str(ready), "fault": str(fault),
-                    "network": str(network), "stderr": str(err_path), "cwd": tmp,
-                    "memory_mb": int(limits.memory_mb), "cpu_s": float(limits.cpu_s), "nice": int(limits.nice)}
+            spec = child_spec(func, kwargs, limits, Path(tmp))
             req = _Request()
             with self._lock:
                 proc = self._ensure()
@@ -183,15 +179,9 @@ class Zygote:
             if why == "lost":  # the zygote died under this request: once more, cold
                 logger.warning("preflight zygote died; this request runs in a cold child")
                 return run_sandboxed(func, kwargs, limits, cancel=cancel, poll_s=poll_s, log=log)
-            _report_network(network, log)
-            text = err_path.read_text(errors="replace")[-20000:] if err_path.is_file() else ""
-            if why == TIMEOUT:
-                raise SandboxFailure(TIMEOUT, f"timeout after {limits.wall_s:g} s (the phase's execution time limit)", text)
-            if why == CANCELLED:
-                raise SandboxFailure(CANCELLED, "cancelled", text)
             status = req.status
-            rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            return _outcome(rc, out, text, limits, fault)
+            rc = None if status is None else (-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+            return child_verdict(spec, why, rc, limits, log)
 
     def _wait(self, proc: subprocess.Popen, req: _Request, limits: Limits, cancel, poll_s: float) -> str | None:
         """Until the child ended (None), or TIMEOUT/CANCELLED (its group killed, its end
