@@ -195,6 +195,15 @@ def make_depth_split(split_dir: Path, n: int = 2, seed: int = 0, hw: tuple[int, 
     return names
 
 
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago; nothing listens on it once this returns."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def namespaces_allowed() -> bool | None:
     """Whether this machine lets this user make user + network namespaces, asked of util-linux's
     ``unshare`` (independent of maikit's own call); None when the tool is missing."""

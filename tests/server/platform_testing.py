@@ -6,7 +6,6 @@ reference data and tiny exported models."""
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -16,17 +15,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from _fixtures import free_port  # noqa: F401  (tests import it from here too)
 from maikit.tasks import DEPTH, ISP
 
 PG_URL = os.environ.get("MAI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FAST = {"device": "litert-cpu", "target": "cpu", "threads": 1, "warmup_runs": 0, "warmup_seconds": 0.0,
         "min_runs": 3, "min_seconds": 0.0, "max_seconds": 30.0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(cond, timeout: float = 120.0, every: float = 0.1, what: str = "condition"):

@@ -4,8 +4,9 @@ exits; the waits start over once the server answers."""
 from __future__ import annotations
 
 import random
-import socket
 import threading
+
+from _fixtures import free_port
 
 from maikit.worker.loop import Backoff, Worker
 
@@ -37,15 +38,9 @@ class _Waits(threading.Event):
         return self.is_set()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens there once closed: connections are refused
-
-
 def test_a_worker_without_its_server_retries_with_backoff_and_does_not_exit():
     stop = _Waits(8)
-    w = Worker(f"http://127.0.0.1:{_closed_port()}", "mai_w_x", name="w", stop=stop)
+    w = Worker(f"http://127.0.0.1:{free_port()}", "mai_w_x", name="w", stop=stop)  # nothing listens there: refused
     w.run()  # returns only because the stop event was set after 8 waits
     assert len(stop.waits) == 8 and w.worker_id is None
     nominal = [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]

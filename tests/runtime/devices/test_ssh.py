@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 from _device_helpers import processes, sshd_path, wait_until
+from _fixtures import free_port
 
 from maikit.runtime.devices import DeviceUnavailable, MeasureProtocol, ModelFault, get_backend
 from maikit.runtime.devices.base import Cancelled
@@ -28,19 +29,13 @@ pytestmark = pytest.mark.skipif(sshd_path() is None or os.geteuid() != 0,
                                 reason="needs Debian's openssh-server (scripts/system-deps.sh) and root")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     d = tmp_path_factory.mktemp("sshd")
     for name in ("host", "client"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
     (d / "authorized_keys").write_text((d / "client.pub").read_text())
-    port = _free_port()
+    port = free_port()
     (d / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
