@@ -90,3 +90,27 @@ def test_task_owns_its_dataset_builders_and_metric_options(tmp_path):
     with pytest.raises(MaikitError, match="--patch"):
         DEPTH.synthesize(tmp_path / "d", 1, patch=64)
     assert not (tmp_path / "x").exists() and not (tmp_path / "d").exists()
+
+
+def test_each_specification_has_its_task_object_accumulator_and_formula():
+    """The numbers live in maikit.taskspec (below data, metrics and scoring); the task objects
+    carry the same numbers with the behaviour attached, and every task has each piece."""
+    from dataclasses import fields
+
+    from maikit import scoring, taskspec
+    from maikit.metrics import DepthMetrics, IspMetrics
+    from maikit.tasks import TASKS
+
+    assert tuple(TASKS) == tuple(taskspec.SPECS) == taskspec.TASK_NAMES
+    for spec in taskspec.SPECS.values():
+        task = get_task(spec)  # a specification becomes its task object
+        assert task is TASKS[spec.name] and task is not spec
+        assert all(getattr(task, f.name) == getattr(spec, f.name) for f in fields(spec))
+        assert task.input_range() == spec.input_range()
+        assert scoring.score(spec, 0.5, 100.0) == task.score(0.5, 100.0)  # a bare spec scores too
+    assert type(ISP.new_metrics()) is IspMetrics and type(DEPTH.new_metrics()) is DepthMetrics
+    assert DEPTH.new_metrics(pooled=True).pooled and DEPTH.new_metrics().unit == DEPTH.target_file_unit == "mm"
+    with pytest.raises(MaikitError, match="`pooled` does not apply to the isp metrics"):
+        ISP.new_metrics(pooled=True)
+    # with_input_hw keeps the behaviour (a quick-check copy still reads files)
+    assert type(ISP.with_input_hw((32, 48))).read_input is type(ISP).read_input

@@ -7,9 +7,13 @@ and the official fidelity metrics and final-score formulas.
 
 The data flow follows the package layout::
 
-    tasks -> data -> models -> train
-                        |
-      scoring <- eval <- runtime <- export
+    taskspec -> data -> models -> train
+                           |
+         scoring <- eval <- runtime <- export
+
+``taskspec`` holds each task's numbers and imports nothing above it; ``tasks`` joins each
+specification with its file readers (data), metrics and score into the task objects that
+the rest of the package holds.
 """
 
 __version__ = "0.1.0"

@@ -69,7 +69,7 @@ def check_cmd(
 
     from maikit.data.layout import detect_task
 
-    spec = get_task(task) if task else detect_task(path)
+    spec = get_task(task or detect_task(path))
     conv = get_raw_convention(raw_convention)
     with _progress(f"checking {spec.name} data") as progress:
         report = check_dataset(path, spec, conv, progress=progress)

@@ -7,7 +7,9 @@
 * ``synth_isp``: RAW/RGB pairs from photos by unprocessing (``mai data synth isp``);
 * ``depth``, ``synth_depth``, ``real``: the depth dataset, synthetic and real depth samples.
 
-Importing this package stays light (no torch); import the submodules you need.
+Importing this package stays light (no torch); import the submodules you need. The numbers
+of each task come from :mod:`maikit.taskspec`; the task objects of :mod:`maikit.tasks` call
+the readers and synthesisers here, never the other way round.
 """
 
 from maikit.data.check import CheckReport, Problem, check_dataset

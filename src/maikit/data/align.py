@@ -48,7 +48,7 @@ import numpy as np
 from maikit import io as mio
 from maikit.data.staging import staged
 from maikit.errors import MaikitError
-from maikit.tasks import ISP, MAI21, RawConvention
+from maikit.taskspec import ISP, MAI21, RawConvention
 
 TARGET_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 FEATURE_SIDE = 1600  # px: longest side the features are detected at

@@ -23,7 +23,7 @@ import numpy as np
 from maikit import io as mio
 from maikit.data.layout import pair_files, resolve_splits
 from maikit.errors import MaikitError
-from maikit.tasks import ISP, RawConvention, TaskSpec
+from maikit.taskspec import ISP, RawConvention, TaskSpec
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import numpy as np
 from maikit.data.layout import find_pairs
 from maikit.errors import MaikitError
 from maikit.io import read_png, write_png
-from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM
+from maikit.taskspec import DEPTH, DEPTH_MODEL_UNIT_TO_MM
 
 DEPTH_HW: tuple[int, int] = DEPTH.train_target_hw  # (480, 640)
 MIN_DEPTH_M = DEPTH.sensor_range.min_m  # 0.4 m: nearer than this the ZED reports nothing

@@ -3,7 +3,7 @@
 Format (docs/references.md#isp-data): ``ROOT/<split>/mediatek_raw/<name>.png`` holds a single-channel uint16
 10-bit RGGB RAW (R at (0, 0), no black level), ``ROOT/<split>/fujifilm/<name>.png`` the
 uint8 RGB target of the same height and width. The RAW is packed to 4 channels at half
-resolution following a :class:`~maikit.tasks.RawConvention` (default ``mai21``:
+resolution following a :class:`~maikit.taskspec.RawConvention` (default ``mai21``:
 channels (B, Gb, R, Gr) = ``raw[1::2,1::2], raw[0::2,1::2], raw[0::2,0::2], raw[1::2,0::2]``,
 divided by 1020, no clipping).
 
@@ -26,7 +26,7 @@ from maikit.data.augment import apply_isp_geometry, sample_isp_geometry
 from maikit.data.check import raw_problems, target_problems
 from maikit.data.layout import Pair, find_pairs
 from maikit.errors import MaikitError
-from maikit.tasks import ISP, RawConvention
+from maikit.taskspec import ISP, RawConvention
 
 
 # --------------------------------------------------------------------------------------

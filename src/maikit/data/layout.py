@@ -2,7 +2,7 @@
 
 Both tasks store data as ``ROOT/<split>/<input_dir>/<name>.png`` and
 ``ROOT/<split>/<target_dir>/<name>.png`` (docs/references.md#isp-data, #depth-data); the folder names come from the
-:class:`~maikit.tasks.TaskSpec` (``mediatek_raw``/``fujifilm`` for ISP, ``rgb``/``depth`` for
+:class:`~maikit.taskspec.TaskSpec` (``mediatek_raw``/``fujifilm`` for ISP, ``rgb``/``depth`` for
 depth). A path given by the user may be a split folder or a dataset root; this module
 resolves either, and pairs files by name. Nothing here reads image contents.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from maikit.errors import MaikitError
 from maikit.io import list_pngs, natural_key
-from maikit.tasks import TaskSpec
+from maikit.taskspec import SPECS, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -83,15 +83,13 @@ def resolve_splits(path: str | Path, task: TaskSpec) -> dict[str, Path]:
 
 
 def detect_task(path: str | Path) -> TaskSpec:
-    """The task whose official layout ``path`` (a dataset root or a split folder) follows.
+    """The task (its specification) whose official layout ``path`` (a dataset root or a split folder) follows.
 
     MaikitError naming ``path`` when it is missing, or when the folder names fit no task or
     both.
     """
-    from maikit.tasks import TASKS
-
     found = []
-    for task in TASKS.values():
+    for task in SPECS.values():
         try:
             resolve_splits(path, task)
             found.append(task)

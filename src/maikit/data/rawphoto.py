@@ -4,7 +4,7 @@ A camera file stores the sensor's values as recorded: a black level (per CFA pos
 above zero, a white level at saturation (e.g. 1023, 4095 or 16383 for 10-, 12- and 14-bit
 sensors) and its own colour-filter phase (RGGB, BGGR, GRBG or GBRG). The challenge's RAW
 frames (docs/references.md#isp-data) are RGGB with R at (0, 0) and values on the RAW convention's bit depth
-(10-bit for every convention in :mod:`maikit.tasks`). :func:`to_layout_mosaic` maps one to
+(10-bit for every convention in :mod:`maikit.taskspec`). :func:`to_layout_mosaic` maps one to
 the other:
 
 1. ``value = (raw - black[pos]) / (white - black[pos])``, clipped to [0, 1], per pixel with
@@ -30,7 +30,7 @@ import numpy as np
 
 from maikit import io as mio
 from maikit.errors import MaikitError
-from maikit.tasks import MAI21, RawConvention
+from maikit.taskspec import MAI21, RawConvention
 
 # Extensions of camera RAW files LibRaw reads (lower case); other files are left alone when
 # a folder is listed.

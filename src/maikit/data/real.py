@@ -17,7 +17,7 @@ import numpy as np
 from maikit.data.depth import DEPTH_HW, write_depth_mm
 from maikit.errors import MaikitError
 from maikit.io import write_png
-from maikit.tasks import DEPTH
+from maikit.taskspec import DEPTH
 
 SAMPLE_NAME = "motorcycle"
 SAMPLE_SPLIT = "val"

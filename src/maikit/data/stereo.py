@@ -51,7 +51,7 @@ from maikit.data.depth import DEPTH_HW, MAX_DEPTH_M, MIN_DEPTH_M, depth_to_uint1
 from maikit.data.real import cover_crop_box
 from maikit.data.staging import staged
 from maikit.errors import MaikitError
-from maikit.tasks import DEPTH
+from maikit.taskspec import DEPTH
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MIDDLEBURY_FIELDS = ("cam0", "cam1", "doffs", "baseline", "width", "height", "ndisp")

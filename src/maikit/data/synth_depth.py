@@ -27,7 +27,7 @@ import numpy as np
 from maikit.data.depth import DEPTH_HW, MIN_DEPTH_M, write_depth_mm
 from maikit.errors import MaikitError
 from maikit.io import list_pngs, write_json, write_png
-from maikit.tasks import DEPTH
+from maikit.taskspec import DEPTH
 
 SYNTH_VERSION = 1
 DEFAULT_MAX_DEPTH_M = 20.0  # the ZED reaches 50 m (depth report §2.1), but coarsely; keep the range dense

@@ -27,7 +27,7 @@ import numpy as np
 
 from maikit import io as mio
 from maikit.errors import MaikitError
-from maikit.tasks import ISP
+from maikit.taskspec import ISP
 
 # XYZ -> camera matrices of four cameras and the sRGB (D65) -> XYZ matrix, as published with
 # the unprocessing paper (timothybrooks.com/tech/unprocessing, random_ccm()).

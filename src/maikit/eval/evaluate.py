@@ -23,7 +23,7 @@ import numpy as np
 from maikit.errors import MaikitError
 from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json
 from maikit.tflite.runner import TfliteRunner
-from maikit.tasks import RawConvention, TaskSpec, get_raw_convention, shape_in_layout
+from maikit.tasks import RawConvention, Task, get_raw_convention, shape_in_layout
 
 Progress = Callable[[int, int, str], None] | None
 
@@ -36,7 +36,7 @@ def _is_run_dir(path: Path) -> bool:
     return path.is_dir() and any((path / n).is_file() for n in CHECKPOINT_NAMES)
 
 
-def resolve_submission(path: str | os.PathLike, task: TaskSpec | None = None) -> tuple[Path, Path, dict | None]:
+def resolve_submission(path: str | os.PathLike, task: Task | None = None) -> tuple[Path, Path, dict | None]:
     """(fidelity file, runtime file, export record) for a .tflite, a folder, or a RUN folder.
 
     A RUN folder is exported (fp32) to ``RUN/export`` first unless that export is newer
@@ -66,7 +66,7 @@ def resolve_submission(path: str | os.PathLike, task: TaskSpec | None = None) ->
     return fidelity, runtime, read_export_json(path)
 
 
-def detect_layout(signature: tuple[int, ...], spec: TaskSpec, file: Path) -> str:
+def detect_layout(signature: tuple[int, ...], spec: Task, file: Path) -> str:
     """nhwc or nchw from the input signature; MaikitError when neither fits the task."""
     return spec.detect_layout(signature, file)
 
@@ -81,7 +81,7 @@ def _check_fixed_size(runner: TfliteRunner, x: np.ndarray, name: str, file: Path
         )
 
 
-def _read_pair(spec: TaskSpec, pair, convention: RawConvention | None) -> tuple[np.ndarray, np.ndarray]:
+def _read_pair(spec: Task, pair, convention: RawConvention | None) -> tuple[np.ndarray, np.ndarray]:
     """(model input NHWC float32, ground truth for the metrics) of one pair."""
     x = spec.read_input(pair.input_path, convention)
     gt = spec.read_target(pair.target_path, x.shape[:2])
@@ -89,7 +89,7 @@ def _read_pair(spec: TaskSpec, pair, convention: RawConvention | None) -> tuple[
 
 
 def run_fidelity(
-    file: str | os.PathLike, task: TaskSpec, split_dir: str | os.PathLike,
+    file: str | os.PathLike, task: Task, split_dir: str | os.PathLike,
     convention: RawConvention | None = None,
     threads: int = 2, progress: Progress = None,
 ) -> dict:
@@ -114,7 +114,7 @@ def run_fidelity(
     return {**metrics.compute(), "layout": layout}
 
 
-def run_runtime(file: str | os.PathLike, task: TaskSpec, bench_kwargs: dict | None = None) -> dict:
+def run_runtime(file: str | os.PathLike, task: Task, bench_kwargs: dict | None = None) -> dict:
     """:func:`maikit.runtime.benchmark_tflite` of a runtime file at the task's latency shape.
 
     A dynamic file runs at the latency shape (in its own layout); a fixed one at its shape,
@@ -138,7 +138,7 @@ def run_runtime(file: str | os.PathLike, task: TaskSpec, bench_kwargs: dict | No
 
 def evaluate_model(
     model_path_or_dir_or_run: str | os.PathLike,
-    task: TaskSpec,
+    task: Task,
     split_dir: str | os.PathLike,
     bench_kwargs: dict | None = None,
     progress: Progress = None,

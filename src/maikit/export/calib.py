@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.tasks import RawConvention, TaskSpec
+from maikit.tasks import RawConvention, Task
 
 DEFAULT_CALIBRATION_SAMPLES = 8
 
@@ -36,13 +36,13 @@ def fit_hw(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return img[top : top + h, left : left + w]
 
 
-def read_model_input(path: str | os.PathLike, task: TaskSpec,
+def read_model_input(path: str | os.PathLike, task: Task,
                      convention: RawConvention | None = None) -> np.ndarray:
     """One input file as the model's float HWC input (ISP: packed RAW; depth: RGB 0-255)."""
     return task.read_input(path, convention)
 
 
-def random_inputs(task: TaskSpec, shape_nhwc: tuple[int, ...], n: int,
+def random_inputs(task: Task, shape_nhwc: tuple[int, ...], n: int,
                   convention: RawConvention | None = None, seed: int = 0) -> list[np.ndarray]:
     """``n`` uniform random NHWC inputs over the task's input range."""
     lo, hi = task.input_range(convention)
@@ -51,7 +51,7 @@ def random_inputs(task: TaskSpec, shape_nhwc: tuple[int, ...], n: int,
 
 
 def data_inputs(
-    task: TaskSpec, root: str | os.PathLike, shape_nhwc: tuple[int, ...], n: int,
+    task: Task, root: str | os.PathLike, shape_nhwc: tuple[int, ...], n: int,
     convention: RawConvention | None = None, split: str = "train",
 ) -> list[np.ndarray]:
     """Up to ``n`` inputs from ``root`` (a dataset root: its ``split``; or a split folder), evenly spaced."""
@@ -61,7 +61,7 @@ def data_inputs(
 
 
 def verification_inputs(
-    task: TaskSpec, root: str | os.PathLike, shapes_nhwc: list[tuple[int, ...]], n_calib: int,
+    task: Task, root: str | os.PathLike, shapes_nhwc: list[tuple[int, ...]], n_calib: int,
     convention: RawConvention | None = None, split: str = "train",
 ) -> tuple[list[np.ndarray], list[str]]:
     """One input per shape from ``root``'s ``split`` and the names of their files.
@@ -78,7 +78,7 @@ def verification_inputs(
     return xs, [pairs[i].input_path.name for i in picks]
 
 
-def check_calibration_data(task: TaskSpec, root: str | os.PathLike, n: int,
+def check_calibration_data(task: Task, root: str | os.PathLike, n: int,
                            convention: RawConvention | None = None, split: str = "train") -> None:
     """Read the inputs :func:`data_inputs` would use, before any conversion starts.
 
@@ -93,7 +93,7 @@ def check_calibration_data(task: TaskSpec, root: str | os.PathLike, n: int,
         raise MaikitError(f"calibration data: {e.reason}", e.file or root) from None
 
 
-def _input_pairs(spec: TaskSpec, root: str | os.PathLike, split: str) -> list:
+def _input_pairs(spec: Task, root: str | os.PathLike, split: str) -> list:
     from maikit.data.layout import find_pairs, resolve_split
 
     split_dir = resolve_split(Path(root), spec, split)
@@ -108,5 +108,5 @@ def _spaced(count: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, num=min(n, count)).round().astype(int))
 
 
-def _fitted(path: Path, spec: TaskSpec, hw: tuple[int, int], convention: RawConvention | None) -> np.ndarray:
+def _fitted(path: Path, spec: Task, hw: tuple[int, int], convention: RawConvention | None) -> np.ndarray:
     return fit_hw(spec.read_input(path, convention), hw)[None].astype(np.float32)

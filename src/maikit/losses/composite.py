@@ -23,7 +23,7 @@ from maikit.errors import MaikitError
 from maikit.losses._registry import get_loss_info
 
 if TYPE_CHECKING:
-    from maikit.tasks import TaskSpec
+    from maikit.taskspec import TaskSpec
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from maikit.losses._registry import (
 
 # A numerical floor, not a property of the data: depths (predicted or target) are clamped to
 # it before a logarithm so that log-depth losses stay finite. The sensor's range is
-# ``maikit.tasks.DEPTH.sensor_range``.
+# ``maikit.taskspec.DEPTH.sensor_range``.
 LOG_FLOOR_M = 1e-3
 
 

@@ -2,7 +2,8 @@
 
 * ``isp``: PSNR, SSIM, MS-SSIM (MAI 2021 learned ISP; SSIM/MS-SSIM as TensorFlow's).
 * ``depth``: si-RMSE, RMSE, LOG10, REL (MAI 2021/2022 depth; inputs in millimetres).
-* ``evaluate``: a folder of predicted PNGs against a folder of ground-truth PNGs.
+* ``evaluate``: a folder of predicted PNGs against a folder of ground-truth PNGs, and
+  ``metrics_for_task``: which accumulator each task uses (a task's ``new_metrics`` asks it).
 
 Each task has a functional core (NumPy, float64) and a stateful accumulator
 (``IspMetrics`` / ``DepthMetrics``: ``update(pred, gt)`` per batch, ``compute()``) for

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from maikit.errors import MaikitError
-from maikit.tasks import TaskSpec
+from maikit.taskspec import TaskSpec
 
 
 def is_torch_tensor(x: Any) -> bool:
@@ -44,10 +44,17 @@ class MetricAccumulator:
 
     Subclasses keep per-image values only; every formula lives in the functional core.
     ``higher_is_better`` maps each metric name to its sort direction, read from the task's
-    :class:`~maikit.tasks.MetricSpec` so that a leaderboard can sort by it.
+    :class:`~maikit.taskspec.MetricSpec` so that a leaderboard can sort by it.
     """
 
     task: TaskSpec  # set by each subclass
+
+    @classmethod
+    def for_task(cls, task: TaskSpec, pooled: bool = False) -> "MetricAccumulator":
+        """A fresh accumulator for ``task``'s files; ``pooled`` only where the task's metrics pool."""
+        if pooled:
+            raise MaikitError(f"`pooled` does not apply to the {task.name} metrics")
+        return cls()
 
     def __init__(self) -> None:
         self.higher_is_better: dict[str, bool] = {m.name: m.higher_is_better for m in self.task.metrics}

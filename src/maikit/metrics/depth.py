@@ -37,7 +37,7 @@ from maikit.metrics._base import (
     is_torch_tensor,
     torch_to_numpy,
 )
-from maikit.tasks import DEPTH, DEPTH_MODEL_UNIT_TO_MM
+from maikit.taskspec import DEPTH, DEPTH_MODEL_UNIT_TO_MM, TaskSpec
 
 DEPTH_METRIC_NAMES = ("si_rmse", "rmse", "log10", "rel")
 _SUM_NAMES = ("n", "sq_err_m", "d", "d2", "abs_log10", "rel")
@@ -185,6 +185,10 @@ class DepthMetrics(MetricAccumulator):
     """
 
     task = DEPTH
+
+    @classmethod
+    def for_task(cls, task: TaskSpec, pooled: bool = False) -> "DepthMetrics":
+        return cls(pooled=pooled, unit=task.target_file_unit)
 
     def __init__(self, pooled: bool = False, unit: str = "mm") -> None:
         if unit not in _UNIT_TO_MM:

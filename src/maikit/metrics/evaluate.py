@@ -1,6 +1,6 @@
 """Folder evaluation: predicted PNGs against ground-truth PNGs, paired by file name.
 
-The files are the challenge's own formats (``maikit.tasks``): ISP outputs and targets are
+The files are the challenge's own formats (``maikit.taskspec``): ISP outputs and targets are
 uint8 RGB PNGs; depth maps are single-channel uint16 PNGs in millimetres. Every problem
 (missing or empty folder, a name on one side only, a different size, dtype or channel
 count, an unreadable file) is a MaikitError naming the file.
@@ -15,14 +15,21 @@ from typing import Callable
 from maikit.errors import MaikitError
 from maikit.io import list_pngs, read_png
 from maikit.metrics._base import MetricAccumulator
-from maikit.tasks import TaskSpec
+from maikit.metrics.depth import DepthMetrics
+from maikit.metrics.isp import IspMetrics
+from maikit.taskspec import TaskSpec
 
 Progress = Callable[[int, int, str], None]  # (done, total, file name)
 
 
+# each task's accumulator, by the name of the task its class declares
+ACCUMULATORS: dict[str, type[MetricAccumulator]] = {acc.task.name: acc for acc in (IspMetrics, DepthMetrics)}
+
+
 def metrics_for_task(task: TaskSpec, pooled: bool = False) -> MetricAccumulator:
-    """The accumulator of ``task``; ``pooled`` (pool all valid pixels) is for depth only."""
-    return task.new_metrics(pooled=pooled)
+    """A fresh accumulator of ``task``'s official metrics, taking the values of its target
+    files; ``pooled`` (pool all valid pixels) where the task's metrics pool (depth)."""
+    return ACCUMULATORS[task.name].for_task(task, pooled)
 
 
 def _png_folder(folder: str | os.PathLike, role: str) -> dict[str, Path]:

@@ -53,7 +53,7 @@ from maikit.metrics._base import (
     is_torch_tensor,
     torch_to_numpy,
 )
-from maikit.tasks import ISP
+from maikit.taskspec import ISP
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5

@@ -8,7 +8,7 @@ any import of ``maikit.models`` fills the registry and no model module imports i
 the recipes, export constraints — sits beside the builder, so export, runtime, training
 and leaderboards read it from the entry without building the model.
 
-Model contracts (see ``maikit.tasks``):
+Model contracts (see ``maikit.taskspec``):
 
 * ISP: ``forward(x)`` with x = packed RAW, N x 4 x H x W float normalised per the task's
   RawConvention; returns RGB N x 3 x 2H x 2W in [0, 1].

@@ -7,18 +7,18 @@
   the depth report's Table 1: it reproduces all eight published scores to the printed integer
   (e.g. TCL 0.2773, 46 ms -> 298). It is not an official number.
 
-Both take the runtime in milliseconds, as every runtime in maikit is reported.
+Both take the runtime in milliseconds, as every runtime in maikit is reported. Which formula
+ranks which task is :data:`FORMULAS`; a task object's ``score`` (:mod:`maikit.tasks`) and
+:func:`score` both read it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from maikit.errors import MaikitError
-
-if TYPE_CHECKING:
-    from maikit.tasks import TaskSpec
+from maikit.taskspec import DEPTH, ISP, TaskSpec
 
 # Derived constant (see module docstring): not published in the report.
 DEPTH_SCORE_C: float = 1.0 / 640.0
@@ -55,6 +55,14 @@ def depth_score(si_rmse: float, runtime_ms: float) -> float:
     return 2.0 ** (-20.0 * si_rmse) / (DEPTH_SCORE_C * t)
 
 
+# (primary metric value, runtime in ms) -> final score, by task name
+FORMULAS: dict[str, Callable[[float, float], float]] = {ISP.name: isp_score, DEPTH.name: depth_score}
+
+
 def score(task: TaskSpec, fidelity: float, runtime_ms: float) -> float:
     """Final score of ``task`` from its primary fidelity metric and runtime (ms)."""
-    return task.score(fidelity, runtime_ms)  # the task owns its formula
+    try:
+        formula = FORMULAS[task.name]
+    except KeyError:
+        raise MaikitError(f"no final-score formula for the `{task.name}` task") from None
+    return formula(fidelity, runtime_ms)

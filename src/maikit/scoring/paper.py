@@ -8,12 +8,10 @@ Numbers are kept as the printed strings so that the printed precision is known.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from maikit.errors import MaikitError
-
-if TYPE_CHECKING:
-    from maikit.tasks import TaskSpec
+from maikit.scoring import score
+from maikit.taskspec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ def paper_comparison(task: TaskSpec) -> list[dict]:
     """
     out = []
     for row in paper_rows(task.name):
-        computed = task.score(row.metrics[task.primary_metric], row.runtime_ms)
+        computed = score(task, row.metrics[task.primary_metric], row.runtime_ms)
         d = row.to_dict()
         published = d.pop("score")
         out.append({**d, "published": published, "computed": computed,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from maikit.models.blocks import conv, resize_bilinear, resize_nearest
 from maikit.models.lowering import tflite_lowering_active
 from maikit.models.recipe import LossTerm, Recipe
-from maikit.tasks import DEPTH
+from maikit.taskspec import DEPTH
 
 # ImageNet statistics: every encoder here is an ImageNet architecture
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -140,7 +140,7 @@ class DepthRange(nn.Module):
 
     @classmethod
     def sensor(cls, kind: str = "sigmoid") -> "DepthRange":
-        """The range of the dataset's sensor (``maikit.tasks.DEPTH.sensor_range``, 0.4-50 m)."""
+        """The range of the dataset's sensor (``maikit.taskspec.DEPTH.sensor_range``, 0.4-50 m)."""
         return cls(DEPTH.sensor_range.min_m, DEPTH.sensor_range.max_m, kind)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """A classic, non-learned ISP in the zoo's interface — the reference a learned ISP should beat.
 
-Packed RAW (N×4×H×W, normalised per a :class:`~maikit.tasks.RawConvention`) → RGB
+Packed RAW (N×4×H×W, normalised per a :class:`~maikit.taskspec.RawConvention`) → RGB
 N×3×2H×2W in [0, 1], in five fixed steps, all inside the graph so that it converts to
 TFLite like every other zoo model:
 
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from maikit.models._registry import register_model
 from maikit.models.blocks import clamp01
-from maikit.tasks import ISP, RawConvention
+from maikit.taskspec import ISP, RawConvention
 
 # Malvar-He-Cutler 2004 kernels (Fig. 2 of the paper), all /8.
 _G_AT_RB = [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]]
