@@ -90,7 +90,7 @@ def start_server(data_dir: Path, db_url: str | None):
 
 
 def accounts(platform, n_users: int = 2) -> dict:
-    from maikit.server.api.routes.users import create_user, issue_user_token, issue_worker_token
+    from maikit.server.services.users import create_user, issue_user_token, issue_worker_token
 
     tokens = {"users": []}
     with platform.db.write() as s, s.begin():

@@ -226,7 +226,7 @@ def _reset_postgres(url: str) -> None:
 
 
 def _accounts(live: Live) -> None:
-    from maikit.server.api.routes.users import create_user, issue_user_token, issue_worker_token
+    from maikit.server.services.users import create_user, issue_user_token, issue_worker_token
 
     p = live.platform
     with p.db.write() as s, s.begin():

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from platform_testing import challenge_def, second_server, stop_live
 
-from maikit.server.leaderboard import etag_matches
+from maikit.server.api.routes.leaderboard import etag_matches
 
 WINDOW = 3600.0  # long enough that nothing but a moved clock ends it on a slow machine
 
@@ -21,7 +21,7 @@ def finish(db, live, slug: str, phase: str, who: str, psnr: float) -> int:
     from sqlalchemy import select
 
     from maikit.server.db.models import Challenge, Phase, Submission, User
-    from maikit.server.quota import owner_key
+    from maikit.server.services.quota import owner_key
 
     now = live.platform.now()
     with db.write() as s, s.begin():

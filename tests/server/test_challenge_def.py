@@ -69,7 +69,7 @@ def test_mai_challenge_check(tmp_path):
 def test_pareto_front_matches_the_pairwise_definition():
     import random
 
-    from maikit.server.leaderboard import pareto_front
+    from maikit.server.services.leaderboards import pareto_front
 
     rng = random.Random(0)
     for _ in range(50):

@@ -78,7 +78,7 @@ def test_concurrent_uploads_cannot_exceed_the_quota(live, tiny_models, isp_split
 
 
 def test_team_members_share_the_daily_limit(live, tiny_models, isp_split):
-    from maikit.server.api.routes.users import create_user, issue_user_token
+    from maikit.server.services.users import create_user, issue_user_token
 
     p = live.platform
     with p.db.write() as s, s.begin():

@@ -76,7 +76,7 @@ def test_result_finished_while_the_server_was_down_is_delivered_from_the_outbox(
                                                                                 tiny_models, isp_split):
     from platform_testing import start_live, stop_live
 
-    from maikit.server.app import reap_once
+    from maikit.server.services.jobs import reap_once
 
     db_url = request.getfixturevalue("pg_database") if engine_name == "postgresql" else None
     live = start_live(tmp_path / "server", db_url, lease_s=LEASE_S)

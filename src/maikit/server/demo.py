@@ -21,7 +21,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from maikit.server.challenge import parse_challenge
-from maikit.server.db.models import Challenge
+from maikit.server.db.models import Challenge, User
+from maikit.server.services.challenges import upsert_challenge
+from maikit.server.services.users import create_user, issue_user_token, issue_worker_token
 
 # short enough for instant feedback on a laptop; real challenges use the defaults
 DEMO_PROTOCOL = {"device": "litert-cpu", "target": "cpu", "threads": 2, "warmup_runs": 1, "warmup_seconds": 0.0,
@@ -75,9 +77,6 @@ def export_demo_model(dest: Path) -> Path:
 
 def setup_demo(platform, *, export_model: bool = True) -> dict:
     """Create the demo once; returns the tokens (also in ``DATA_DIR/demo-tokens.json``)."""
-    from maikit.server.api.routes.challenges import upsert_challenge
-    from maikit.server.api.routes.users import create_user, issue_user_token, issue_worker_token
-
     data_dir = Path(platform.settings.data_dir)
     tokens_file = data_dir / "demo-tokens.json"
     root = data_dir / "demo"
@@ -92,7 +91,6 @@ def setup_demo(platform, *, export_model: bool = True) -> dict:
         for d in demo_definitions(data, now):
             upsert_challenge(s, parse_challenge(d, "demo"), now)
         tokens: dict = {"participants": {}}
-        from maikit.server.db.models import User
 
         def account(name: str, role: str) -> str:
             u = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
@@ -119,9 +117,6 @@ def seed_demo(platform, url: str) -> list[int]:
     """Submit the demo's smallnet export over HTTP (preflight, quota, jobs: nothing skipped),
     once per data folder; the new submissions' ids."""
     import httpx
-
-    from maikit.server.api.routes.users import create_user, issue_user_token
-    from maikit.server.db.models import User
 
     data_dir = Path(platform.settings.data_dir)
     marker = data_dir / "demo" / "seeded"

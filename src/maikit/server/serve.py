@@ -95,10 +95,9 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
     threads = []
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     if workers > 0:
-        from maikit.server.api.routes.users import issue_worker_token
+        from maikit.server.services.users import add_worker_token
 
-        with platform.db.write() as s, s.begin():
-            token = issue_worker_token(s, "*", platform.now(), "in-process")
+        token = add_worker_token(platform, "*", "in-process")
         for i in range(workers):
             w = in_process_worker(settings, url, token, f"local-{i}", stop)
             threads.append(threading.Thread(target=w.run, name=f"worker-{i}", daemon=True))

@@ -11,9 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-
-class TooLarge(Exception):
-    pass
+from maikit.server.errors import TooLarge
 
 
 class FileStore:
@@ -38,7 +36,7 @@ class FileStore:
                         break
                     size += len(block)
                     if size > cap_bytes:
-                        raise TooLarge()
+                        raise TooLarge(f"over the cap of {cap_bytes} bytes")
                     h.update(block)
                     f.write(block)
         except BaseException:

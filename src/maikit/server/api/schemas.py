@@ -1,10 +1,23 @@
-"""Request and response bodies (one family per entity)."""
+"""Request and response bodies (one family per entity).
+
+The public views that the services build, and the pages show too, are defined with the rule
+that fills them (``ChallengePublic``, ``PhasePublic``: :mod:`~maikit.server.services.challenges`;
+``SubmissionPublic``, results hidden until published: :mod:`~maikit.server.services.submissions`)
+and named here with the rest of the API's bodies.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from maikit.server.services.challenges import ChallengePublic, PhasePublic
+from maikit.server.services.submissions import SubmissionPublic
+
+__all__ = ["ChallengePublic", "ClaimRequest", "Health", "Heartbeat", "JobResult", "PhasePublic", "SubmissionPublic",
+           "TokenPublic", "TokenRequest", "UserCreate", "UserCreated", "UserPublic", "WorkerHealth", "WorkerRegister",
+           "WorkerRegistered", "WorkerTokenCreate"]
 
 
 class Health(BaseModel):
@@ -45,61 +58,6 @@ class UserCreated(UserPublic):
 class WorkerTokenCreate(BaseModel):
     device_tag: str = Field("*", description="the device tag this token may serve (* = any)")
     label: str = ""
-
-
-class PhasePublic(BaseModel):
-    slug: str
-    title: str | None
-    kind: str
-    start: str
-    end: str
-    open: bool
-    max_submissions_per_day: int | None
-    max_submissions: int | None
-    max_failed_per_day: int | None
-    execution_time_limit_s: float
-    visibility: str
-    ranking: str
-    published: bool
-
-
-class ChallengePublic(BaseModel):
-    slug: str
-    title: str
-    task: str
-    description: str
-    upload_cap_mb: float
-    protocol: dict
-    leaderboard: list[dict]
-    phases: list[PhasePublic]
-
-
-class SubmissionPublic(BaseModel):
-    id: int
-    challenge: str
-    phase: str
-    user: str
-    status: str
-    stage: str | None
-    reason: str | None
-    fault: str | None
-    metrics: dict | None
-    runtime_ms: float | None
-    score: float | None
-    size_bytes: int | None
-    description: str | None = None
-    sha256: str | None
-    fidelity_sha256: str | None
-    preflight: dict | None
-    parent_id: int | None
-    selected: bool
-    counts_quota: bool
-    created_at: str
-    finished_at: str | None
-    queue_position: int | None = None
-    quota: dict | None = None
-    # from a device worker (mai worker --backend): drift figures, per-op profile, op findings
-    runtime_details: dict | None = None
 
 
 class WorkerHealth(BaseModel):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from maikit.server.api.routes.users import create_user, issue_user_token
-from maikit.server.core.security import verify_password
-from maikit.server.db.models import ApiToken, Team, User
+from maikit.server.errors import Conflict
+from maikit.server.services import users
 from maikit.server.web.render import render
 from maikit.server.web.session import checked_form, need_user, sign_in, sign_out
 
@@ -45,28 +43,18 @@ async def signup(request: Request):
         errors.append(f"Password: at least {MIN_PASSWORD} characters.")
     if team is not None and len(team) > 100:
         errors.append("Team: at most 100 characters.")
-    st = request.app.state.platform
     user = None
     if not errors:
-        user = await run_in_threadpool(_create_participant, st, username, password, team, errors)
+        try:
+            user = await run_in_threadpool(users.sign_up, request.app.state.platform, username=username,
+                                           password=password, team=team)
+        except Conflict as e:
+            errors.append(e.reason)
     if errors:
         return render(request, "signup.html", status=422, title="Sign up", errors=errors,
                       form={"username": username, "team": team or ""})
     sign_in(request, user)
     return RedirectResponse("/account", status_code=303)
-
-
-def _create_participant(st, username: str, password: str, team: str | None, errors: list[str]) -> User | None:
-    """The new participant (a thread's work: the database and argon2), or None with ``errors`` added."""
-    with st.db.write() as s, s.begin():
-        if s.execute(select(User).where(User.username == username)).scalar_one_or_none():
-            errors.append(f"User name {username!r} is taken.")
-            return None
-        if team and s.execute(select(Team).where(Team.name == team)).scalar_one_or_none():
-            # joining an existing team would show its submissions: an organiser adds members
-            errors.append("That team exists already; ask an organiser to add you to it.")
-            return None
-        return create_user(s, username=username, role="participant", password=password, team=team, now=st.now())
 
 
 @router.get("/signin")
@@ -78,19 +66,12 @@ def signin_page(request: Request, next: str | None = None):
 async def signin(request: Request):
     form = await checked_form(request)
     username = str(form.get("username", "")).strip()
-    u = await run_in_threadpool(_check_password, request.app.state.platform, username, str(form.get("password", "")))
+    u = await run_in_threadpool(users.check_password, request.app.state.platform, username, str(form.get("password", "")))
     if u is None:
         return render(request, "signin.html", status=401, title="Sign in", error="Wrong user name or password.",
                       next=_safe_next(form.get("next")), form={"username": username})
     sign_in(request, u)
     return RedirectResponse(_safe_next(form.get("next")), status_code=303)
-
-
-def _check_password(st, username: str, password: str) -> User | None:
-    """The user if the password is theirs (a thread's work: the database and argon2)."""
-    with st.db.read() as s:
-        u = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    return u if u is not None and verify_password(u.password_hash, password) else None
 
 
 @router.post("/signout")
@@ -100,17 +81,11 @@ async def signout(request: Request):
     return RedirectResponse("/", status_code=303)
 
 
-def _tokens(st, user_id: int) -> list[ApiToken]:
-    with st.db.read() as s:
-        return list(s.execute(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "user")
-                              .order_by(ApiToken.id.desc())).scalars())
-
-
 @router.get("/account")
 def account(request: Request):
     u = need_user(request)
     st = request.app.state.platform
-    return render(request, "account.html", user=u, title="Your account", tokens=_tokens(st, u.id), new_token=None)
+    return render(request, "account.html", user=u, title="Your account", tokens=users.user_tokens(st, u.id), new_token=None)
 
 
 @router.post("/account/tokens")
@@ -119,13 +94,8 @@ async def create_token(request: Request):
     form = await checked_form(request)
     label = str(form.get("label", "")).strip()[:100]
     st = request.app.state.platform
-
-    def issue() -> tuple[str, list[ApiToken]]:
-        with st.db.write() as s, s.begin():
-            token = issue_user_token(s, s.get(User, u.id), st.now(), label or "web")
-        return token, _tokens(st, u.id)
-
-    token, tokens = await run_in_threadpool(issue)
+    token = await run_in_threadpool(users.new_user_token, st, u.id, label or "web")
+    tokens = await run_in_threadpool(users.user_tokens, st, u.id)
     # shown in this response only; the database keeps its hash
     return render(request, "account.html", user=u, title="Your account", tokens=tokens, new_token=token)
 
@@ -134,14 +104,5 @@ async def create_token(request: Request):
 async def revoke_token(token_id: int, request: Request):
     u = await run_in_threadpool(need_user, request)
     await checked_form(request)
-    st = request.app.state.platform
-
-    def revoke() -> None:
-        with st.db.write() as s, s.begin():
-            tok = s.get(ApiToken, token_id)
-            if tok is None or tok.user_id != u.id or tok.kind != "user":
-                raise HTTPException(404, f"no token {token_id}")
-            tok.revoked = True
-
-    await run_in_threadpool(revoke)
+    await run_in_threadpool(users.revoke_user_token, request.app.state.platform, u.id, token_id)
     return RedirectResponse("/account", status_code=303)

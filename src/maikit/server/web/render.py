@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from maikit.server.web import HERE
 from maikit.server.web.session import csrf_token, current_user
 
 # what a challenge description may keep after rendering (links only to http(s)/mailto)
@@ -66,7 +66,7 @@ def when(value) -> Markup:
 
 @lru_cache(maxsize=1)
 def env() -> Environment:
-    e = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+    e = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(default=True),
                     trim_blocks=True, lstrip_blocks=True)
     e.filters.update(fmt=fmt, utc=utc, when=when, markdown=markdown)
     return e
@@ -79,5 +79,6 @@ def render(request: Request, name: str, status: int = 200, **ctx) -> HTMLRespons
 
 
 def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    titles = {401: "Sign in needed", 403: "Not allowed", 404: "Not found", 413: "File too large", 429: "Quota used up"}
+    titles = {401: "Sign in needed", 403: "Not allowed", 404: "Not found", 413: "File too large", 429: "Quota used up",
+              503: "Try again later"}
     return render(request, "error.html", status=status, title=titles.get(status, "Error"), detail=detail, status_code=status)

@@ -13,10 +13,12 @@ import os
 import secrets
 from pathlib import Path
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from starlette.datastructures import FormData
 
 from maikit.server.db.models import User
+from maikit.server.errors import Forbidden, Unauthorized
+from maikit.server.services.users import get_user, require_organiser
 
 SESSION_COOKIE = "mai_session"
 
@@ -48,7 +50,7 @@ def check_csrf(request: Request, form: FormData) -> None:
     sent = form.get("csrf")
     want = request.session.get("csrf")
     if not want or not isinstance(sent, str) or not hmac.compare_digest(sent, want):
-        raise HTTPException(403, "the form expired or did not come from this site; reload the page and try again")
+        raise Forbidden("the form expired or did not come from this site; reload the page and try again")
 
 
 async def checked_form(request: Request) -> FormData:
@@ -61,13 +63,7 @@ def current_user(request: Request) -> User | None:
     uid = request.session.get("uid")
     if uid is None:
         return None
-    st = request.app.state.platform
-    with st.db.read() as s:
-        u = s.get(User, uid)
-        if u is not None:
-            _ = u.team  # loaded before the session closes
-            s.expunge_all()
-    return u
+    return get_user(request.app.state.platform, uid)
 
 
 def sign_in(request: Request, user: User) -> None:
@@ -83,12 +79,9 @@ def sign_out(request: Request) -> None:
 def need_user(request: Request) -> User:
     u = current_user(request)
     if u is None:
-        raise HTTPException(401, "sign in to see this page")
+        raise Unauthorized("sign in to see this page")
     return u
 
 
 def need_organiser(request: Request) -> User:
-    u = need_user(request)
-    if not u.is_organiser:
-        raise HTTPException(403, "organisers only")
-    return u
+    return require_organiser(need_user(request))

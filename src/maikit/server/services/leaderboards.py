@@ -7,10 +7,12 @@ the number of submissions kept in Python. Rows carry the challenge's columns, th
 size, and a Pareto flag (no other row is at least as good in fidelity and runtime and
 better in one).
 
-The API and the web pages serve boards from :class:`BoardCache` (one per server process):
-rows built and bodies encoded once per change, with ETags, answered from memory for up to
-``leaderboard_fresh_s`` (a setting, 1 s by default) after the last database read confirmed
-them; see its docstring for the staleness bound.
+The API and the web pages serve boards from one :class:`BoardCache` per server process
+(``Platform.boards``; no other copy of the rows is kept anywhere): rows built and bodies
+encoded once per change, with ETags, answered from memory for up to ``leaderboard_fresh_s``
+(a setting, 1 s by default) after the last database read confirmed them; see its docstring
+for the staleness bound and the one invalidation rule. The HTTP answer (200 or 304) is the
+route's; :meth:`Board.body` gives it what to send.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import io
 import json
 from dataclasses import dataclass, replace
 
+import anyio.to_thread
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
 
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import FINISHED, Phase, Submission, Team, User
+from maikit.server.errors import Forbidden
+from maikit.server.services.lookup import get_phase
 
 
 def board_refusal(phase: Phase, cdef: ChallengeDef, user: User | None) -> str | None:
@@ -134,7 +137,7 @@ def to_csv(rows: list[dict], cols: list[dict]) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The API's board: bodies encoded once, served from memory while fresh
+# The board the API and the pages serve: bodies encoded once, served from memory while fresh
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ class Board:
     csv: bytes
     json_etag: str
     csv_etag: str
+    task: str
+    columns: tuple  # of dicts, :func:`columns`
     stamp: tuple  # what the bodies were made from (phase, signature, published, definition)
     checked: float  # Clock.monotonic() when the database read that confirmed them began
     commits: int  # Database.board_commits then
@@ -156,26 +161,11 @@ class Board:
     def refusal_for(self, user: User | None) -> str | None:
         return None if user is not None and user.is_organiser else self.refusal
 
-    def response(self, fmt: str, if_none_match: str | None) -> Response:
-        """200 with the body (CSV for ``fmt == "csv"``, else JSON), or 304 when the client's
-        ``If-None-Match`` names the current ETag."""
-        body, etag, media = ((self.csv, self.csv_etag, "text/csv") if fmt == "csv"
-                             else (self.json, self.json_etag, "application/json"))
-        headers = {"ETag": etag, "Cache-Control": "no-cache" if self.refusal is None else "private, no-cache"}
-        if if_none_match is not None and etag_matches(if_none_match, etag):
-            return Response(status_code=304, headers=headers)
-        return Response(body, media_type=media, headers=headers)
-
-
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """``If-None-Match`` by the weak comparison (RFC 9110, 13.1.2): ``*``, or any listed tag
-    equal to ``etag`` once a ``W/`` prefix is set aside."""
-    want = etag.removeprefix("W/")
-    for tag in if_none_match.split(","):
-        tag = tag.strip()
-        if tag == "*" or tag.removeprefix("W/") == want:
-            return True
-    return False
+    def body(self, fmt: str) -> tuple[bytes, str, str]:
+        """(body, ETag, media type): CSV for ``fmt == "csv"``, else JSON."""
+        if fmt == "csv":
+            return self.csv, self.csv_etag, "text/csv"
+        return self.json, self.json_etag, "application/json"
 
 
 def _etag(body: bytes) -> str:
@@ -185,9 +175,7 @@ def _etag(body: bytes) -> str:
 def load_board(db, slug: str, phase: str, prev: Board | None, checked: float, commits: int) -> Board:
     """Read the phase and the board signature; rebuild and encode the bodies only when what
     they are made from changed since ``prev``, or this process committed a change to some
-    board since (``commits``, :attr:`Database.board_commits`) (HTTPException 404 for an unknown phase)."""
-    from maikit.server.api.routes.challenges import get_phase
-
+    board since (``commits``, :attr:`Database.board_commits`) (NotFound for an unknown phase)."""
     with db.read() as s:
         c, p, cdef = get_phase(s, slug, phase)
         signature = board_signature(s, p, cdef)
@@ -201,12 +189,13 @@ def load_board(db, slug: str, phase: str, prev: Board | None, checked: float, co
                        "columns": cols, "rows": rows},
                       ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
     text = to_csv(rows, cols).encode()
-    return Board(refusal, tuple(rows), body, text, _etag(body), _etag(text), stamp, checked, commits)
+    return Board(refusal, tuple(rows), body, text, _etag(body), _etag(text), cdef.task, tuple(cols), stamp, checked,
+                 commits)
 
 
 class BoardCache:
-    """The API's leaderboards, per phase, in this process, for the event loop to serve
-    without a thread or a database query while they are fresh.
+    """The leaderboards, per phase, in this process, for the event loop to serve without a
+    thread or a database query while they are fresh: the API's and the pages' alike.
 
     A board is fresh for ``fresh_s`` seconds (``Clock.monotonic``) from the start of the
     database read that confirmed it, and only while this process has committed nothing since
@@ -243,8 +232,17 @@ class BoardCache:
             task = loading[1]
         return await asyncio.shield(task)  # a client that goes away does not cancel it for the others
 
+    async def visible(self, slug: str, phase: str, user: User | None) -> Board:
+        """The board if ``user`` (None: anonymous) may see it: the one visibility rule of the
+        API and the pages (Forbidden otherwise; NotFound for an unknown phase)."""
+        board = await self.get(slug, phase)
+        refusal = board.refusal_for(user)
+        if refusal:
+            raise Forbidden(refusal)
+        return board
+
     async def _load(self, key: tuple[str, str], prev: Board | None, commits: int) -> Board:
-        board = await run_in_threadpool(load_board, self.db, key[0], key[1], prev, self.clock.monotonic(), commits)
+        board = await anyio.to_thread.run_sync(load_board, self.db, key[0], key[1], prev, self.clock.monotonic(), commits)
         now = self._boards.get(key)
         if now is None or (board.commits, board.checked) >= (now.commits, now.checked):
             self._boards[key] = board

@@ -18,9 +18,11 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from maikit.server.challenge import PhaseDef
+from maikit.server.challenge import ChallengeDef, PhaseDef
 from maikit.server.core.clock import day_bounds
 from maikit.server.db.models import CANCELLED, FAILED, FAULT_MODEL, Submission, Team, User
+from maikit.server.services.lookup import get_challenge, get_phase
+from maikit.server.state import Platform
 
 
 def owner_key(user: User) -> str:
@@ -75,3 +77,20 @@ def usage(s: Session, *, phase_id: int, owner: str, pdef: PhaseDef, now: datetim
         Submission.created_at >= start, Submission.created_at < end))
     return Usage(int(today), int(total), int(failed), pdef.max_submissions_per_day, pdef.max_submissions,
                  pdef.max_failed_per_day, end.isoformat().replace("+00:00", "Z"))
+
+
+def phase_usage(p: Platform, slug: str, phase: str, user: User) -> Usage:
+    """``user``'s use of one phase's quota now."""
+    with p.db.read() as s:
+        _c, ph, cdef = get_phase(s, slug, phase)
+        return usage(s, phase_id=ph.id, owner=owner_key(user), pdef=cdef.phase(ph.slug), now=p.now())
+
+
+def challenge_usage(p: Platform, slug: str, user: User) -> dict[str, Usage]:
+    """``user``'s use of every phase's quota of a challenge now, by phase slug."""
+    now = p.now()
+    with p.db.read() as s:
+        c = get_challenge(s, slug)
+        cdef = ChallengeDef.model_validate(c.definition)
+        return {ph.slug: usage(s, phase_id=ph.id, owner=owner_key(user), pdef=cdef.phase(ph.slug), now=now)
+                for ph in c.phases}

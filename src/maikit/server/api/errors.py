@@ -1,0 +1,43 @@
+"""The one table from the platform's refusals (:mod:`maikit.server.errors`) to HTTP statuses.
+
+``app.py`` registers the handler that answers with it: JSON (``{"detail": reason}``) under
+``/api``, the error page for the web pages. A page that shows a refusal in its own form (the
+upload page) asks :func:`status_of` for the same status.
+"""
+
+from __future__ import annotations
+
+from maikit.server.errors import (Conflict, Forbidden, Interrupted, Invalid, NotFound, PhaseClosed, QuotaExceeded,
+                                  RateLimited, ServiceError, TooLarge, Unauthorized, Unavailable)
+
+# most specific first: the first class the error is an instance of gives its status
+STATUS: dict[type[ServiceError], int] = {
+    Interrupted: 400,
+    Unauthorized: 401,
+    PhaseClosed: 403,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    Invalid: 422,
+    QuotaExceeded: 429,
+    RateLimited: 429,
+    Unavailable: 503,
+    ServiceError: 400,  # a refusal without a class of its own
+}
+
+
+def status_of(error: ServiceError) -> int:
+    """The HTTP status of a refusal."""
+    return next(code for cls, code in STATUS.items() if isinstance(error, cls))
+
+
+def headers_of(error: ServiceError) -> dict[str, str]:
+    """What the answer adds: how to authenticate (401), when to try again (429, 503)."""
+    headers = {}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    retry = getattr(error, "retry_after_s", None)
+    if retry is not None:
+        headers["Retry-After"] = str(max(1, round(retry)))
+    return headers

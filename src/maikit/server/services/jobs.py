@@ -1,0 +1,90 @@
+"""A leased job, addressed by its lease token: the file it runs, heartbeats, log text, the
+result (all for the current lease only: Conflict otherwise), and the lease upkeep of the
+server (expired leases requeued, every lease resumed when the server starts). The queue and
+the submission pipeline beneath are :mod:`maikit.server.jobs`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from maikit.server.db.models import JOB_LEASED, JOB_QUEUED, Job, JobLog, Worker
+from maikit.server.errors import Conflict
+from maikit.server.jobs.pipeline import apply_result, reap
+from maikit.server.jobs.queue import extend, job_for_lease, resume
+from maikit.server.state import Platform
+
+log = logging.getLogger("maikit.server")
+LOG_LIMIT = 1_000_000  # bytes of log text kept per post
+
+
+def held(s: Session, job_id: int, lease_token: str, lock: bool = False) -> Job:
+    """The job if ``lease_token`` is its current lease; Conflict otherwise."""
+    job = job_for_lease(s, job_id, lease_token, lock=lock)
+    if job is None:
+        raise Conflict(f"job {job_id}: this lease is not current (expired, requeued or answered)")
+    return job
+
+
+def job_file(p: Platform, job_id: int, lease_token: str) -> Path:
+    """The submitted file this job runs."""
+    with p.db.read() as s:
+        job = held(s, job_id, lease_token)
+        sub = job.submission
+        sha = sub.fidelity_sha256 if job.role == "fidelity" else sub.runtime_sha256
+    return p.store.path(sha)
+
+
+def heartbeat(p: Platform, job_id: int, lease_token: str) -> tuple[str, bool]:
+    """Extend the lease: (new expiry, ISO 8601; whether the worker should stop: cancelled)."""
+    with p.db.write() as s, s.begin():
+        job = held(s, job_id, lease_token, lock=True)
+        extend(s, job, now=p.now(), lease_s=p.settings.lease_s)
+        if job.worker_id is not None:
+            w = s.get(Worker, job.worker_id)
+            if w is not None:
+                w.last_seen = p.now()
+        return job.lease_expires_at.isoformat(), bool(job.cancel_requested)
+
+
+def append_log(p: Platform, job_id: int, lease_token: str, data: bytes) -> None:
+    """Append text (UTF-8, the first ``LOG_LIMIT`` bytes) to this attempt's log."""
+    text = data[:LOG_LIMIT].decode("utf-8", errors="replace")
+    with p.db.write() as s, s.begin():
+        job = held(s, job_id, lease_token)
+        s.add(JobLog(job_id=job.id, attempt=job.attempt, text=text, created_at=p.now()))
+
+
+def post_result(p: Platform, job_id: int, lease_token: str, result: dict) -> dict:
+    """The job's outcome (``ok``, ``result``, ``reason``, ``fault``); accepted once, for the
+    current lease only."""
+    with p.db.write() as s, s.begin():
+        job = held(s, job_id, lease_token, lock=True)
+        apply_result(s, job, result, p.now())
+        return {"accepted": True, "job_status": job.status, "submission_status": job.submission.status}
+
+
+def queue_counts(p: Platform) -> tuple[int, int]:
+    """(queued, leased) jobs now."""
+    with p.db.read() as s:
+        counts = dict(s.execute(select(Job.status, func.count()).where(Job.status.in_((JOB_QUEUED, JOB_LEASED)))
+                                .group_by(Job.status)).all())
+    return counts.get(JOB_QUEUED, 0), counts.get(JOB_LEASED, 0)
+
+
+def reap_once(p: Platform) -> int:
+    """Requeue the jobs whose lease expired (fail those out of attempts); how many."""
+    with p.db.write() as s, s.begin():
+        return reap(s, p.now())
+
+
+def resume_leases(p: Platform) -> int:
+    """The server starts: leases that were current when it stopped run one lease from now."""
+    with p.db.write() as s, s.begin():
+        n = resume(s, now=p.now(), lease_s=p.settings.lease_s)
+    if n:
+        log.info("server start: %d leased job(s) get %g s for their workers to come back", n, p.settings.lease_s)
+    return n

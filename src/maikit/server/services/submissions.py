@@ -1,0 +1,423 @@
+"""Submissions: accept an upload (preflight, quota, jobs), who may see one and what of it
+(the public view, with results hidden until a hidden phase is published), list, stage logs,
+files, cancel, re-run, select for the board, export a phase.
+
+A file rejected at preflight is not an error but an :class:`Upload` with ``ok=False`` (it is
+stored as a Failed submission that costs no quota); refusals are :mod:`maikit.server.errors`
+(PhaseClosed, TooLarge, QuotaExceeded, NotFound, Conflict).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from maikit.server.challenge import ChallengeDef
+from maikit.server.db.models import (ACTIVE_STATUSES, FAILED, FAULT_MODEL, JOB_DONE, JOB_QUEUED, Challenge, Job, JobLog,
+                                     Phase, Submission, User, Worker)
+from maikit.server.errors import Conflict, NotFound, PhaseClosed, QuotaExceeded, TooLarge
+from maikit.server.jobs.pipeline import cancel_submission, create_jobs, rerun_refusal, rerun_submission
+from maikit.server.services.challenges import ChallengePublic, challenge_public
+from maikit.server.services.lookup import get_phase
+from maikit.server.services.quota import lock_owner, owner_key, usage
+from maikit.server.state import Platform
+
+
+class SubmissionPublic(BaseModel):
+    """A submission as its owner (or team) and the organisers see it."""
+
+    id: int
+    challenge: str
+    phase: str
+    user: str
+    status: str
+    stage: str | None
+    reason: str | None
+    fault: str | None
+    metrics: dict | None
+    runtime_ms: float | None
+    score: float | None
+    size_bytes: int | None
+    description: str | None = None
+    sha256: str | None
+    fidelity_sha256: str | None
+    preflight: dict | None
+    parent_id: int | None
+    selected: bool
+    counts_quota: bool
+    created_at: str
+    finished_at: str | None
+    queue_position: int | None = None
+    quota: dict | None = None
+    # from a device worker (mai worker --backend): drift figures, per-op profile, op findings
+    runtime_details: dict | None = None
+
+
+def results_hidden(phase: Phase, cdef: ChallengeDef, u: User | None) -> bool:
+    """Scores of a hidden-until-published phase are for organisers until it is published."""
+    if u is not None and u.is_organiser:
+        return False
+    return cdef.phase(phase.slug).visibility == "hidden-until-published" and not phase.published
+
+
+def submission_public(s: Session, sub: Submission, u: User | None) -> SubmissionPublic:
+    phase = sub.phase
+    cdef = ChallengeDef.model_validate(phase.challenge.definition)
+    hidden = results_hidden(phase, cdef, u)
+    position = None
+    if sub.status in ACTIVE_STATUSES:
+        first = min((j.id for j in sub.jobs if j.status == JOB_QUEUED), default=None)
+        if first is not None:
+            position = int(s.scalar(select(func.count()).select_from(Job).where(Job.status == JOB_QUEUED, Job.id < first)))
+    return SubmissionPublic(
+        id=sub.id, challenge=cdef.slug, phase=phase.slug, user=sub.user.username, status=sub.status, stage=sub.stage,
+        reason=sub.reason, fault=sub.fault, metrics=None if hidden else sub.metrics,
+        runtime_ms=None if hidden else sub.runtime_ms, score=None if hidden else sub.score,
+        size_bytes=sub.size_bytes, description=sub.description, sha256=sub.runtime_sha256, fidelity_sha256=sub.fidelity_sha256,
+        preflight=sub.preflight, parent_id=sub.parent_id, selected=sub.selected, counts_quota=sub.counts_quota,
+        created_at=sub.created_at.isoformat(), finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
+        queue_position=position, runtime_details=None if hidden else runtime_details(sub))
+
+
+# what a device runner adds to a runtime result (the export carries them too)
+DEVICE_KEYS = ("backend", "cv", "drift", "op_profile", "op_profile_note", "findings", "compatibility", "delegate", "notes")
+
+
+def runtime_details(sub: Submission) -> dict | None:
+    """What a device runner adds to a runtime result (None for a worker without one)."""
+    run = next((j.result for j in sub.jobs if j.role == "runtime" and j.result), None) or {}
+    details = {k: run[k] for k in DEVICE_KEYS if k in run}
+    return details or None
+
+
+def visible_submission(s: Session, sub_id: int, u: User) -> Submission:
+    """The submission if ``u`` may see it (its owner, its team, or an organiser); NotFound otherwise."""
+    # what submission_public reads, in two queries instead of one per relationship
+    sub = s.get(Submission, sub_id, options=[joinedload(Submission.phase).joinedload(Phase.challenge),
+                                             joinedload(Submission.user), selectinload(Submission.jobs)])
+    if sub is None or not (u.is_organiser or sub.owner_key == owner_key(u)):
+        raise NotFound(f"no submission {sub_id}")
+    return sub
+
+
+@dataclass
+class Upload:
+    ok: bool
+    submission_id: int
+    detail: str | None = None  # the preflight reason when not ok
+    public: SubmissionPublic | None = None  # when ok (quota filled in)
+
+
+def run_preflight(p: Platform, files: dict, cdef: ChallengeDef) -> dict:
+    from maikit.worker.sandbox import Limits, SandboxFailure
+
+    limits = Limits(memory_mb=p.settings.preflight_memory_mb, cpu_s=p.settings.preflight_timeout_s,
+                    wall_s=p.settings.preflight_timeout_s, nice=p.settings.preflight_nice)
+    try:
+        with p.preflight_slots:  # at most N children at once; the others wait their turn
+            return {"ok": True, **p.sandbox("preflight", {"files": {k: str(v) for k, v in files.items()},
+                                                                "task": cdef.task, "target": cdef.protocol.target}, limits)}
+    except SandboxFailure as e:
+        return {"ok": False, "reason": e.reason, "kind": e.kind}
+
+
+def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: BinaryIO, fidelity_file: BinaryIO | None = None,
+                  declared_length: str | None = None, description: str = "") -> Upload:
+    """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs
+    (a blocking call: the preflight child and the database; run it with ``p.run_upload``)."""
+    now = p.now()
+    with p.db.read() as s:
+        _c, ph, cdef = get_phase(s, slug, phase)
+        pdef = cdef.phase(ph.slug)
+        if not (ph.start <= now < ph.end):
+            when = f"opens {ph.start.isoformat()}" if now < ph.start else f"closed {ph.end.isoformat()}"
+            raise PhaseClosed(f"phase {phase!r} of {slug!r} is not open: it {when}")
+        owner = owner_key(u)
+        failed_refusal = usage(s, phase_id=ph.id, owner=owner, pdef=pdef, now=now).failed_refusal()
+        phase_id = ph.id
+    if failed_refusal:
+        raise QuotaExceeded(failed_refusal)
+    cap = upload_cap_bytes(cdef)
+    if declared_length and declared_length.isdigit() and int(declared_length) > body_limit(cdef):
+        raise TooLarge(f"upload larger than the challenge's cap of {cdef.upload_cap_mb:g} MB")
+    spooled: dict = {}
+    try:
+        for role, up in (("runtime", runtime_file), ("fidelity", fidelity_file)):
+            if up is None:
+                continue
+            try:
+                spooled[role] = p.store.spool(up, cap)
+            except TooLarge:
+                raise TooLarge(f"{role} file larger than the challenge's cap of {cdef.upload_cap_mb:g} MB")
+        if "fidelity" not in spooled:
+            spooled["fidelity"] = spooled["runtime"]
+        paths = {"runtime": spooled["runtime"][0]}
+        if spooled["fidelity"] is not spooled["runtime"]:
+            paths["fidelity"] = spooled["fidelity"][0]
+        verdict = run_preflight(p, paths, cdef)
+        size = spooled["runtime"][2]
+        if not verdict["ok"]:
+            with p.db.write() as s, s.begin():
+                sub = Submission(phase_id=phase_id, user_id=u.id, owner_key=owner, status=FAILED, stage="preflight",
+                                 reason=f"preflight: {verdict['reason']}", fault=FAULT_MODEL, counts_quota=False,
+                                 size_bytes=size, runtime_sha256=spooled["runtime"][1],
+                                 fidelity_sha256=spooled["fidelity"][1], created_at=now, finished_at=now,
+                                 description=description or None,
+                                 preflight={"ok": False, "reason": verdict["reason"]})
+                s.add(sub)
+                s.flush()
+                return Upload(False, sub.id, f"preflight: {verdict['reason']}")
+        with p.db.write() as s, s.begin():
+            lock_owner(s, u)
+            use = usage(s, phase_id=phase_id, owner=owner, pdef=pdef, now=now)
+            refusal = use.refusal()
+            if refusal:
+                raise QuotaExceeded(refusal)
+            for role, (tmp, sha, _size) in spooled.items():
+                if tmp.exists():
+                    p.store.keep(tmp, sha)
+            sub = Submission(phase_id=phase_id, user_id=u.id, owner_key=owner, status="Submitted", counts_quota=True,
+                             size_bytes=size, runtime_sha256=spooled["runtime"][1], fidelity_sha256=spooled["fidelity"][1],
+                             created_at=now, preflight=verdict, description=description or None)
+            s.add(sub)
+            s.flush()
+            create_jobs(s, sub, cdef, now=p.now(), max_attempts=p.settings.max_attempts)  # queued from now
+            s.flush()
+            s.refresh(sub)
+            out = submission_public(s, sub, u)
+        out.quota = use.to_dict() | {"used_today": use.used_today + 1, "used_total": use.used_total + 1}
+        return Upload(True, out.id, None, out)
+    finally:
+        for tmp, _sha, _size in spooled.values():
+            tmp.unlink(missing_ok=True)
+
+
+def upload_cap_bytes(cdef: ChallengeDef) -> int:
+    """The largest file accepted, per file."""
+    return int(cdef.upload_cap_mb * 1e6)
+
+
+def body_limit(cdef: ChallengeDef) -> int:
+    """The largest request body accepted: two files at the cap plus room for the form's fields."""
+    return 2 * upload_cap_bytes(cdef) + 1_000_000
+
+
+def stage_logs(s: Session, sub: Submission) -> dict:
+    """The log of every stage: the preflight verdict, then each job's status, attempt, error and text."""
+    stages: dict = {"preflight": sub.preflight}
+    for job in sub.jobs:
+        logs = s.execute(select(JobLog).where(JobLog.job_id == job.id).order_by(JobLog.id)).scalars().all()
+        stages[job.role] = {"status": job.status, "attempt": job.attempt, "error": job.error,
+                            "log": "".join(entry.text for entry in logs)}
+    return stages
+
+
+def export_rows(s: Session, phase_id: int) -> list[dict]:
+    """Every submission of a phase with its metrics, runtime samples, fingerprint and files' sha256."""
+    subs = s.execute(select(Submission).where(Submission.phase_id == phase_id).order_by(Submission.id)).scalars().all()
+    rows = []
+    for sub in subs:
+        jobs = {j.role: j for j in sub.jobs}
+        run = (jobs.get("runtime").result or {}) if jobs.get("runtime") else {}
+        fid = (jobs.get("fidelity").result or {}) if jobs.get("fidelity") else {}
+        rows.append({
+            "id": sub.id, "user": sub.user.username, "owner": sub.owner_key, "status": sub.status, "stage": sub.stage,
+            "reason": sub.reason, "fault": sub.fault, "parent_id": sub.parent_id, "superseded": sub.superseded,
+            "created_at": sub.created_at.isoformat(), "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
+            "sha256": sub.runtime_sha256, "fidelity_sha256": sub.fidelity_sha256, "size_bytes": sub.size_bytes,
+            "score": sub.score, "runtime_ms": sub.runtime_ms, "metrics": sub.metrics,
+            "runtime": {k: run.get(k) for k in ("avg_ms", "std_ms", "p50_ms", "p90_ms", "min_ms", "runs", "samples_ms",
+                                                 "threads", "input_shape", "settings", "worker", *DEVICE_KEYS)},
+            "fingerprint": run.get("fingerprint") or {k: run.get(k) for k in ("cpu", "machine", "runtime_version", "versions")},
+            "versions": {"runtime": run.get("versions_worker"), "fidelity": fid.get("versions_worker")},
+        })
+    return rows
+
+
+def export_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+    import json
+
+    buf = io.StringIO()
+    keys = ["id", "user", "status", "reason", "score", "runtime_ms", "metrics", "size_bytes", "sha256", "created_at",
+            "samples_ms", "cpu", "runtime_version"]
+    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({**r, "metrics": json.dumps(r["metrics"]) if r["metrics"] else "",
+                    "samples_ms": " ".join(f"{v:.4f}" for v in (r["runtime"]["samples_ms"] or [])),
+                    "cpu": (r["fingerprint"] or {}).get("cpu"), "runtime_version": (r["fingerprint"] or {}).get("runtime_version")})
+    return buf.getvalue()
+
+
+def list_submissions(p: Platform, slug: str, phase: str, u: User, limit: int = 500) -> list[SubmissionPublic]:
+    """``u``'s submissions in a phase (an organiser: everyone's), newest first."""
+    with p.db.read() as s:
+        _c, ph, _cdef = get_phase(s, slug, phase)
+        q = select(Submission).where(Submission.phase_id == ph.id)
+        if not u.is_organiser:
+            q = q.where(Submission.owner_key == owner_key(u))
+        return [submission_public(s, sub, u) for sub in s.execute(q.order_by(Submission.id.desc()).limit(limit)).scalars()]
+
+
+def read_submission(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
+    with p.db.read() as s:
+        return submission_public(s, visible_submission(s, sub_id, u), u)
+
+
+def read_logs(p: Platform, sub_id: int, u: User) -> dict:
+    """The log of every stage of a submission ``u`` may see (:func:`stage_logs`)."""
+    with p.db.read() as s:
+        return stage_logs(s, visible_submission(s, sub_id, u))
+
+
+def stored_file(p: Platform, sub_id: int, role: str) -> Path:
+    """A submitted file in the store (for organisers): ``runtime`` or ``fidelity``."""
+    if role not in ("runtime", "fidelity"):
+        raise NotFound("role must be runtime or fidelity")
+    with p.db.read() as s:
+        sub = s.get(Submission, sub_id)
+        if sub is None:
+            raise NotFound(f"no submission {sub_id}")
+        sha = sub.runtime_sha256 if role == "runtime" else sub.fidelity_sha256
+    path = p.store.path(sha)
+    if not path.is_file():
+        raise NotFound("file not stored")
+    return path
+
+
+def cancel(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
+    """Cancel in any status (:func:`~maikit.server.jobs.pipeline.cancel_submission`)."""
+    with p.db.write() as s, s.begin():
+        sub = visible_submission(s, sub_id, u)
+        cancel_submission(s, sub, p.now())
+        s.flush()
+        return submission_public(s, sub, u)
+
+
+def rerun(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
+    """Run the same files again as a new submission (``parent_id`` = this one; no quota)."""
+    with p.db.write() as s, s.begin():
+        sub = visible_submission(s, sub_id, u)
+        refusal = rerun_refusal(sub)
+        if refusal:
+            raise Conflict(refusal)
+        new = rerun_submission(s, sub, p.now(), p.settings.max_attempts)
+        s.flush()
+        s.refresh(new)
+        return submission_public(s, new, u)
+
+
+def select_for_board(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
+    """Choose this submission for a phase ranked by ``selected`` (one per participant)."""
+    with p.db.write() as s, s.begin():
+        sub = visible_submission(s, sub_id, u)
+        for other in s.execute(select(Submission).where(Submission.phase_id == sub.phase_id,
+                                                        Submission.owner_key == sub.owner_key,
+                                                        Submission.selected.is_(True))).scalars():
+            other.selected = False
+        sub.selected = True
+        s.flush()
+        return submission_public(s, sub, u)
+
+
+def export_phase(p: Platform, slug: str, phase: str) -> list[dict]:
+    """Every submission of a phase, for organisers (:func:`export_rows`)."""
+    with p.db.read() as s:
+        return export_rows(s, get_phase(s, slug, phase)[1].id)
+
+
+def owned(p: Platform, u: User, sub_ids: list[int]) -> set[int]:
+    """Which of these submissions are ``u``'s (or their team's)."""
+    if not sub_ids:
+        return set()
+    with p.db.read() as s:
+        return set(s.scalars(select(Submission.id).where(Submission.id.in_(sub_ids), Submission.owner_key == owner_key(u))))
+
+
+def wait_estimate_s(s: Session, position: int | None, now: datetime) -> float | None:
+    """Rough wait before a queued job starts: jobs ahead (+1) times the mean time of the last
+    finished jobs, shared among the workers heard from in the last two minutes."""
+    if position is None:
+        return None
+    recent = s.execute(select(Job.started_at, Job.finished_at).where(Job.status == JOB_DONE, Job.started_at.is_not(None))
+                       .order_by(Job.id.desc()).limit(20)).all()
+    if not recent:
+        return None
+    mean = sum((b - a).total_seconds() for a, b in recent) / len(recent)
+    workers = s.scalar(select(func.count()).select_from(Worker).where(Worker.last_seen >= now - timedelta(minutes=2))) or 1
+    return (position + 1) * mean / workers
+
+
+def own_rows(p: Platform, slug: str, phase: str, u: User, limit: int = 200) -> list[dict]:
+    """``u``'s own submissions in a phase (not the organisers' view: their own only), newest
+    first, each public view with its wait estimate, whether it is active and superseded."""
+    now = p.now()
+    with p.db.read() as s:
+        _c, ph, _cdef = get_phase(s, slug, phase)
+        subs = s.execute(select(Submission).where(Submission.phase_id == ph.id, Submission.owner_key == owner_key(u))
+                         .order_by(Submission.id.desc()).limit(limit)).scalars().all()
+        rows = []
+        for sub in subs:
+            pub = submission_public(s, sub, u)
+            rows.append(pub.model_dump() | {"wait_s": wait_estimate_s(s, pub.queue_position, now),
+                                            "active": pub.status in ACTIVE_STATUSES, "superseded": sub.superseded})
+        return rows
+
+
+@dataclass
+class Detail:
+    """A submission as its page shows it: the public view, the runtime result (empty while
+    hidden), the stage logs, the wait estimate, and the raw row for the page's wording."""
+
+    public: SubmissionPublic
+    hidden: bool
+    run: dict
+    logs: dict
+    wait_s: float | None
+    challenge: ChallengePublic
+    status: str
+    stage: str | None
+    reason: str | None
+    fault: str | None
+
+
+def submission_detail(p: Platform, sub_id: int, u: User) -> Detail:
+    with p.db.read() as s:
+        sub = visible_submission(s, sub_id, u)
+        pub = submission_public(s, sub, u)
+        hidden = pub.score is None and sub.score is not None
+        jobs = {j.role: j for j in sub.jobs}
+        run = (jobs["runtime"].result or {}) if "runtime" in jobs and not hidden else {}
+        return Detail(pub, hidden, run, stage_logs(s, sub), wait_estimate_s(s, pub.queue_position, p.now()),
+                      challenge_public(sub.phase.challenge, p.now()), sub.status, sub.stage, sub.reason, sub.fault)
+
+
+def organiser_rows(p: Platform, *, challenge: str = "", phase: str = "", status: str = "", user: str = "",
+                   limit: int = 300) -> list[dict]:
+    """Every submission (filtered by challenge, phase, status, user name), newest first, with
+    what an organiser may do to each."""
+    with p.db.read() as s:
+        q = (select(Submission, Phase.slug, Challenge.slug, User.username)
+             .join(Phase, Phase.id == Submission.phase_id).join(Challenge, Challenge.id == Phase.challenge_id)
+             .join(User, User.id == Submission.user_id))
+        if challenge:
+            q = q.where(Challenge.slug == challenge)
+        if phase:
+            q = q.where(Phase.slug == phase)
+        if status:
+            q = q.where(Submission.status == status)
+        if user:
+            q = q.where(User.username == user)
+        return [{"id": sub.id, "challenge": cslug, "phase": pslug, "user": uname, "status": sub.status,
+                 "stage": sub.stage, "score": sub.score, "runtime_ms": sub.runtime_ms, "parent_id": sub.parent_id,
+                 "superseded": sub.superseded, "created_at": sub.created_at, "reason": sub.reason,
+                 "can_rerun": rerun_refusal(sub) is None, "can_cancel": sub.status in ACTIVE_STATUSES}
+                for sub, pslug, cslug, uname in s.execute(q.order_by(Submission.id.desc()).limit(limit)).all()]

@@ -1,0 +1,170 @@
+"""Accounts and tokens: create users (and their team), passwords, user and worker tokens
+(only their hash is stored), who a token belongs to, and what each kind of caller may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maikit.server.core.security import hash_password, hash_token, new_token, verify_password
+from maikit.server.db.models import ApiToken, Team, User
+from maikit.server.errors import Conflict, Forbidden, NotFound, Unauthorized
+from maikit.server.state import Platform
+
+
+@dataclass
+class Caller:
+    """Who sent a request: anonymous (no token), a user's token, or a worker token."""
+
+    token: ApiToken | None
+    user: User | None
+
+    @property
+    def is_worker(self) -> bool:
+        return self.token is not None and self.token.kind == "worker"
+
+    @property
+    def is_organiser(self) -> bool:
+        return self.user is not None and self.user.is_organiser
+
+    def as_user(self) -> User:
+        if self.token is None:
+            raise Unauthorized("a user token is needed (Authorization: Bearer TOKEN)")
+        if self.is_worker or self.user is None:
+            raise Forbidden("a worker token cannot act as a user")
+        return self.user
+
+    def as_worker(self) -> ApiToken:
+        if self.token is None:
+            raise Unauthorized("a worker token is needed")
+        if not self.is_worker:
+            raise Forbidden("a worker token is needed, not a user token")
+        return self.token
+
+
+def require_organiser(user: User) -> User:
+    if not user.is_organiser:
+        raise Forbidden("organisers only")
+    return user
+
+
+def authenticate(p: Platform, token: str) -> Caller:
+    """The owner of an API or worker token (Unauthorized: unknown or revoked), detached from
+    its session."""
+    with p.db.read() as s:
+        row = s.execute(select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id)  # one query
+                        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False))).one_or_none()
+        if row is None:
+            raise Unauthorized("invalid or revoked token")
+        tok, user = row
+        s.expunge_all()
+    return Caller(tok, user)
+
+
+def get_user(p: Platform, user_id: int) -> User | None:
+    """The user with their team loaded, detached from the session (None: no such user)."""
+    with p.db.read() as s:
+        u = s.get(User, user_id)
+        if u is not None:
+            _ = u.team  # loaded before the session closes
+            s.expunge_all()
+    return u
+
+
+def team_name(p: Platform, user: User) -> str | None:
+    if user.team_id is None:
+        return None
+    with p.db.read() as s:
+        return s.get(Team, user.team_id).name
+
+
+def check_password(p: Platform, username: str, password: str) -> User | None:
+    """The user if the password is theirs (the database and argon2: run it in a thread)."""
+    with p.db.read() as s:
+        u = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    return u if u is not None and verify_password(u.password_hash, password) else None
+
+
+def issue_user_token(s: Session, u: User, now, label: str = "") -> str:
+    token = new_token("mai_u_")
+    s.add(ApiToken(kind="user", user_id=u.id, token_hash=hash_token(token), label=label, created_at=now))
+    return token
+
+
+def issue_worker_token(s: Session, device_tag: str, now, label: str = "") -> str:
+    token = new_token("mai_w_")
+    s.add(ApiToken(kind="worker", device_tag=device_tag, token_hash=hash_token(token), label=label, created_at=now))
+    return token
+
+
+def create_user(s: Session, *, username: str, role: str, password: str | None, team: str | None, now) -> User:
+    """A new user, in ``team`` (created if new) when given."""
+    team_id = None
+    if team:
+        t = s.execute(select(Team).where(Team.name == team)).scalar_one_or_none()
+        if t is None:
+            t = Team(name=team, quota_lock=0)
+            s.add(t)
+            s.flush()
+        team_id = t.id
+    u = User(username=username, role=role, password_hash=hash_password(password) if password else None,
+             team_id=team_id, quota_lock=0, created_at=now)
+    s.add(u)
+    s.flush()
+    return u
+
+
+def login(p: Platform, username: str, password: str, label: str = "login") -> str:
+    """A new API token for a user name and password (Unauthorized if they do not match)."""
+    u = check_password(p, username, password)
+    if u is None:
+        raise Unauthorized("wrong user name or password")
+    with p.db.write() as s, s.begin():
+        return issue_user_token(s, u, p.now(), label)
+
+
+def add_user(p: Platform, *, username: str, role: str, password: str | None, team: str | None) -> tuple[User, str]:
+    """An organiser adds a user (to any team, existing or new): the user and their first token."""
+    with p.db.write() as s, s.begin():
+        if s.execute(select(User).where(User.username == username)).scalar_one_or_none():
+            raise Conflict(f"user {username!r} exists")
+        u = create_user(s, username=username, role=role, password=password, team=team, now=p.now())
+        return u, issue_user_token(s, u, p.now(), "created")
+
+
+def sign_up(p: Platform, *, username: str, password: str, team: str | None) -> User:
+    """A participant signs up (Conflict: the name is taken, or the team exists: joining a
+    team shows its submissions, so only an organiser adds members to one)."""
+    with p.db.write() as s, s.begin():
+        if s.execute(select(User).where(User.username == username)).scalar_one_or_none():
+            raise Conflict(f"User name {username!r} is taken.")
+        if team and s.execute(select(Team).where(Team.name == team)).scalar_one_or_none():
+            raise Conflict("That team exists already; ask an organiser to add you to it.")
+        return create_user(s, username=username, role="participant", password=password, team=team, now=p.now())
+
+
+def add_worker_token(p: Platform, device_tag: str, label: str = "") -> str:
+    with p.db.write() as s, s.begin():
+        return issue_worker_token(s, device_tag, p.now(), label)
+
+
+def user_tokens(p: Platform, user_id: int) -> list[ApiToken]:
+    """A user's API tokens, newest first (hashes only: a token is shown once, when made)."""
+    with p.db.read() as s:
+        return list(s.execute(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.kind == "user")
+                              .order_by(ApiToken.id.desc())).scalars())
+
+
+def new_user_token(p: Platform, user_id: int, label: str) -> str:
+    with p.db.write() as s, s.begin():
+        return issue_user_token(s, s.get(User, user_id), p.now(), label)
+
+
+def revoke_user_token(p: Platform, user_id: int, token_id: int) -> None:
+    with p.db.write() as s, s.begin():
+        tok = s.get(ApiToken, token_id)
+        if tok is None or tok.user_id != user_id or tok.kind != "user":
+            raise NotFound(f"no token {token_id}")
+        tok.revoked = True

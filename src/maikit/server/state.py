@@ -1,0 +1,62 @@
+"""What every service call needs: the settings, the database, the file store, the clock, the
+preflight slots and the one leaderboard cache of this server process (:class:`Platform`,
+``app.state.platform`` in the application; the services take it as their first argument)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.to_thread
+
+from maikit.server.core.clock import Clock
+from maikit.server.core.config import Settings
+from maikit.server.db.session import Database
+from maikit.server.services.leaderboards import BoardCache
+from maikit.server.store import FileStore
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    store: FileStore
+    clock: Clock = field(default_factory=Clock)
+    preflight_slots: threading.BoundedSemaphore = field(init=False)
+    upload_threads: anyio.CapacityLimiter = field(init=False)
+    boards: BoardCache = field(init=False)
+    # preflight children forked from one warm process (None: each a fresh interpreter)
+    zygote: object | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        n = self.settings.preflight_concurrency or (os.cpu_count() or 1)
+        self.preflight_slots = threading.BoundedSemaphore(n)
+        self.upload_threads = anyio.CapacityLimiter(n)
+        self.boards = BoardCache(self.db, self.clock, self.settings.leaderboard_fresh_s)
+        if self.settings.preflight_zygote:
+            from maikit.worker.zygote import Zygote
+
+            self.zygote = Zygote()
+
+    def sandbox(self, func: str, kwargs: dict, limits):
+        """Run a sandboxed stage (the preflight) in a child forked from the zygote, else in a
+        fresh one (:mod:`maikit.worker.zygote`)."""
+        from maikit.worker.sandbox import run_sandboxed
+
+        return (self.zygote.run if self.zygote is not None else run_sandboxed)(func, kwargs, limits)
+
+    def now(self):
+        return self.clock.now()
+
+    async def run_upload(self, fn, *args):
+        """``fn(*args)`` (an upload's preflight and bookkeeping) in a thread of its own pool,
+        as many at once as there are preflight slots: uploads waiting their turn wait in the
+        event loop, not in threads of the shared pool that every other request needs."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.upload_threads)
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+        self.db.dispose()
