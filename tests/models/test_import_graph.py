@@ -31,11 +31,6 @@ import maikit
 
 SRC = Path(maikit.__file__).resolve().parent.parent
 
-# Circles inside maikit.server still to remove. Each entry must still be a circle exactly as
-# listed: when one shrinks or goes, shrink or drop it here; the list only ever gets shorter
-# (the `layering` branch, issue 29 item 1, removed the last two).
-KNOWN_CIRCLES: list[frozenset[str]] = []
-
 
 def modules(src: Path = SRC, package: str = "maikit") -> dict[str, tuple[Path, bool]]:
     """Dotted module name -> (file, is a package ``__init__``) for every module under ``src/package``."""
@@ -220,11 +215,7 @@ def graph():
 
 def test_no_import_circle(graph):
     circles = strongly_connected(graph)
-    new = [c for c in circles if frozenset(c) not in KNOWN_CIRCLES]
-    assert not new, "import circles:\n  " + "\n  ".join(describe(graph, c) for c in new)
-    gone = [sorted(k) for k in KNOWN_CIRCLES if k not in {frozenset(c) for c in circles}]
-    assert not gone, f"no longer circles exactly as listed (shrink or drop them in KNOWN_CIRCLES): {gone}"
-    assert all(m.startswith("maikit.server.") or m == "maikit.server" for k in KNOWN_CIRCLES for m in k)
+    assert not circles, "import circles:\n  " + "\n  ".join(describe(graph, c) for c in circles)
 
 
 def test_the_graph_sees_the_zoo_and_the_lazy_imports(graph):
