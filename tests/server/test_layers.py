@@ -9,7 +9,8 @@ The rules, precisely:
    challenge file, the store, the platform, the errors, the demo, ``mai serve``) imports
    neither ``fastapi`` nor ``starlette`` nor an adapter. One exception: ``maikit.server.serve``
    (the ``mai serve`` process) imports ``maikit.server.app`` to build the application it runs.
-2. The API does not import the pages (``maikit.server.api`` never imports ``maikit.server.web``).
+2. The API does not import the pages (``maikit.server.api`` never imports ``maikit.server.web``),
+   and no adapter imports ``sqlalchemy``: routes and pages ask a service, they run no query.
 3. The library never imports the server: no module of ``maikit`` outside ``maikit.server``
    imports ``maikit.server`` at module level; only the CLI layer (``maikit.cli.*``) may import
    it, and only inside a function (the ``mai serve`` / ``mai server`` / ``mai challenge``
@@ -105,9 +106,12 @@ def test_services_and_everything_below_know_nothing_of_http_or_the_adapters():
     assert bad == []
 
 
-def test_the_api_does_not_import_the_pages():
-    bad = [_where(module, line, name) for module, found in _all_imports().items()
-           if _under(module, ("maikit.server.api",)) for name, line, _top in found if _under(name, ("maikit.server.web",))]
+def test_the_api_does_not_import_the_pages_and_no_adapter_queries_the_database():
+    bad = []
+    for module, found in _all_imports().items():
+        if _under(module, ADAPTERS):
+            banned = ("sqlalchemy", "maikit.server.web") if _under(module, ("maikit.server.api",)) else ("sqlalchemy",)
+            bad += [_where(module, line, name) for name, line, _top in found if _under(name, banned)]
     assert bad == []
 
 
