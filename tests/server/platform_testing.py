@@ -214,6 +214,15 @@ def second_server(live: Live, **settings) -> Live:
     return other
 
 
+def web_sign_in(http: httpx.Client, username: str, password: str, next: str = "/") -> httpx.Response:
+    """Sign in through the form as a browser does (``http`` keeps the cookies): the answer."""
+    import re
+
+    form = http.get("/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    return http.post("/signin", data={"csrf": csrf, "username": username, "password": password, "next": next})
+
+
 def _reset_postgres(url: str) -> None:
     """Empty the session database (each Live server starts from a new schema)."""
     from sqlalchemy import create_engine, text

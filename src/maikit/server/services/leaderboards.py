@@ -18,9 +18,7 @@ route's; :meth:`Board.body` gives it what to send.
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass, replace
 
@@ -28,6 +26,7 @@ import anyio.to_thread
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from maikit.csvsafe import csv_text
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import FINISHED, Phase, Submission, Team, User
 from maikit.server.errors import Forbidden
@@ -127,13 +126,8 @@ def columns(cdef: ChallengeDef) -> list[dict]:
 
 
 def to_csv(rows: list[dict], cols: list[dict]) -> str:
-    buf = io.StringIO()
-    keys = [c["key"] for c in cols] + ["submission_id", "submitted_at"]
-    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    return buf.getvalue()
+    """The board as CSV: the columns, then the submission's id and time (spreadsheet-safe cells)."""
+    return csv_text(rows, [c["key"] for c in cols] + ["submission_id", "submitted_at"])
 
 
 # --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from maikit.csvsafe import csv_text
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import (ACTIVE_STATUSES, FAILED, FAULT_MODEL, JOB_DONE, JOB_QUEUED, Challenge, Job, JobLog,
                                      Phase, Submission, User, Worker)
@@ -241,20 +242,15 @@ def export_rows(s: Session, phase_id: int) -> list[dict]:
 
 
 def export_csv(rows: list[dict]) -> str:
-    import csv
-    import io
+    """The phase's submissions (:func:`export_rows`) as CSV for organisers (spreadsheet-safe cells)."""
     import json
 
-    buf = io.StringIO()
     keys = ["id", "user", "status", "reason", "score", "runtime_ms", "metrics", "size_bytes", "sha256", "created_at",
             "samples_ms", "cpu", "runtime_version"]
-    w = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({**r, "metrics": json.dumps(r["metrics"]) if r["metrics"] else "",
-                    "samples_ms": " ".join(f"{v:.4f}" for v in (r["runtime"]["samples_ms"] or [])),
-                    "cpu": (r["fingerprint"] or {}).get("cpu"), "runtime_version": (r["fingerprint"] or {}).get("runtime_version")})
-    return buf.getvalue()
+    return csv_text(({**r, "metrics": json.dumps(r["metrics"]) if r["metrics"] else "",
+                      "samples_ms": " ".join(f"{v:.4f}" for v in (r["runtime"]["samples_ms"] or [])),
+                      "cpu": (r["fingerprint"] or {}).get("cpu"),
+                      "runtime_version": (r["fingerprint"] or {}).get("runtime_version")} for r in rows), keys)
 
 
 def list_submissions(p: Platform, slug: str, phase: str, u: User, limit: int = 500) -> list[SubmissionPublic]:
