@@ -181,7 +181,10 @@ def start_live(tmp: Path, db_url: str | None, **settings) -> Live:
         db = Database(db_url)
         migrate(db_url, db.engine)
         db.dispose()
-    opts = dict(lease_s=2.0, reap_every_s=0.3, claim_wait_s=2.0, preflight_timeout_s=120.0)
+    # the reference data folder: pytest's base folder, where the session's splits are made
+    # (``tmp`` is a folder in it, from tmp_path or mktemp)
+    opts = dict(lease_s=2.0, reap_every_s=0.3, claim_wait_s=2.0, preflight_timeout_s=120.0,
+                reference_root=Path(tmp).parent)
     opts.update(settings)
     live = _serve(create_app(Settings(data_dir=tmp, db_url=db_url, **opts)))
     _accounts(live)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -49,7 +51,8 @@ def test_each_bad_field_is_named(edit, message):
 
 def test_mai_challenge_check(tmp_path):
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
-    good.write_text(GOOD)
+    _split(tmp_path / "val")
+    good.write_text(GOOD.replace("/srv/hidden/test", str(_split(tmp_path / "hidden"))))
     d = yaml.safe_load(GOOD)
     d["phases"][0]["start"] = "yesterday"
     d["slug"] = "Bad Slug"
@@ -94,3 +97,88 @@ def test_a_bad_drift_setting_is_one_clear_error(isp_split):
     d["protocol"]["drift"] = {"tolerance": -0.1}
     with pytest.raises(MaikitError, match=r"protocol\.drift\.tolerance"):
         parse_challenge(d)
+
+
+def _check(tmp_path, d: dict | str, *args, name: str = "c.yaml"):
+    """``mai challenge check`` on ``d`` written to ``tmp_path/name``: (exit code, stdout, stderr)."""
+    f = tmp_path / name
+    f.write_text(d if isinstance(d, str) else yaml.safe_dump(d))
+    r = CliRunner().invoke(app, ["challenge", "check", str(f), *args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+def _split(root, task: str = "isp"):
+    """An (empty) reference split folder with the task's input and target folders."""
+    from maikit.taskspec import SPECS
+
+    for sub in (SPECS[task].input_dir, SPECS[task].target_dir):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.mark.parametrize("key, words", [("psnrr", "'psnrr' is not a column of task isp"),
+                                        ("si_rmse", "'si_rmse' is not a column of task isp")])
+def test_check_refuses_a_leaderboard_column_the_task_does_not_have(tmp_path, key, words):
+    d = yaml.safe_load(GOOD)
+    d["data"] = {}
+    d["leaderboard"] = [{"key": "psnr", "title": "PSNR"}, {"key": key, "title": "X"}]
+    code, out, err = _check(tmp_path, d)
+    assert code == 1 and out == ""
+    assert err.splitlines() == [f"{tmp_path / 'c.yaml'}: leaderboard[1].key: {words} "
+                                "(its columns: psnr, ssim, ms_ssim, runtime_ms, score)"]
+
+
+def test_check_refuses_a_daily_limit_above_the_total(tmp_path):
+    d = yaml.safe_load(GOOD)
+    d["data"] = {}
+    d["phases"][1].update(max_submissions_per_day=10, max_submissions=5)
+    code, _out, err = _check(tmp_path, d)
+    assert code == 1
+    assert err.splitlines() == [f"{tmp_path / 'c.yaml'}: phases[1].max_submissions_per_day: 10 per day is above "
+                                "the phase's total max_submissions (5)"]
+
+
+def test_check_resolves_data_paths_next_to_the_file_and_refuses_missing_ones(tmp_path, monkeypatch):
+    d = yaml.safe_load(GOOD)
+    d["data"] = {"validation": "data/val", "test": "data/test"}
+    folder = tmp_path / "challenges"
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)  # relative paths mean next to the file, not in the working folder
+    _split(folder / "data" / "val")
+    code, _out, err = _check(folder, d)
+    assert code == 1
+    assert err.splitlines() == [f"{folder / 'c.yaml'}: data.test: {folder / 'data' / 'test'} does not exist"]
+    (folder / "data" / "test").mkdir()
+    code, _out, err = _check(folder, d)
+    assert code == 1
+    assert err.splitlines() == [f"{folder / 'c.yaml'}: data.test: {folder / 'data' / 'test'} has no mediatek_raw/ "
+                                "folder (a reference split holds mediatek_raw/ and fujifilm/)"]
+    _split(folder / "data" / "test")
+    code, out, err = _check(folder, d)
+    assert (code, err) == (0, "") and "ok (mai-isp" in out
+
+
+def test_check_names_a_bad_date_in_one_line_and_json(tmp_path):
+    """A month 13 used to stop the YAML reader with a bare ValueError (exit 2)."""
+    text = GOOD.replace('start: "2021-03-22T00:00:00+02:00"', "start: 2021-13-22T00:00:00+02:00")
+    assert "2021-13-22" in text
+    code, out, err = _check(tmp_path, text)
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"{tmp_path / 'c.yaml'}: phases[1].start: ") and "month" in err
+    code, out, err = _check(tmp_path, text, "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["ok"] is False and report["problems"][0].startswith("phases[1].start: ")
+    (tmp_path / "broken.yaml").write_text("slug: [unclosed")
+    r = CliRunner().invoke(app, ["challenge", "check", str(tmp_path / "broken.yaml"), "--json"])
+    assert r.exit_code == 1 and json.loads(r.stdout)["problems"][0].startswith("not valid YAML")
+
+
+def test_check_shows_the_slug_pattern_as_it_is(tmp_path):
+    """Rich used to read ``[a-z0-9]`` in the message as markup and drop it."""
+    d = yaml.safe_load(GOOD)
+    d["slug"] = "Bad Slug"
+    code, _out, err = _check(tmp_path, d)
+    assert code == 1
+    assert "String should match pattern '^[a-z0-9][a-z0-9-]{0,62}$'" in err

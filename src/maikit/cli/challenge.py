@@ -21,23 +21,45 @@ def register(app: typer.Typer) -> None:
 
 def check(
     file: Path = typer.Argument(..., metavar="FILE.yaml", help="A challenge definition."),
-    as_json: bool = typer.Option(False, "--json", help="Print {file, ok, problems} as JSON."),
+    server: Optional[str] = typer.Option(None, "--server", help="Also check on this server: its reference data "
+                                         "folder, the data there, the stored challenge, device tags without a worker."),
+    token: Optional[str] = typer.Option(None, "--token", help="An organiser's API token, with --server (default: MAI_TOKEN)."),
+    as_json: bool = typer.Option(False, "--json", help="Print {file, ok, problems, warnings} as JSON."),
 ) -> None:
-    """Validate a challenge definition: one line per bad field; exit 1 if any."""
+    """Validate a challenge definition: one line per bad field; exit 1 if any.
+
+    Relative data paths are resolved next to the file. Without --server the reference splits
+    must be on this machine; with it, on the server (where the data is read)."""
     from maikit.server.challenge import load_yaml, parse_challenge, problems_of
 
-    obj = load_yaml(file)
-    problems = problems_of(obj)
-    if as_json:
-        print_json({"file": str(file), "ok": not problems, "problems": problems})
+    warnings: list[str] = []
+    try:
+        obj = load_yaml(file)
+    except MaikitError as e:
+        if not as_json:
+            raise
+        obj, problems = None, [e.reason]
     else:
-        for p in problems:
-            err_console.print(f"{file}: {p}", highlight=False, soft_wrap=True)
+        problems = problems_of(obj, base_dir=None if server else file.parent)
+    if not problems and server:
+        from maikit.cli.submit import Api, _token
+
+        cdef = parse_challenge(obj, str(file), base_dir=file.parent)  # the paths as `create` sends them
+        out = Api(server, _token(token)).call("POST", "/api/challenges/check", content=cdef.model_dump_json(),
+                                              headers={"Content-Type": "application/json"}).json()
+        problems, warnings = out["problems"], out["warnings"]
+    if as_json:
+        print_json({"file": str(file), "ok": not problems, "problems": problems, "warnings": warnings})
+    else:
+        for line in problems + [f"warning: {w}" for w in warnings]:
+            err_console.print(f"{file}: {line}", highlight=False, soft_wrap=True, markup=False)
     if problems:
         raise typer.Exit(EXIT_PROBLEMS)
     cdef = parse_challenge(obj, str(file), base_dir=file.parent)
     if not as_json:
-        console.print(f"{file}: ok ({cdef.slug}, task {cdef.task}, phases {', '.join(p.slug for p in cdef.phases)})", highlight=False)
+        where = f" on {server}" if server else ""
+        console.print(f"{file}: ok{where} ({cdef.slug}, task {cdef.task}, phases {', '.join(p.slug for p in cdef.phases)})",
+                      highlight=False, markup=False)
 
 
 def create(

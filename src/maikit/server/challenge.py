@@ -6,7 +6,7 @@
     title: Learned smartphone ISP (demo)
     task: isp                      # isp | depth
     description: Markdown text
-    data:                          # reference splits, on the server or on fidelity workers
+    data:                          # reference splits (docs/challenge-yaml.md#data)
       validation: data/isp/val     # relative paths are relative to the YAML file
       test: data/isp-test/val
     convention: mai21              # ISP RAW convention of the reference data
@@ -30,7 +30,7 @@
       - {key: psnr, title: PSNR, sort: desc, precision: 2}
     phases:
       - slug: validation
-        kind: validation           # validation | test
+        kind: validation           # development | validation | test
         start: 2021-03-01T00:00:00+00:00   # ISO 8601 with a time zone
         end: 2021-03-21T23:59:59+00:00
         max_submissions_per_day: 5
@@ -39,6 +39,12 @@
         execution_time_limit_s: 600
         visibility: public         # public | private | hidden-until-published
         ranking: best              # best | last | selected
+
+Every field, its default and allowed values: ``docs/challenge-yaml.md``. A file passes
+three checks: the model below (types, ranges, one error per field), :func:`semantic_problems`
+(what a field means for the task and the other fields: leaderboard columns the task has, a
+daily limit within the total) and, where the reference data is read, :func:`data_problems`
+(the split folders exist and hold the task's folders) and :func:`outside_root`.
 """
 
 from __future__ import annotations
@@ -101,10 +107,15 @@ class Column(_Strict):
     precision: int = Field(2, ge=0, le=10)
 
 
+PHASE_KINDS = ("development", "validation", "test")
+
+
 class PhaseDef(_Strict):
     slug: str = Field(pattern=SLUG)
     title: str | None = None
-    kind: Literal["validation", "test"]
+    # development: dates and words only (the reports' phase I: data and local tools, no
+    # uploads); validation: uploads scored on the validation split; test: on the hidden one
+    kind: Literal["development", "validation", "test"]
     start: datetime
     end: datetime
     max_submissions_per_day: int | None = Field(5, ge=0)
@@ -166,17 +177,86 @@ class ChallengeDef(_Strict):
         raise KeyError(slug)
 
     def split_path(self, kind: str) -> str | None:
-        return self.data.validation if kind == "validation" else self.data.test
+        return {"validation": self.data.validation, "test": self.data.test}.get(kind)
 
 
 def default_columns(task: str) -> list[Column]:
     """Table 1 of the reports: the task's metrics, runtime, score (team and size are always shown)."""
-    from maikit.tasks import get_task
+    from maikit.taskspec import SPECS
 
-    spec = get_task(task)
+    spec = SPECS[task]
     cols = [Column(key=m.name, title=m.title, sort="desc" if m.higher_is_better else "asc", precision=4) for m in spec.metrics]
     return cols + [Column(key="runtime_ms", title="Runtime, ms", sort="asc", precision=1),
                    Column(key="score", title="Score", sort="desc", precision=2)]
+
+
+def column_keys(task: str) -> tuple[str, ...]:
+    """The leaderboard columns a task's submissions have: its metrics, the runtime, the score."""
+    from maikit.taskspec import SPECS
+
+    return (*SPECS[task].metric_names, "runtime_ms", "score")
+
+
+def semantic_problems(c: ChallengeDef) -> list[str]:
+    """What the model's types cannot say, one line each naming the field: leaderboard columns
+    the task does not have (they would stay empty), a daily limit above the phase's total."""
+    problems = []
+    keys = column_keys(c.task)
+    for i, col in enumerate(c.leaderboard or []):
+        if col.key not in keys:
+            problems.append(f"leaderboard[{i}].key: {col.key!r} is not a column of task {c.task} "
+                            f"(its columns: {', '.join(keys)})")
+    for i, ph in enumerate(c.phases):
+        if ph.max_submissions_per_day is not None and ph.max_submissions is not None \
+                and ph.max_submissions_per_day > ph.max_submissions:
+            problems.append(f"phases[{i}].max_submissions_per_day: {ph.max_submissions_per_day} per day is above "
+                            f"the phase's total max_submissions ({ph.max_submissions})")
+    return problems
+
+
+def data_problems(c: ChallengeDef) -> list[str]:
+    """Reference splits that are not there, one line each: a missing folder, or one without
+    the task's input and target folders (``data.validation: ... does not exist``). Run it where
+    the data is read (this machine for ``mai challenge check``, the server with ``--server``)."""
+    from maikit.taskspec import SPECS
+
+    spec = SPECS[c.task]
+    problems = []
+    for kind in ("validation", "test"):
+        path = getattr(c.data, kind)
+        if not path:
+            continue
+        folder = Path(path)
+        if not folder.is_dir():
+            problems.append(f"data.{kind}: {path} " + ("is not a folder" if folder.exists() else "does not exist"))
+            continue
+        for sub in (spec.input_dir, spec.target_dir):
+            if not (folder / sub).is_dir():
+                problems.append(f"data.{kind}: {path} has no {sub}/ folder (a reference split holds "
+                                f"{spec.input_dir}/ and {spec.target_dir}/)")
+                break
+    return problems
+
+
+def absolute(path: str, base: str | os.PathLike) -> str:
+    """``path`` made absolute against ``base`` and normalised lexically: ``..`` and ``.`` are
+    folded, symbolic links are left as they are (:func:`outside_root` explains why)."""
+    return os.path.normpath(os.path.join(os.path.abspath(base), path))
+
+
+def outside_root(path: str, root: str | os.PathLike) -> bool:
+    """Whether a data path lies outside the reference data folder ``root``.
+
+    The test is on the path's words, after ``..`` is folded: a path is inside when its
+    components start with the root's. Symbolic links inside the root are followed when the
+    data is read, since only the machine's operator can have put them there (an organiser
+    writes the file, not the folder); a path that names ``..`` after a link is refused
+    outright, because the folding cannot know where that lands."""
+    if ".." in Path(path).parts:
+        return True
+    root_parts = Path(os.path.normpath(os.path.abspath(root))).parts
+    parts = Path(os.path.normpath(path)).parts
+    return not Path(path).is_absolute() or parts[:len(root_parts)] != root_parts
 
 
 def _where(loc: tuple) -> str:
@@ -186,50 +266,77 @@ def _where(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def parse_challenge(obj: object, source: str = "challenge", base_dir: str | os.PathLike | None = None) -> ChallengeDef:
-    """Validate a loaded YAML/JSON object; MaikitError names the first bad field and why.
-
-    Relative data paths are made absolute against ``base_dir``.
-    """
+def _validated(obj: object, base_dir: str | os.PathLike | None) -> tuple[ChallengeDef | None, list[str]]:
     if not isinstance(obj, dict):
-        raise MaikitError("expected a mapping of challenge fields at the top level", source)
+        return None, ["(top level): expected a mapping of challenge fields"]
     try:
         c = ChallengeDef.model_validate(obj)
     except ValidationError as e:
-        problems = [f"{_where(err['loc'])}: {err['msg']}" for err in e.errors()]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise MaikitError(problems[0] + more, source) from None
+        return None, [f"{_where(err['loc'])}: {err['msg']}" for err in e.errors()]
     if base_dir is not None:
         for kind in ("validation", "test"):
             p = getattr(c.data, kind)
             if p and not Path(p).is_absolute():
-                setattr(c.data, kind, str((Path(base_dir) / p).resolve()))
+                setattr(c.data, kind, absolute(p, base_dir))
+    return c, semantic_problems(c)
+
+
+def parse_challenge(obj: object, source: str = "challenge", base_dir: str | os.PathLike | None = None) -> ChallengeDef:
+    """Validate a loaded YAML/JSON object; MaikitError names the first bad field and why.
+
+    Relative data paths are made absolute against ``base_dir`` (:func:`absolute`).
+    """
+    c, problems = _validated(obj, base_dir)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise MaikitError(problems[0] + more, source)
     return c
 
 
-def problems_of(obj: object) -> list[str]:
-    """Every problem of a challenge object, one line each (empty when valid)."""
-    if not isinstance(obj, dict):
-        return ["(top level): expected a mapping of challenge fields"]
+def problems_of(obj: object, base_dir: str | os.PathLike | None = None) -> list[str]:
+    """Every problem of a challenge object, one line each (empty when valid); with
+    ``base_dir``, also its reference data as seen from there (:func:`data_problems`)."""
+    c, problems = _validated(obj, base_dir)
+    if c is not None and not problems and base_dir is not None:
+        problems = data_problems(c)
+    return problems
+
+
+def _loader():
+    """YAML's safe loader without its timestamp type: dates stay text, so a bad one (month
+    13) is the date field's error, named by the model, not a bare ValueError while reading."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+                                      for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return Loader
+
+
+def read_yaml(text: str | bytes) -> object:
+    """A challenge file's text as data (MaikitError: not valid YAML, with the parser's first line)."""
+    import yaml
+
     try:
-        ChallengeDef.model_validate(obj)
-    except ValidationError as e:
-        return [f"{_where(err['loc'])}: {err['msg']}" for err in e.errors()]
-    return []
+        return yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise MaikitError(f"not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def load_yaml(path: str | os.PathLike) -> object:
-    import yaml
-
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise MaikitError(f"cannot read ({e.strerror})", path) from None
+    except UnicodeDecodeError:
+        raise MaikitError("not a text file", path) from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise MaikitError(f"not valid YAML ({str(e).splitlines()[0]})", path) from None
+        return read_yaml(text)
+    except MaikitError as e:
+        raise MaikitError(str(e), path) from None
 
 
 def load_challenge(path: str | os.PathLike) -> ChallengeDef:

@@ -12,6 +12,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("mai-server")
     db_url: str | None = None  # default: sqlite:///DATA_DIR/platform.db
+    # the folder every challenge's reference data (``data:``) must lie under; a relative path
+    # sent to the API is taken under it (docs/challenge-yaml.md#data); default: DATA_DIR
+    reference_root: Path | None = None
     lease_s: float = 30.0  # a job's lease; heartbeats extend it
     max_attempts: int = 3  # leases a job may lose before it fails as an infrastructure failure
     claim_wait_s: float = 20.0  # longest long-poll of a claim
@@ -47,6 +50,10 @@ class Settings(BaseSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{(Path(self.data_dir) / 'platform.db').resolve()}"
+
+    @property
+    def reference_dir(self) -> Path:
+        return Path(self.reference_root if self.reference_root is not None else self.data_dir).absolute()
 
     @property
     def files_dir(self) -> Path:

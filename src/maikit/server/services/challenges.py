@@ -1,17 +1,20 @@
-"""Challenges and phases: look up, create or update from a definition, publish, re-run a
-phase, and their public view (what anyone may read of them)."""
+"""Challenges and phases: look up, create or update from a definition (its reference data
+under the server's reference folder; a phase dropped from the file removed unless it has
+submissions), check a definition without saving it, publish, re-run a phase, and their public
+view (what anyone may read of them)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maikit.errors import MaikitError
-from maikit.server.challenge import ChallengeDef, parse_challenge
-from maikit.server.db.models import Challenge, Phase
+from maikit.server.challenge import ChallengeDef, absolute, data_problems, outside_root, parse_challenge, problems_of, read_yaml
+from maikit.server.db.models import Challenge, Phase, Submission
 from maikit.server.errors import Conflict, Invalid
 from maikit.server.jobs.pipeline import rerun_phase as rerun_all
 from maikit.server.services.lookup import get_challenge, get_phase
@@ -81,25 +84,68 @@ def definition(p: Platform, slug: str, phase: str) -> ChallengeDef:
         return get_phase(s, slug, phase)[2]
 
 
+def _load(raw: bytes, yaml: bool) -> object:
+    try:
+        return read_yaml(raw) if yaml else json.loads(raw)
+    except MaikitError as e:
+        raise Invalid(f"not a readable definition ({e.reason})")
+    except ValueError as e:
+        raise Invalid(f"not a readable definition ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+
+
 def read_definition(raw: bytes, *, yaml: bool) -> ChallengeDef:
     """A challenge definition sent as JSON (or YAML), validated (Invalid: the first bad field)."""
-    try:
-        if yaml:
-            import yaml as pyyaml
-
-            obj = pyyaml.safe_load(raw)
-        else:
-            obj = json.loads(raw)
-    except Exception as e:
-        raise Invalid(f"not a readable definition ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+    obj = _load(raw, yaml)
     try:
         return parse_challenge(obj, "challenge")
     except MaikitError as e:
         raise Invalid(str(e))
 
 
+def placed(p: Platform, cdef: ChallengeDef) -> tuple[ChallengeDef, list[str]]:
+    """The definition with its data paths under the reference folder (a relative one taken
+    under it), and a line for each path that lies outside it (docs/challenge-yaml.md#data)."""
+    root = p.settings.reference_dir
+    cdef = cdef.model_copy(deep=True)
+    problems = []
+    for kind in ("validation", "test"):
+        path = getattr(cdef.data, kind)
+        if not path:
+            continue
+        if ".." not in Path(path).parts:
+            path = absolute(path, root)
+        if outside_root(path, root):
+            problems.append(f"data.{kind}: {getattr(cdef.data, kind)} is outside the server's reference data folder "
+                            f"{root} (the MAI_SERVER_REFERENCE_ROOT setting)")
+        setattr(cdef.data, kind, path)
+    return cdef, problems
+
+
+def change_refusal(s: Session, cdef: ChallengeDef) -> str | None:
+    """Why this definition cannot replace the stored one, or None: the task changed, or a
+    phase left out of it has submissions (one without is removed)."""
+    c = s.execute(select(Challenge).where(Challenge.slug == cdef.slug)).scalar_one_or_none()
+    if c is None:
+        return None
+    if c.task != cdef.task:
+        return f"challenge {cdef.slug!r} is for task {c.task!r}; its task cannot change"
+    kept = {pd.slug for pd in cdef.phases}
+    for ph in c.phases:
+        if ph.slug in kept:
+            continue
+        n = s.scalar(select(func.count()).select_from(Submission).where(Submission.phase_id == ph.id))
+        if n:
+            return (f"phases: phase {ph.slug!r} is not in the definition but has {n} submission{'s' if n != 1 else ''}; "
+                    f"a phase with submissions cannot be removed (keep it; its dates can close it)")
+    return None
+
+
 def upsert_challenge(s: Session, cdef: ChallengeDef, now) -> Challenge:
-    """Create the challenge, or update its definition and phases (phases are never deleted)."""
+    """Create the challenge, or update its definition and phases; a phase the definition no
+    longer names is removed when it has no submissions (Conflict otherwise: :func:`change_refusal`)."""
+    refusal = change_refusal(s, cdef)
+    if refusal:
+        raise Conflict(refusal)
     c = s.execute(select(Challenge).where(Challenge.slug == cdef.slug)).scalar_one_or_none()
     definition = json.loads(cdef.model_dump_json())
     if c is None:
@@ -107,10 +153,11 @@ def upsert_challenge(s: Session, cdef: ChallengeDef, now) -> Challenge:
         s.add(c)
         s.flush()
     else:
-        if c.task != cdef.task:
-            raise Conflict(f"challenge {cdef.slug!r} is for task {c.task!r}; its task cannot change")
         c.title, c.definition = cdef.title, definition
     existing = {p.slug: p for p in c.phases}
+    for slug, p in existing.items():
+        if slug not in {pd.slug for pd in cdef.phases}:
+            s.delete(p)
     for pd in cdef.phases:
         p = existing.get(pd.slug)
         if p is None:
@@ -118,13 +165,45 @@ def upsert_challenge(s: Session, cdef: ChallengeDef, now) -> Challenge:
         else:
             p.kind, p.start, p.end = pd.kind, pd.start, pd.end
     s.flush()
+    s.expire(c, ["phases"])
     s.refresh(c)
     return c
 
 
 def save_challenge(p: Platform, cdef: ChallengeDef) -> ChallengePublic:
+    """Create or update a challenge (Invalid: reference data outside the reference folder)."""
+    cdef, outside = placed(p, cdef)
+    if outside:
+        raise Invalid(outside[0])
     with p.db.write() as s, s.begin():
         return challenge_public(upsert_challenge(s, cdef, p.now()), p.now())
+
+
+def check_definition(p: Platform, raw: bytes, *, yaml: bool) -> dict:
+    """What saving this definition would refuse (``problems``: every bad field, reference data
+    outside the reference folder or missing on this server, a change the stored challenge
+    forbids) and what would not work yet (``warnings``: a device tag no registered worker
+    serves); nothing is saved."""
+    from maikit.server.services.workers import tags_without_worker
+
+    obj = _load(raw, yaml)
+    problems = problems_of(obj)
+    if problems:
+        return {"ok": False, "problems": problems, "warnings": []}
+    cdef, problems = placed(p, parse_challenge(obj))
+    inside = cdef.model_copy(deep=True)
+    for kind in ("validation", "test"):  # the data of paths inside the folder, on this server
+        path = getattr(inside.data, kind)
+        if path and outside_root(path, p.settings.reference_dir):
+            setattr(inside.data, kind, None)
+    problems += data_problems(inside)
+    with p.db.read() as s:
+        refusal = change_refusal(s, cdef)
+    if refusal:
+        problems.append(refusal)
+    warnings = [f"protocol.device: no registered worker serves device {tag!r}: runtime jobs wait until one "
+                f"connects (mai worker --device {tag})" for tag in tags_without_worker(p, [cdef.protocol.device])]
+    return {"ok": not problems, "problems": problems, "warnings": warnings}
 
 
 def publish_phase(p: Platform, slug: str, phase: str) -> PhasePublic:

@@ -136,6 +136,9 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
     with p.db.read() as s:
         _c, ph, cdef = get_phase(s, slug, phase)
         pdef = cdef.phase(ph.slug)
+        if ph.kind == "development":
+            raise PhaseClosed(f"phase {phase!r} of {slug!r} takes no uploads: it is for training and timing models "
+                              f"locally (mai eval, mai bench); submit to a validation phase")
         if not (ph.start <= now < ph.end):
             when = f"opens {ph.start.isoformat()}" if now < ph.start else f"closed {ph.end.isoformat()}"
             raise PhaseClosed(f"phase {phase!r} of {slug!r} is not open: it {when}")

@@ -98,6 +98,14 @@ def list_workers(p: Platform) -> list[dict]:
                 for w in s.execute(select(Worker).order_by(Worker.id)).scalars()]
 
 
+def tags_without_worker(p: Platform, tags: list[str]) -> list[str]:
+    """The device tags among ``tags`` that no registered worker with the runtime role serves
+    (runtime jobs for them wait until one registers), in the order given."""
+    with p.db.read() as s:
+        served = {tag for tag, roles in s.execute(select(Worker.device_tag, Worker.roles)) if "runtime" in (roles or [])}
+    return [t for t in dict.fromkeys(tags) if t not in served]
+
+
 def worker_health(w: Worker, job: Job | None, now, lease_s: float) -> tuple[str, str]:
     """(state, words): unhealthy when its device failed its health check; busy while its lease
     is current; idle when heard from recently; silent otherwise."""

@@ -35,6 +35,16 @@ async def create_challenge(request: Request, _: User = Depends(organiser), st=De
     return await run_in_threadpool(challenges.save_challenge, st, cdef)
 
 
+@router.post("/check", openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}},
+                                                                 "application/yaml": {"schema": {"type": "string"}}}}})
+async def check_challenge(request: Request, _: User = Depends(organiser), st=Depends(state)) -> dict:
+    """What creating this definition would refuse (``problems``) and what would not work yet
+    (``warnings``: a device tag no registered worker serves), checked on this server; nothing is saved."""
+    raw = await request.body()
+    return await run_in_threadpool(challenges.check_definition, st, raw,
+                                   yaml="yaml" in request.headers.get("content-type", ""))
+
+
 @router.post("/{slug}/phases/{phase}/publish", response_model=PhasePublic)
 def publish(slug: str, phase: str, _: User = Depends(organiser), st=Depends(state)) -> PhasePublic:
     """Make a phase's results visible (test phases are hidden until then)."""
