@@ -14,6 +14,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from maikit import __version__
 from maikit.server.api.errors import headers_of, status_of
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
     for mod in (health, users, challenges, submissions, leaderboard, workers, jobs):
         app.include_router(mod.router)
     mount(app)
+    if settings.trusted_proxies:  # outermost: every layer below sees the client's address and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_exception_handler(ServiceError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
     return app

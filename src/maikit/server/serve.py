@@ -89,7 +89,9 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
 
         setup_demo(platform)
         announce(f"demo tokens: {settings.data_dir / 'demo-tokens.json'}")
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    # proxy headers are the app's to believe (the trusted_proxies setting), not uvicorn's
+    # (which by default believes any client on 127.0.0.1)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
     stop = threading.Event()
     threads = []

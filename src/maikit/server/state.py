@@ -13,6 +13,7 @@ import anyio.to_thread
 
 from maikit.server.core.clock import Clock
 from maikit.server.core.config import Settings
+from maikit.server.core.limits import SlidingWindow
 from maikit.server.db.session import Database
 from maikit.server.services.leaderboards import BoardCache
 from maikit.server.store import FileStore
@@ -26,6 +27,11 @@ class Platform:
     clock: Clock = field(default_factory=Clock)
     preflight_slots: threading.BoundedSemaphore = field(init=False)
     upload_threads: anyio.CapacityLimiter = field(init=False)
+    # argon2 runs here, as many at once as there are cores: a sign-in flood waits in the
+    # event loop, not in the shared thread pool every other request needs
+    password_threads: anyio.CapacityLimiter = field(init=False)
+    signin_accounts: SlidingWindow = field(init=False)
+    signin_addresses: SlidingWindow = field(init=False)
     boards: BoardCache = field(init=False)
     # preflight children forked from one warm process (None: each a fresh interpreter)
     zygote: object | None = field(init=False, default=None)
@@ -34,6 +40,10 @@ class Platform:
         n = self.settings.preflight_concurrency or (os.cpu_count() or 1)
         self.preflight_slots = threading.BoundedSemaphore(n)
         self.upload_threads = anyio.CapacityLimiter(n)
+        self.password_threads = anyio.CapacityLimiter(os.cpu_count() or 1)
+        st = self.settings
+        self.signin_accounts = SlidingWindow(st.signin_account_attempts, st.signin_account_window_s)
+        self.signin_addresses = SlidingWindow(st.signin_address_attempts, st.signin_address_window_s)
         self.boards = BoardCache(self.db, self.clock, self.settings.leaderboard_fresh_s)
         if self.settings.preflight_zygote:
             from maikit.worker.zygote import Zygote
@@ -55,6 +65,11 @@ class Platform:
         as many at once as there are preflight slots: uploads waiting their turn wait in the
         event loop, not in threads of the shared pool that every other request needs."""
         return await anyio.to_thread.run_sync(fn, *args, limiter=self.upload_threads)
+
+    async def run_password(self, fn, *args):
+        """``fn(*args)`` (argon2: a sign-in, a sign-up, a password change) in a thread of its
+        own pool, as many at once as the machine has cores."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.password_threads)
 
     def close(self) -> None:
         if self.zygote is not None:

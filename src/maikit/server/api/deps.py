@@ -23,6 +23,12 @@ async def state(request: Request) -> Platform:
     return request.app.state.platform
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address: the peer's, or what a trusted proxy says it is (the
+    ``trusted_proxies`` setting; docs/security.md)."""
+    return request.client.host if request.client else None
+
+
 async def caller(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
     """Who sent the request: anonymous at once; a token's owner from the database (in a thread)."""
     if cred is None:

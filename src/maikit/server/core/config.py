@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     # it; a change made through another server process on the same database shows within it
     # (changes made through this process show at once); 0: every request re-reads
     leaderboard_fresh_s: float = 1.0
+    # addresses of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed
+    # (comma-separated IPs or networks, "*" for any; empty: none, the peer is the client):
+    # the client's address for the per-address limits, https for the session cookie's Secure
+    trusted_proxies: str = ""
+    # sign-in and sign-up (docs/security.md): attempts per account name in a sliding window
+    # (a successful sign-in clears the name's count), attempts per client address of any
+    # name; past either, 429 with Retry-After. Counted in this process's memory.
+    signin_account_attempts: int = 10
+    signin_account_window_s: float = 300.0
+    signin_address_attempts: int = 30
+    signin_address_window_s: float = 60.0
 
     @property
     def database_url(self) -> str:

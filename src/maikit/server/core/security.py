@@ -5,11 +5,12 @@ database leaks (the reason passwords need a slow one does not apply)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
+from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
@@ -18,12 +19,19 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 def verify_password(stored: str | None, password: str) -> bool:
-    if not stored:
-        return False
+    """Whether ``password`` is the one hashed in ``stored``. Without a stored hash (no such
+    user, or one without a password) the password is checked against a hash of nothing
+    anyone knows, with the same parameters: the answer takes as long, so the time does not
+    tell which user names exist."""
     try:
-        return _hasher.verify(stored, password)
-    except VerificationError:
+        return _hasher.verify(stored or _dummy_hash(), password) and bool(stored)
+    except (VerificationError, InvalidHashError):
         return False
 
 

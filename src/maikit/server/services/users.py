@@ -1,16 +1,24 @@
 """Accounts and tokens: create users (and their team), passwords, user and worker tokens
-(only their hash is stored), who a token belongs to, and what each kind of caller may do."""
+(only their hash is stored), who a token belongs to, and what each kind of caller may do.
+
+Passwords: argon2 runs outside every database transaction (a hash inside SQLite's write
+transaction held every other write up for its length) and in the platform's own threads,
+as many at once as there are cores (:meth:`Platform.run_password`). Sign-in and sign-up
+attempts are limited per user name and per client address before any hashing
+(:func:`admit_password_attempt`; RateLimited, 429 with Retry-After)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maikit.server.core.security import hash_password, hash_token, new_token, verify_password
 from maikit.server.db.models import ApiToken, Team, User
-from maikit.server.errors import Conflict, Forbidden, NotFound, Unauthorized
+from maikit.server.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from maikit.server.state import Platform
 
 
@@ -80,11 +88,38 @@ def team_name(p: Platform, user: User) -> str | None:
         return s.get(Team, user.team_id).name
 
 
+def admit_password_attempt(p: Platform, username: str | None, client: str | None) -> None:
+    """Count a sign-in attempt for ``username`` (None: a sign-up, counted per address only)
+    from ``client`` (the address; None: not known), or refuse it (RateLimited with the wait):
+    at most ``signin_account_attempts`` per name in ``signin_account_window_s`` (a successful
+    sign-in clears the name's count), ``signin_address_attempts`` per address in
+    ``signin_address_window_s``. The same answer for names that exist and names that do not."""
+    name = None if username is None else username[:64]  # no stored name is longer
+    if name is not None and (wait := p.signin_accounts.wait_s(name)):
+        raise RateLimited(f"too many sign-in attempts for this user name; try again in {math.ceil(wait)} s", wait)
+    if client is not None and (wait := p.signin_addresses.take(client)):
+        raise RateLimited(f"too many sign-in attempts from your address; try again in {math.ceil(wait)} s", wait)
+    if name is not None and (wait := p.signin_accounts.take(name)):
+        raise RateLimited(f"too many sign-in attempts for this user name; try again in {math.ceil(wait)} s", wait)
+
+
 def check_password(p: Platform, username: str, password: str) -> User | None:
-    """The user if the password is theirs (the database and argon2: run it in a thread)."""
+    """The user if the password is theirs (a blocking call: the database, then argon2 after
+    the read has ended; an unknown name takes as long as a known one)."""
     with p.db.read() as s:
         u = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    return u if u is not None and verify_password(u.password_hash, password) else None
+    ok = verify_password(u.password_hash if u is not None else None, password)
+    return u if ok else None
+
+
+async def sign_in(p: Platform, username: str, password: str, client: str | None) -> User | None:
+    """The user if the password is theirs, None if not; RateLimited past the sign-in limits
+    (:func:`admit_password_attempt`, refused before any hashing)."""
+    admit_password_attempt(p, username, client)
+    u = await p.run_password(check_password, p, username, password)
+    if u is not None:
+        p.signin_accounts.forget(username[:64])
+    return u
 
 
 def issue_user_token(s: Session, u: User, now, label: str = "") -> str:
@@ -99,8 +134,11 @@ def issue_worker_token(s: Session, device_tag: str, now, label: str = "") -> str
     return token
 
 
-def create_user(s: Session, *, username: str, role: str, password: str | None, team: str | None, now) -> User:
-    """A new user, in ``team`` (created if new) when given."""
+def create_user(s: Session, *, username: str, role: str, password: str | None = None, team: str | None, now,
+                password_hash: str | None = None) -> User:
+    """A new user, in ``team`` (created if new) when given. ``password_hash`` when the caller
+    hashed it before the transaction (a sign-up: argon2 inside a write transaction holds
+    every other write up); a plain ``password`` is hashed here."""
     team_id = None
     if team:
         t = s.execute(select(Team).where(Team.name == team)).scalar_one_or_none()
@@ -109,40 +147,50 @@ def create_user(s: Session, *, username: str, role: str, password: str | None, t
             s.add(t)
             s.flush()
         team_id = t.id
-    u = User(username=username, role=role, password_hash=hash_password(password) if password else None,
-             team_id=team_id, quota_lock=0, created_at=now)
+    if password_hash is None and password:
+        password_hash = hash_password(password)
+    u = User(username=username, role=role, password_hash=password_hash, team_id=team_id, quota_lock=0, created_at=now)
     s.add(u)
     s.flush()
     return u
 
 
-def login(p: Platform, username: str, password: str, label: str = "login") -> str:
-    """A new API token for a user name and password (Unauthorized if they do not match)."""
-    u = check_password(p, username, password)
+async def login(p: Platform, username: str, password: str, client: str | None, label: str = "login") -> str:
+    """A new API token for a user name and password (Unauthorized if they do not match,
+    RateLimited past the sign-in limits)."""
+    u = await sign_in(p, username, password, client)
     if u is None:
         raise Unauthorized("wrong user name or password")
-    with p.db.write() as s, s.begin():
-        return issue_user_token(s, u, p.now(), label)
+    return await anyio.to_thread.run_sync(new_user_token, p, u.id, label)
 
 
 def add_user(p: Platform, *, username: str, role: str, password: str | None, team: str | None) -> tuple[User, str]:
     """An organiser adds a user (to any team, existing or new): the user and their first token."""
+    password_hash = hash_password(password) if password else None  # before the transaction
     with p.db.write() as s, s.begin():
         if s.execute(select(User).where(User.username == username)).scalar_one_or_none():
             raise Conflict(f"user {username!r} exists")
-        u = create_user(s, username=username, role=role, password=password, team=team, now=p.now())
+        u = create_user(s, username=username, role=role, password_hash=password_hash, team=team, now=p.now())
         return u, issue_user_token(s, u, p.now(), "created")
 
 
-def sign_up(p: Platform, *, username: str, password: str, team: str | None) -> User:
-    """A participant signs up (Conflict: the name is taken, or the team exists: joining a
-    team shows its submissions, so only an organiser adds members to one)."""
+def _sign_up(p: Platform, username: str, password: str, team: str | None) -> User:
+    password_hash = hash_password(password)  # before the transaction
     with p.db.write() as s, s.begin():
         if s.execute(select(User).where(User.username == username)).scalar_one_or_none():
             raise Conflict(f"User name {username!r} is taken.")
         if team and s.execute(select(Team).where(Team.name == team)).scalar_one_or_none():
             raise Conflict("That team exists already; ask an organiser to add you to it.")
-        return create_user(s, username=username, role="participant", password=password, team=team, now=p.now())
+        return create_user(s, username=username, role="participant", password_hash=password_hash, team=team,
+                           now=p.now())
+
+
+async def sign_up(p: Platform, *, username: str, password: str, team: str | None, client: str | None) -> User:
+    """A participant signs up (Conflict: the name is taken, or the team exists: joining a
+    team shows its submissions, so only an organiser adds members to one); sign-ups count
+    toward their address's sign-in limit (RateLimited past it)."""
+    admit_password_attempt(p, None, client)
+    return await p.run_password(_sign_up, p, username, password, team)
 
 
 def add_worker_token(p: Platform, device_tag: str, label: str = "") -> str:

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from maikit.server.errors import Conflict
+from maikit.server.api.deps import client_address
+from maikit.server.api.errors import headers_of
+from maikit.server.errors import Conflict, RateLimited
 from maikit.server.services import users
 from maikit.server.web.render import render
 from maikit.server.web.session import checked_form, need_user, sign_in, sign_out
@@ -43,16 +45,21 @@ async def signup(request: Request):
         errors.append(f"Password: at least {MIN_PASSWORD} characters.")
     if team is not None and len(team) > 100:
         errors.append("Team: at most 100 characters.")
-    user = None
+    user, limited = None, None
     if not errors:
         try:
-            user = await run_in_threadpool(users.sign_up, request.app.state.platform, username=username,
-                                           password=password, team=team)
+            user = await users.sign_up(request.app.state.platform, username=username, password=password, team=team,
+                                       client=client_address(request))
         except Conflict as e:
             errors.append(e.reason)
+        except RateLimited as e:
+            errors.append(e.reason[0].upper() + e.reason[1:] + ".")
+            limited = e
     if errors:
-        return render(request, "signup.html", status=422, title="Sign up", errors=errors,
+        page = render(request, "signup.html", status=429 if limited else 422, title="Sign up", errors=errors,
                       form={"username": username, "team": team or ""})
+        page.headers.update(headers_of(limited) if limited else {})
+        return page
     sign_in(request, user)
     return RedirectResponse("/account", status_code=303)
 
@@ -66,7 +73,14 @@ def signin_page(request: Request, next: str | None = None):
 async def signin(request: Request):
     form = await checked_form(request)
     username = str(form.get("username", "")).strip()
-    u = await run_in_threadpool(users.check_password, request.app.state.platform, username, str(form.get("password", "")))
+    try:
+        u = await users.sign_in(request.app.state.platform, username, str(form.get("password", "")),
+                                client_address(request))
+    except RateLimited as e:
+        page = render(request, "signin.html", status=429, title="Sign in", error=e.reason[0].upper() + e.reason[1:] + ".",
+                      next=_safe_next(form.get("next")), form={"username": username})
+        page.headers.update(headers_of(e))
+        return page
     if u is None:
         return render(request, "signin.html", status=401, title="Sign in", error="Wrong user name or password.",
                       next=_safe_next(form.get("next")), form={"username": username})

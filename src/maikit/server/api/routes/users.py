@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from maikit.server.api.deps import organiser, state, user
+from maikit.server.api.deps import client_address, organiser, state, user
 from maikit.server.api.schemas import TokenPublic, TokenRequest, UserCreate, UserCreated, UserPublic, WorkerTokenCreate
 from maikit.server.db.models import User
 from maikit.server.services import users
@@ -12,9 +12,11 @@ from maikit.server.services import users
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
-@router.post("/auth/token", response_model=TokenPublic)
-def login(body: TokenRequest, st=Depends(state)) -> TokenPublic:
-    return TokenPublic(token=users.login(st, body.username, body.password))
+@router.post("/auth/token", response_model=TokenPublic,
+             responses={429: {"description": "too many sign-in attempts for the name or from the address (Retry-After)"}})
+async def login(body: TokenRequest, request: Request, st=Depends(state)) -> TokenPublic:
+    """A new API token for a user name and password."""
+    return TokenPublic(token=await users.login(st, body.username, body.password, client_address(request)))
 
 
 @router.get("/me", response_model=UserPublic)

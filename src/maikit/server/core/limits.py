@@ -1,0 +1,96 @@
+"""Two in-memory limiters of this server process: events per sliding window per key (sign-in
+attempts) and things at once per key (preflights per account and per address).
+
+They live in the process's memory, not in the database: a flood is refused without a query
+or a write, and forgotten when the process restarts. Several server processes on one
+database each keep their own count, so each lets a key through up to its limit (the
+operator's documentation, docs/security.md, says so). The number of keys kept is bounded:
+past ``max_keys`` the least recently used ones are forgotten, so a sender who makes up keys
+(user names that do not exist) fills no more than that."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Callable, Hashable, Iterator
+
+
+class SlidingWindow:
+    """At most ``limit`` events per key in any ``window_s`` seconds."""
+
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 100_000):
+        self.limit, self.window_s, self.clock, self.max_keys = limit, window_s, clock, max_keys
+        self._events: OrderedDict[Hashable, deque] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _recent(self, key: Hashable, now: float) -> deque:
+        q = self._events.get(key)
+        if q is None:
+            q = self._events[key] = deque()
+            while len(self._events) > self.max_keys:
+                self._events.popitem(last=False)
+        else:
+            self._events.move_to_end(key)
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        return q
+
+    def wait_s(self, key: Hashable) -> float:
+        """0 if one more event of ``key`` fits now, else the seconds until it does."""
+        with self._lock:
+            now = self.clock()
+            q = self._recent(key, now)
+            return 0.0 if len(q) < self.limit else q[-self.limit] + self.window_s - now
+
+    def take(self, key: Hashable) -> float:
+        """Count one event of ``key`` if it fits (0), else count nothing: the seconds to wait."""
+        with self._lock:
+            now = self.clock()
+            q = self._recent(key, now)
+            if len(q) >= self.limit:
+                return q[-self.limit] + self.window_s - now
+            q.append(now)
+            return 0.0
+
+    def forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._events.pop(key, None)
+
+
+class AtOnce:
+    """At most ``limit`` holders per key at the same time."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._held: dict[Hashable, int] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, *keys: Hashable) -> Iterator[bool]:
+        """Hold one place under every key, all or none: yields True, or False (nothing held)
+        when one of them is full."""
+        with self._lock:
+            if any(self._held.get(k, 0) >= self.limit for k in keys):
+                ok = False
+            else:
+                ok = True
+                for k in keys:
+                    self._held[k] = self._held.get(k, 0) + 1
+        try:
+            yield ok
+        finally:
+            if ok:
+                with self._lock:
+                    for k in keys:
+                        n = self._held[k] - 1
+                        if n:
+                            self._held[k] = n
+                        else:
+                            del self._held[k]
+
+    def held(self, key: Hashable) -> int:
+        with self._lock:
+            return self._held.get(key, 0)
