@@ -38,15 +38,20 @@ def test_fp32_export_record_and_files(isp_export):
     assert runner.input_shape == (1, h, w, 4) and runner.output_shape == (1, 2 * h, 2 * w, 3)
 
 
-def test_model_none_runs_at_two_sizes_like_pytorch(isp_export):
-    model, out, _ = isp_export
-    runner = TfliteRunner(out / "model_none.tflite")
+@pytest.mark.parametrize("xnnpack", [True, False], ids=["xnnpack", "builtin-kernels"])
+def test_model_none_runs_at_two_sizes_like_pytorch(isp_export, xnnpack):
+    """Also on LiteRT's builtin kernels (a board or delegate without XNNPACK): the pixel shuffle
+    became a TRANSPOSE_CONV whose traced output shape the builtin kernel used to refuse at any
+    other size ("computed_input_height != SizeOfDimension(input, 1)")."""
+    model, out, record = isp_export
+    assert record["dynamic_builtin_kernels"] is True
+    runner = TfliteRunner(out / "model_none.tflite", xnnpack=xnnpack)
     assert runner.dynamic
     rng = np.random.default_rng(0)
     for hw in ((16, 24), (40, 20)):
         x = rng.random((1, *hw, 4), dtype=np.float32)
         y = runner.run(x)
-        assert y.shape == (1, 2 * hw[0], 2 * hw[1], 3)
+        assert y.shape == runner.output_shape == (1, 2 * hw[0], 2 * hw[1], 3)
         np.testing.assert_allclose(y, _torch_nhwc(model, x), atol=1e-5)
 
 
@@ -121,6 +126,20 @@ def test_pixel_shuffle_rewrite_is_exact():
         assert torch.equal(unshuffled(x), F.pixel_unshuffle(x, 2))
 
 
+def test_cli_shape_must_be_h_comma_w(tmp_path):
+    from typer.testing import CliRunner
+
+    from maikit.cli import app
+
+    for bad in ("480", "1x480x640x3", "a,b", "0,640"):
+        res = CliRunner().invoke(app, ["export", "--model", "depth/miaigo", "--out", str(tmp_path / "x"), "--shape", bad])
+        assert res.exit_code == 1 and "`--shape`" in res.output and "Traceback" not in res.output, (bad, res.output)
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(MaikitError, match="multiples of the model's size multiple 16"):
+        export_model("isp/punet", tmp_path / "y", fidelity_hw=(100, 160))
+    assert not (tmp_path / "y").exists()
+
+
 def test_bad_arguments_are_one_line_errors(tmp_path):
     for kwargs, text in (({"precision": "int4"}, "precision"), ({"layout": "hwc"}, "layout"),
                          ({"fmt": "onnx", "precision": "int8"}, "fp32")):
@@ -137,10 +156,25 @@ def test_model_none_falls_back_to_the_full_resolution_shape(tmp_path):
     record = export_model(NormalisingDepth().eval(), tmp_path, task=DEPTH, input_hw=(24, 32))
     assert record["dynamic"] is False and "full-resolution" in record["note"]
     assert "Constraints violated" not in record["note"] and "Suggested fixes" not in record["note"]
+    # the note says which shape was fixed and how to ask for another
+    assert "fixed at 1x24x32x3" in record["note"] and "--shape H,W" in record["note"]
     assert record["none_input_shape"] == [1, 24, 32, 3]  # input_hw replaces the full-res shape too
     runner = TfliteRunner(tmp_path / "model_none.tflite")
     assert not runner.dynamic and runner.input_shape == (1, 24, 32, 3)
     assert record["verify_psnr_db"] >= 60
+
+
+def test_model_none_is_fixed_at_the_fidelity_shape_asked_for(tmp_path):
+    """A participant whose data is 16x24 asks for that size (`mai export --shape 16,24`)."""
+    record = export_model(NormalisingDepth().eval(), tmp_path, task=DEPTH, input_hw=(24, 32), fidelity_hw=(16, 24))
+    assert record["dynamic"] is False and "fixed at 1x16x24x3, the shape asked for" in record["note"]
+    assert record["none_input_shape"] == [1, 16, 24, 3] and record["none_output_shape"] == [1, 16, 24, 1]
+    assert record["input_shape"] == [1, 24, 32, 3]  # the runtime file keeps its shape
+    runner = TfliteRunner(tmp_path / "model_none.tflite")
+    assert runner.input_shape == (1, 16, 24, 3) and runner.output_shape == (1, 16, 24, 1)
+    x = np.random.default_rng(2).random((1, 16, 24, 3), dtype=np.float32) * 255
+    np.testing.assert_allclose(runner.run(x), _torch_nhwc(NormalisingDepth().eval(), x), rtol=1e-4, atol=1e-4)
+    assert [v["input_shape"] for v in record["verify"]["model_none.tflite"]] == [[1, 16, 24, 3]]
 
 
 def test_failed_export_leaves_no_folder_behind(tmp_path):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
 from maikit.export import inspect_tflite
-from maikit.export.fold import fold_constant_ops, shuffles_to_depth_to_space
+from maikit.export.fold import fold_constant_ops, shuffles_to_depth_to_space, transpose_conv_shapes_from_input
 from maikit.export.inspect import read_tflite
 from maikit.export.tflite import TfliteRunner, convert_to_tflite
 from maikit.models.blocks import up_conv
@@ -110,3 +111,76 @@ def test_int8_quantisation_keeps_depth_to_space_in_int8(tmp_path):
     with torch.no_grad():
         ref = ConvShuffle().eval()(x).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(TfliteRunner(tmp_path / "q.tflite").run(x.permute(0, 2, 3, 1).numpy()), ref, atol=0.02)
+
+
+class Ups(nn.Module):
+    """The zoo's upsampling in a dynamic-shape file: ``UpConv`` with an odd (3x3) and an even (4x4)
+    k − stride, and a plain 2x2 stride-2 ``nn.ConvTranspose2d`` (isp_forever, tuned_unet, noahtcv)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(8)
+        self.a = up_conv(3, 16, 3, stride=2)
+        self.b = up_conv(16, 4, 4, stride=2)
+        self.c = nn.ConvTranspose2d(4, 3, 2, stride=2)
+
+    def forward(self, x):
+        return self.c(torch.relu(self.b(torch.relu(self.a(x)))))
+
+
+@pytest.fixture(scope="module")
+def ups_file(tmp_path_factory):
+    return convert_to_tflite(Ups().eval(), torch.rand(1, 3, 4, 6), tmp_path_factory.mktemp("ups") / "ups.tflite", dynamic_hw=True)
+
+
+@pytest.mark.parametrize("xnnpack", [True, False], ids=["xnnpack", "builtin-kernels"])
+def test_dynamic_upsampling_runs_at_other_sizes_without_xnnpack(ups_file, xnnpack):
+    """No TRANSPOSE_CONV with a traced output shape is left in a dynamic file: LiteRT's builtin
+    kernels run sizes other than the traced one, like PyTorch. (An ``UpConv`` traces with
+    symbolic sizes as its sub-pixel convolution and a one-hot shuffle — litert-torch lowers no
+    transposed convolution but kernel = stride then — and each kernel = stride transposed
+    convolution is a 1x1 convolution and DEPTH_TO_SPACE; a one-hot one only a reorder of the
+    feeding convolution's channels.)"""
+    ops = inspect_tflite(ups_file, targets=())["ops"]
+    assert "TRANSPOSE_CONV" not in ops and ops["DEPTH_TO_SPACE"] == 3, ops
+    assert ops["CONV_2D"] == 3, ops  # two sub-pixel convolutions, one 1x1 for the learned 2x2 one
+    runner = TfliteRunner(ups_file, threads=1, xnnpack=xnnpack)
+    model = Ups().eval()
+    for h, w in ((6, 10), (11, 7)):  # neither is the traced 4x6
+        x = torch.rand(1, 3, h, w)
+        with torch.no_grad():
+            ref = model(x).permute(0, 2, 3, 1).numpy()
+        got = runner.run(x.permute(0, 2, 3, 1).numpy())
+        assert got.shape == ref.shape == (1, 8 * h, 8 * w, 3)
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("xnnpack", [True, False], ids=["xnnpack", "builtin-kernels"])
+def test_transpose_conv_output_shape_computed_from_the_input(tmp_path, xnnpack):
+    """A TRANSPOSE_CONV that stays (kernel ≠ stride, a foreign file's) gets SHAPE → MUL → ADD for its
+    output shape: the builtin kernel then takes the sizes it refused with the traced constant."""
+    from maikit.tflite.model import Graph
+
+    torch.manual_seed(3)
+    up = up_conv(8, 16, 3, stride=2).eval()  # 16 outputs: a TRANSPOSE_CONV in a static file
+    path = convert_to_tflite(up, torch.rand(1, 8, 4, 6), tmp_path / "static.tflite")
+    g = Graph(path.read_bytes())
+    sg = g.model.subgraphs[0]
+    sg.tensors[sg.inputs[0]].shapeSignature = [1, -1, -1, 8]  # as a dynamic export stores it
+    traced = tmp_path / "traced.tflite"
+    traced.write_bytes(g.to_bytes())
+    x = torch.rand(1, 8, 7, 5)
+    with torch.no_grad():
+        ref = up(x).permute(0, 2, 3, 1).numpy()
+    if not xnnpack:  # the reproduction: the builtin kernel refuses the traced constant at 7x5
+        with pytest.raises(Exception, match="TRANSPOSE_CONV"):
+            TfliteRunner(traced, threads=1, xnnpack=False).run(x.permute(0, 2, 3, 1).numpy())
+    data, n = transpose_conv_shapes_from_input(traced.read_bytes())
+    assert n == 1 and transpose_conv_shapes_from_input(data) == (data, 0)
+    (tmp_path / "computed.tflite").write_bytes(data)
+    sg2 = read_tflite(tmp_path / "computed.tflite")["subgraphs"][0]
+    (tconv,) = [op for op in sg2["ops"] if op["op"] == "TRANSPOSE_CONV"]
+    assert not sg2["tensors"][tconv["inputs"][0]]["constant"]
+    got = TfliteRunner(tmp_path / "computed.tflite", threads=1, xnnpack=xnnpack).run(x.permute(0, 2, 3, 1).numpy())
+    assert got.shape == ref.shape == (1, 14, 10, 16)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)

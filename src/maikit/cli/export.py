@@ -33,7 +33,8 @@ def export(
     calib_samples: int = typer.Option(8, "--calib-samples", min=1, help="Number of calibration inputs."),
     layout: str = typer.Option("nhwc", "--layout", help="Tensor layout of the files: nhwc (TFLite's) or nchw."),
     fmt: str = typer.Option("tflite", "--format", help="tflite (the challenge's) or onnx (for comparison runs)."),
-    gpu_friendly: bool = typer.Option(False, "--gpu-friendly", help="Lower for older mobile GPU delegates: pixel (un)shuffle modules as (transposed) convolutions also in the dynamic-shape file, nearest resizes as RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND, single-op bilinear resizes and transposed convolutions."),
+    gpu_friendly: bool = typer.Option(False, "--gpu-friendly", help="Lower for older mobile GPU delegates: pixel (un)shuffle modules as (transposed) convolutions (in the dynamic-shape file, which a CPU evaluates, a kernel = stride transposed convolution is written as DEPTH_TO_SPACE, to run at any size), nearest resizes as RESIZE_NEAREST_NEIGHBOR instead of GATHER_ND, single-op bilinear resizes and transposed convolutions."),
+    shape: Optional[str] = typer.Option(None, "--shape", metavar="H,W", help="Input height,width of model_none.tflite where it cannot take any size (the dynamic export failed): your data's size (packed RAW for ISP, RGB for depth) instead of the task's full resolution."),
     raw_convention: Optional[str] = typer.Option(None, "--raw-convention", help="ISP RAW convention recorded for eval (default: the run's, else mai21)."),
     convention: Optional[str] = typer.Option(None, "--convention", hidden=True, help="Old name of --raw-convention."),
     as_json: bool = typer.Option(False, "--json", help="Print the export record as JSON."),
@@ -61,14 +62,17 @@ def export(
             if re.fullmatch(r"\w+/\w+", source):  # looks like a model name: the error lists the known ones
                 raise
             raise MaikitError("no such run folder or checkpoint (the path does not exist)", source) from None
+    fidelity_hw = _fidelity_hw(shape)
     with quiet_libraries(), err_console.status("exporting") as status:
         record = export_model(
             source if source is not None else model, out, task=get_task(task) if task else None, precision=precision, calib=calib,
             layout=layout, fmt=fmt, gpu_friendly=gpu_friendly, convention=raw_convention_arg(raw_convention, convention), calib_samples=calib_samples,
-            progress=lambda msg: _stage(status, msg),
+            progress=lambda msg: _stage(status, msg), fidelity_hw=fidelity_hw,
         )
     for w in record.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if not record["dynamic"] and record.get("note"):
+        err_console.print(f"[yellow]note:[/] {record['note']}", highlight=False)
     if as_json:
         print_json(record)
         return
@@ -85,5 +89,21 @@ def export(
         psnr = min(r["psnr_db"] for r in runs)
         table.add_row(name, shapes, f"{record['size_bytes'][name]:,}", f"{psnr:.1f} dB")
     console.print(table)
-    kind = "dynamic height/width" if record["dynamic"] else "fixed full-resolution shape"
-    console.print(f"{record['precision']} {record['layout']}; model_none: {kind}" + (f" ({record['note']})" if record.get("note") else ""))
+    kind = "dynamic height/width" if record["dynamic"] else "fixed at " + "x".join(str(v) for v in record["none_input_shape"])
+    console.print(f"{record['precision']} {record['layout']}; model_none: {kind}", highlight=False)
+
+
+def _fidelity_hw(text: str | None) -> tuple[int, int] | None:
+    """``--shape H,W`` (or HxW) -> (H, W)."""
+    from maikit.errors import MaikitError
+
+    if text is None:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        h, w = (int(v) for v in parts)
+    except ValueError:
+        raise MaikitError(f"`--shape` must be H,W (model_none's input height and width, e.g. 480,640), got {text!r}") from None
+    if h < 1 or w < 1:
+        raise MaikitError(f"`--shape` must be positive, got {text!r}")
+    return h, w

@@ -4,8 +4,9 @@
   depth 1x480x640x3 -> 1x480x640x1, from :mod:`maikit.tasks`), for the runtime measurement;
 * ``model_none.tflite`` for fidelity at any size: dynamic height/width where the model
   exports that way (retrying with pixel shuffles rewritten as transposed convolutions, see
-  :mod:`maikit.export.rewrite`), else at the task's full-resolution shape; ``export.json``
-  says which (``"dynamic"``).
+  :mod:`maikit.export.rewrite`), else fixed at the task's full-resolution shape or at the
+  ``fidelity_hw`` asked for (the participant's data size); ``export.json`` says which
+  (``"dynamic"``, ``"none_input_shape"``) and the note why.
 
 Everything between the packed/RGB input and the output is inside the graph (the models'
 contract), so each file alone reproduces the model. ``precision`` ``fp16`` / ``int8``
@@ -178,9 +179,9 @@ class _Staged:
 
 def _convert_flexible(
     model: nn.Module, spec: TaskSpec, out: Path, layout: str, multiple: int, allow_dynamic: bool,
-    rewrites: dict, progress: Progress,
+    rewrites: dict, progress: Progress, fixed_shape: tuple[int, ...],
 ) -> tuple[bool, str | None, dict]:
-    """Write the fidelity file: dynamic if possible, else at the full-resolution shape."""
+    """Write the fidelity file: dynamic if possible, else at ``fixed_shape`` (NHWC)."""
     ph, pw = probe_hw(spec, multiple)
     probe = torch.rand(1, spec.input_channels, ph, pw)
     errors = []
@@ -201,11 +202,14 @@ def _convert_flexible(
                 return True, None, counts
             except Exception as e:  # torch.export, lowering or runtime failures: try the next form
                 errors.append(f"{label}: {_why_not_dynamic(e)}")
-    shape = spec.full_res_input_shape
-    _say(progress, f"converting {FLEX_FILE} at the full-resolution shape {list(shape)}")
-    convert_to_tflite(model, torch.rand(*_nchw(shape)), out, layout=layout)
+    full = tuple(fixed_shape) == tuple(spec.full_res_input_shape)
+    what = "the full-resolution shape" if full else "the shape asked for"
+    _say(progress, f"converting {FLEX_FILE} at {what} {list(fixed_shape)}")
+    convert_to_tflite(model, torch.rand(*_nchw(fixed_shape)), out, layout=layout)
     reason = "the model is registered without dynamic-shape support" if not allow_dynamic else "; ".join(errors)
-    return False, f"dynamic height/width export failed ({reason}); written at the full-resolution shape", {}
+    shown = "x".join(str(v) for v in shape_in_layout(fixed_shape, layout))
+    hint = ": give `--shape H,W` (its input height and width) to fix it at your data's size instead" if full else ""
+    return False, f"dynamic height/width export failed ({reason}); {FLEX_FILE} is fixed at {shown}, {what}{hint}", {}
 
 
 def _why_not_dynamic(e: Exception) -> str:
@@ -267,14 +271,19 @@ def _verify_file(
             spec.check_io(runner.input_shape, runner.output_shape, layout, staged.name)
         staged.verify.append({"input_shape": shape_in_layout(x.shape, layout), "psnr_db": verify_psnr(ref, got, spec)})
     if fmt == "tflite" and staged.dynamic:
-        # Some lowerings store a traced constant (e.g. TRANSPOSE_CONV's output shape): XNNPACK
-        # recomputes it, the builtin kernels refuse other sizes. Record which runtimes work.
-        staged.builtin_ok = _runs_without_xnnpack(staged.path, to_layout(inputs[-1], layout))
+        # A traced constant left in the graph (as TRANSPOSE_CONV's output shape was) is
+        # recomputed by XNNPACK but refused by the builtin kernels at other sizes: record
+        # whether runtimes without XNNPACK (boards, delegates' CPU fallback) run the file too.
+        staged.builtin_ok = _runs_without_xnnpack(staged.path, [to_layout(x, layout) for x in inputs], spec, layout)
 
 
-def _runs_without_xnnpack(path: Path, x: np.ndarray) -> bool:
+def _runs_without_xnnpack(path: Path, xs: list[np.ndarray], spec: TaskSpec, layout: str) -> bool:
+    """Whether LiteRT's builtin kernels run the file at each input's size, with the right output shape."""
     try:
-        TfliteRunner(path, threads=1, xnnpack=False).run(x)
+        runner = TfliteRunner(path, threads=1, xnnpack=False)
+        for x in xs:
+            runner.run(x)
+            spec.check_io(runner.input_shape, runner.output_shape, layout, path.name)
         return True
     except (MaikitError, RuntimeError, ValueError):
         return False
@@ -294,12 +303,15 @@ def export_model(
     convention: RawConvention | None = None,
     calib_samples: int = DEFAULT_CALIBRATION_SAMPLES,
     input_hw: tuple[int, int] | None = None,
+    fidelity_hw: tuple[int, int] | None = None,
 ) -> dict:
     """Export a model (nn.Module, RUN folder, checkpoint, or zoo name) to ``out_dir``.
 
     ``input_hw`` replaces the task's latency (and full-resolution fallback) input size, for
-    quick checks and tests; the challenge's files use the defaults. Returns the export
-    record that is also written to ``out_dir/export.json``.
+    quick checks and tests; the challenge's files use the defaults. ``fidelity_hw`` is the
+    input height and width of ``model_none`` where it cannot be dynamic (the data's size,
+    packed RAW for ISP) instead of the full-resolution one. Returns the export record that
+    is also written to ``out_dir/export.json``.
     """
     if precision not in PRECISIONS:
         raise MaikitError(f"`precision` must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -324,6 +336,12 @@ def export_model(
     multiple, registry_dynamic = _model_limits(source)
     allow_dynamic = True
     warnings: list[str] = []
+    fixed_flex_shape = spec.full_res_input_shape
+    if fidelity_hw is not None:
+        fh, fw = (int(v) for v in fidelity_hw)
+        if fh < 1 or fw < 1 or fh % multiple or fw % multiple:
+            raise MaikitError(f"the fidelity shape {fh}x{fw} must be positive multiples of the model's size multiple {multiple}")
+        fixed_flex_shape = (1, fh, fw, spec.input_channels)
     if not source.trained:
         warnings.append(f"`{source.name}` has random weights (no run or checkpoint given): fine for runtime, not for fidelity")
     if any(v % multiple for v in spec.latency_input_shape[1:3]):
@@ -367,7 +385,8 @@ def export_model(
         if fmt == "tflite":
             _say(progress, f"converting {fixed.name} at {list(spec.latency_input_shape)}")
             convert_to_tflite(model, torch.rand(*_nchw(spec.latency_input_shape)), fixed.path, layout=layout)
-            dynamic, note, flex_rewrites = _convert_flexible(model, spec, flex_path, layout, multiple, allow_dynamic, rewrites, progress)
+            dynamic, note, flex_rewrites = _convert_flexible(model, spec, flex_path, layout, multiple, allow_dynamic, rewrites,
+                                                             progress, fixed_flex_shape)
         else:
             from maikit.export.onnx import export_onnx
 
@@ -376,7 +395,10 @@ def export_model(
             ph, pw = probe_hw(spec, multiple)
             export_onnx(model, torch.rand(1, spec.input_channels, ph, pw), flex_path, layout=layout, dynamic_hw=True)
             dynamic, flex_rewrites = True, {}
-        flex_shape = (1, *probe_hw(spec, multiple), spec.input_channels) if dynamic else spec.full_res_input_shape
+        if dynamic and fidelity_hw is not None:
+            warnings.append(f"{FLEX_FILE}{ext} takes any height/width: the fidelity shape asked for "
+                            f"({fixed_flex_shape[1]}x{fixed_flex_shape[2]}) was not needed")
+        flex_shape = (1, *probe_hw(spec, multiple), spec.input_channels) if dynamic else fixed_flex_shape
         flex = _Staged(FLEX_FILE + ext, flex_path, dynamic, flex_shape)
 
         for staged in (fixed, flex):
@@ -398,12 +420,12 @@ def export_model(
 
         versions = _versions()
         none_sig = (
-            shape_in_layout((1, -1, -1, spec.input_channels), layout) if dynamic else shape_in_layout(spec.full_res_input_shape, layout)
+            shape_in_layout((1, -1, -1, spec.input_channels), layout) if dynamic else shape_in_layout(fixed_flex_shape, layout)
         )
         none_out = (
             shape_in_layout((1, -1, -1, spec.output_channels), layout)
             if dynamic
-            else shape_in_layout(spec.full_res_output_shape, layout)
+            else shape_in_layout(spec.output_shape(fixed_flex_shape), layout)
         )
         record = {
             "files": [fixed.name, flex.name],
@@ -432,6 +454,7 @@ def export_model(
             "size_bytes": {s.name: s.path.stat().st_size for s in (fixed, flex)},
             "note": note,
             "custom_shape": input_hw is not None,
+            "fidelity_shape_asked": list(fidelity_hw) if fidelity_hw is not None else None,
             "warnings": warnings,
             "versions": versions,
             "verify_peak": "ISP: 1.0 (output range [0, 1]); depth: max of the PyTorch reference (metres)",

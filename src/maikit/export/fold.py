@@ -15,6 +15,15 @@
   that mobile GPU delegates reject); one DEPTH_TO_SPACE does the same move in one pass, with
   the producing convolution's output channels stored in DEPTH_TO_SPACE's order.
   :func:`depth_to_space_as_moves` undoes it for int8 quantisation.
+* :func:`transpose_convs_to_depth_to_space` and :func:`transpose_conv_shapes_from_input` —
+  in a dynamic-shape file, TRANSPOSE_CONV keeps the output size traced at the probe shape as
+  a constant. XNNPACK recomputes it from the input, LiteRT's builtin kernel checks it and
+  refuses every other size (``computed_input_height != SizeOfDimension(input, 1)``), and so
+  would any runtime without XNNPACK. A transposed convolution whose kernel is its stride (the
+  only kind litert-torch lowers with symbolic sizes: pixel shuffles rewritten, ``UpConv`` in
+  its sub-pixel form, 2x2 stride-2 up-convolutions) is a 1x1 convolution followed by
+  DEPTH_TO_SPACE, which take their sizes from their input in every runtime; any other gets
+  its output shape computed from its input's (SHAPE → MUL → ADD).
 """
 
 from __future__ import annotations
@@ -210,13 +219,14 @@ def _depth_to_space_ops(g: _Graph, sg, chain: list, x: int, y: int, r: int) -> l
     return result
 
 
-def _permute_producer(g: _Graph, sg, ops: list, producer: dict, x: int, user: int, only_to, perm: np.ndarray) -> bool:
-    """Reorder the output channels of the (transposed) convolution behind tensor ``x`` by ``perm``;
-    False if there is none.
+def _permute_producer(g: _Graph, sg, ops: list, producer: dict, x: int, user: int, only_to, perm: np.ndarray,
+                      scale: np.ndarray | None = None) -> bool:
+    """Reorder the output channels of the (transposed) convolution behind tensor ``x`` by ``perm``
+    (and multiply output channel ``j`` by ``scale[j]``); False if there is none.
 
     Element-wise ops between the convolution and ``x`` are passed when their other operands
     are single values (a per-channel operand would need permuting too) and every tensor on the
-    way feeds only the next op.
+    way feeds only the next op; with ``scale``, none may stand between (they need not be linear).
     """
     t = x
     while True:
@@ -227,7 +237,7 @@ def _permute_producer(g: _Graph, sg, ops: list, producer: dict, x: int, user: in
         if g.op_name(op) in _PRODUCERS:
             break
         moving = _scalar_elementwise(g, sg, op)
-        if moving is None:
+        if moving is None or scale is not None:
             return False
         t, user = moving, p
     f_at, b_at = _PRODUCERS[g.op_name(op)]
@@ -235,15 +245,20 @@ def _permute_producer(g: _Graph, sg, ops: list, producer: dict, x: int, user: in
     weights = g.constant(sg, filt)
     if weights is None or not only_to(filt, p):
         return False
+    act = int(getattr(op.builtinOptions, "fusedActivationFunction", 0) or 0)
+    if scale is not None and (weights.dtype != np.float32 or act not in (g.fb.ActivationFunctionType.NONE, g.fb.ActivationFunctionType.RELU)
+                              or (act and (np.asarray(scale) <= 0).any())):
+        return False  # quantised weights, or a fused activation that a factor does not pass (ReLU passes a positive one)
     quant = sg.tensors[filt].quantization
     if quant is not None and quant.scale is not None and len(quant.scale) > 1:
         return False  # per-channel quantised: its scales would need the same order
+    k = np.ones(len(perm), np.float32) if scale is None else np.asarray(scale, np.float32)
     if bias >= 0:
         b = g.constant(sg, bias)
         if b is None or not only_to(bias, p):
             return False
-        g.set_constant(sg.tensors[bias], b[perm])
-    g.set_constant(sg.tensors[filt], weights[perm])
+        g.set_constant(sg.tensors[bias], b[perm] * k.astype(b.dtype) if scale is not None else b[perm])
+    g.set_constant(sg.tensors[filt], weights[perm] * k.reshape(-1, *([1] * (weights.ndim - 1))) if scale is not None else weights[perm])
     return True
 
 
@@ -293,3 +308,156 @@ def depth_to_space_as_moves(model_bytes: bytes) -> tuple[bytes, int]:
     if not count:
         return model_bytes, 0
     return g.to_bytes(), count
+
+
+def _int32_tensor(g: _Graph, sg, name: str, value: np.ndarray | None = None, shape: tuple[int, ...] = (4,)) -> int:
+    t = g.fb.TensorT()
+    t.shape, t.type, t.name, t.buffer = list(shape), g.fb.TensorType.INT32, name, 0
+    if value is not None:
+        g.set_constant(t, np.asarray(value, np.int32))
+    sg.tensors.append(t)
+    return len(sg.tensors) - 1
+
+
+def _op(g: _Graph, name: str, inputs: list[int], outputs: list[int], options: str | None = None):
+    op = g.fb.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = g.opcode_index(name), inputs, outputs
+    if options is not None:
+        op.builtinOptionsType = getattr(g.fb.BuiltinOptions, options)
+        op.builtinOptions = getattr(g.fb, options + "T")()
+    return op
+
+
+def transpose_conv_shapes_from_input(model_bytes: bytes) -> tuple[bytes, int]:
+    """Give every TRANSPOSE_CONV with a constant output shape one computed from its input; and their count.
+
+    A transposed convolution's output size is affine in its input size with the stride as
+    slope (PyTorch: ``(in − 1)·s − 2p + k``), so ``out = in·s + (out₀ − in₀·s)`` from the one
+    traced pair (in₀, out₀) holds at every size; the builtin kernel's check that the output
+    shape gives back the input (``(out + s − k) / s`` for VALID, ``(out + s − 1) / s`` for
+    SAME) then holds at every size too, since it held at the traced one. Batch follows the
+    input, channels stay. For dynamic-shape files only (a static file's constant is right).
+    Returns the input unchanged (count 0) when there is nothing to change.
+    """
+    g = _Graph(model_bytes)
+    changed = 0
+    for sg in g.model.subgraphs:
+        new_ops = []
+        for op in sg.operators:
+            ins = _ints(op.inputs)
+            const = g.constant(sg, ins[0]) if g.op_name(op) == "TRANSPOSE_CONV" else None
+            x_shape = _ints(sg.tensors[ins[2]].shape) if const is not None else []
+            if const is None or const.size != 4 or len(x_shape) != 4:
+                new_ops.append(op)
+                continue
+            out, sh, sw = [int(v) for v in const], int(op.builtinOptions.strideH), int(op.builtinOptions.strideW)
+            base = f"tconv{changed}_output_shape"
+            shape = _int32_tensor(g, sg, f"{base}/input_shape")
+            scale = _int32_tensor(g, sg, f"{base}/stride", [1, sh, sw, 0])
+            scaled = _int32_tensor(g, sg, f"{base}/scaled")
+            offset = _int32_tensor(g, sg, f"{base}/offset", [0, out[1] - x_shape[1] * sh, out[2] - x_shape[2] * sw, out[3]])
+            result = _int32_tensor(g, sg, base)
+            shape_op = _op(g, "SHAPE", [ins[2]], [shape], "ShapeOptions")
+            shape_op.builtinOptions.outType = g.fb.TensorType.INT32
+            new_ops += [shape_op, _op(g, "MUL", [shape, scale], [scaled], "MulOptions"),
+                        _op(g, "ADD", [scaled, offset], [result], "AddOptions")]
+            op.inputs = [result, *ins[1:]]
+            new_ops.append(op)
+            changed += 1
+        sg.operators = new_ops
+    if not changed:
+        return model_bytes, 0
+    return g.to_bytes(), changed
+
+
+def transpose_convs_to_depth_to_space(model_bytes: bytes) -> tuple[bytes, int]:
+    """Write every float TRANSPOSE_CONV whose kernel equals its stride (VALID padding) as a 1x1
+    CONV_2D with ``stride²`` times the output channels and DEPTH_TO_SPACE; and their count.
+
+    With kernel = stride = r, output pixel (r·h + a, r·w + b) is ``Σ_k x[h, w, k] · W[c, a, b, k]``
+    (+ bias): a 1x1 convolution whose output channel ``(a·r + b)·C + c`` has the weights
+    ``W[c, a, b, :]``, moved into place by DEPTH_TO_SPACE. Where that 1x1 convolution only
+    reorders channels (a pixel shuffle's one-hot weights, no bias) and the convolution that
+    feeds it can take the order instead, it is dropped. Returns the input unchanged (count 0)
+    when there is nothing to replace.
+    """
+    g = _Graph(model_bytes)
+    fb = g.fb
+    replaced = 0
+    for sg in g.model.subgraphs:
+        ops = list(sg.operators)
+        outputs = set(_ints(sg.outputs))
+        producer = {t: i for i, op in enumerate(ops) for t in _ints(op.outputs)}
+        consumers: dict[int, list[int]] = {}
+        for i, op in enumerate(ops):
+            for t in _ints(op.inputs):
+                consumers.setdefault(t, []).append(i)
+        only_to = lambda t, i: t not in outputs and consumers.get(t) == [i]  # noqa: E731
+        new_ops: dict[int, list] = {}
+        for i, op in enumerate(ops):
+            if g.op_name(op) != "TRANSPOSE_CONV":
+                continue
+            ins = _ints(op.inputs) + [-1] * 4
+            w = g.constant(sg, ins[1])
+            opt = op.builtinOptions
+            r = int(opt.strideH)
+            if (w is None or w.dtype != np.float32 or w.ndim != 4 or opt.padding != fb.Padding.VALID
+                    or not (r == int(opt.strideW) == w.shape[1] == w.shape[2]) or r < 2):
+                continue
+            bias = g.constant(sg, ins[3]) if ins[3] >= 0 else None
+            if ins[3] >= 0 and bias is None:
+                continue
+            cout, cin = w.shape[0], w.shape[3]
+            weight = np.ascontiguousarray(w.transpose(1, 2, 0, 3).reshape(r * r * cout, 1, 1, cin))
+            x, y = ins[2], _ints(op.outputs)[0]
+            n, h, wd, _ = _ints(sg.tensors[x].shape)
+            mid_t = fb.TensorT()
+            mid_t.shape, mid_t.type, mid_t.buffer = [n, h, wd, r * r * cout], sg.tensors[y].type, 0
+            mid_t.name = f"tconv{replaced}_as_conv1x1"
+            sg.tensors.append(mid_t)
+            mid = len(sg.tensors) - 1
+            d2s = _op(g, "DEPTH_TO_SPACE", [mid, ], [y], "DepthToSpaceOptions")
+            d2s.builtinOptions.blockSize = r
+            perm, scale = _permutation(weight) if bias is None or not bias.any() else (None, None)
+            act = int(getattr(opt, "fusedActivationFunction", 0) or 0)
+            identity = perm is not None and np.array_equal(perm, np.arange(len(perm))) and (scale == 1).all()
+            if perm is not None and not act and (identity or _permute_producer(g, sg, ops, producer, x, i, only_to, perm, scale)):
+                d2s.inputs = [x]  # the feeding convolution writes the channels in DEPTH_TO_SPACE's order
+                new_ops[i] = [d2s]
+            else:
+                conv = _op(g, "CONV_2D", [x, -1, -1], [mid], "Conv2DOptions")
+                o = conv.builtinOptions
+                o.padding, o.strideH, o.strideW, o.dilationHFactor, o.dilationWFactor = fb.Padding.VALID, 1, 1, 1, 1
+                o.fusedActivationFunction = act  # element-wise: the same before or after the move
+                wt = fb.TensorT()
+                wt.shape, wt.type, wt.buffer, wt.name = list(weight.shape), fb.TensorType.FLOAT32, 0, f"tconv{replaced}_conv1x1_weight"
+                g.set_constant(wt, weight)
+                sg.tensors.append(wt)
+                conv.inputs[1] = len(sg.tensors) - 1
+                if bias is not None:
+                    bt = fb.TensorT()
+                    bt.shape, bt.type, bt.buffer, bt.name = [r * r * cout], fb.TensorType.FLOAT32, 0, f"tconv{replaced}_conv1x1_bias"
+                    g.set_constant(bt, np.ascontiguousarray(np.tile(bias.astype(np.float32), r * r)))
+                    sg.tensors.append(bt)
+                    conv.inputs[2] = len(sg.tensors) - 1
+                else:
+                    conv.inputs = conv.inputs[:2]
+                new_ops[i] = [conv, d2s]
+            replaced += 1
+        sg.operators = [o for i, op in enumerate(ops) for o in new_ops.get(i, [op])]
+    if not replaced:
+        return model_bytes, 0
+    return g.to_bytes(), replaced
+
+
+def _permutation(weight: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(P, s)`` when the 1x1 weight ``[C, 1, 1, C]`` writes input channel ``P[j]`` times ``s[j]`` to
+    output ``j`` and nothing else (a pixel shuffle's one-hot weights, maybe with a factor the
+    converter folded in, as clamp01's ×6); else ``(None, None)``."""
+    m = weight.reshape(weight.shape[0], weight.shape[3])
+    if m.shape[0] != m.shape[1] or not ((m != 0).sum(axis=1) == 1).all():
+        return None, None
+    perm = np.abs(m).argmax(axis=1)
+    if len(np.unique(perm)) != len(perm):
+        return None, None
+    return perm, m[np.arange(len(perm)), perm]

@@ -93,6 +93,10 @@ def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads
     # the quantiser leaves DEPTH_TO_SPACE (and all after it) in float: it quantises the same
     # data movement written as RESHAPE/TRANSPOSE, which then becomes DEPTH_TO_SPACE again
     float_model, shuffles = depth_to_space_as_moves(float_model)
+    if shuffles:
+        # those moves hold only at the calibration size: a dynamic file's input is stored at 1x1
+        # (which the quantiser's interpreter prepares first), so it is stored at that size
+        float_model = _stored_input_shape(float_model, samples[0].shape)
     key, name = _signature_input_name(float_model)
     try:
         with _quiet():
@@ -108,6 +112,19 @@ def quantize_int8(float_model: bytes, calibration: Iterable[np.ndarray], threads
         raise MaikitError(f"int8 quantisation failed at input shape {shape} ({first})") from None
     quantized = bytes(out.quantized_model)
     return shuffles_to_depth_to_space(quantized)[0] if shuffles else quantized
+
+
+def _stored_input_shape(model_bytes: bytes, shape: tuple[int, ...]) -> bytes:
+    """The model with its dynamic input's stored shape (not its signature) set to ``shape``."""
+    from maikit.tflite.model import Graph, ints
+
+    g = Graph(model_bytes)
+    sg = g.model.subgraphs[0]
+    t = sg.tensors[ints(sg.inputs)[0]]
+    if min(ints(t.shapeSignature), default=0) >= 0 or len(ints(t.shape)) != len(shape):
+        return model_bytes
+    t.shape = [int(v) for v in shape]
+    return g.to_bytes()
 
 
 def _calibrate_min_max(float_model: bytes, rcp, data: dict, threads: int) -> dict:

@@ -25,19 +25,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from maikit.errors import MaikitError
+from maikit.models.blocks import shuffle_weight
 from maikit.models.lowering import gpu_friendly_lowering
 
 
 def _one_hot_shuffle_weight(channels: int, r: int) -> torch.Tensor:
-    """Weight W[k, c, a, b] = 1 where k = c*r*r + a*r + b (PixelShuffle's channel order)."""
-    if channels % (r * r):
-        raise MaikitError(f"pixel shuffle by {r} needs channels divisible by {r * r}, got {channels}")
-    out = channels // (r * r)
-    w = torch.zeros(channels, out, r, r)
-    k = torch.arange(channels)
-    c, rem = k // (r * r), k % (r * r)
-    w[k, c, rem // r, rem % r] = 1.0
-    return w
+    try:
+        return shuffle_weight(channels, r)
+    except ValueError as e:
+        raise MaikitError(str(e)) from None
 
 
 class ShuffleAsTransposedConv(nn.Module):

@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 
 from maikit.errors import MaikitError
-from maikit.export.fold import fold_constant_ops, shuffles_to_depth_to_space
+from maikit.export.fold import (
+    fold_constant_ops, shuffles_to_depth_to_space, transpose_conv_shapes_from_input, transpose_convs_to_depth_to_space,
+)
 from maikit.io import atomic_path
 from maikit.models.lowering import frozen_for_export, tflite_lowering
 from maikit.tflite.runner import TfliteRunner, run_tflite  # noqa: F401  (re-exported)
@@ -78,7 +80,12 @@ def convert_to_tflite(
     signature; multiples of ``size_multiple``); otherwise the file has the sample's shape.
     Weight transforms left to run at inference time are folded
     (:func:`maikit.export.fold.fold_constant_ops`), and pixel shuffles become DEPTH_TO_SPACE
-    where the file's shapes are static (:func:`maikit.export.fold.shuffles_to_depth_to_space`).
+    where the file's shapes are static (:func:`maikit.export.fold.shuffles_to_depth_to_space`);
+    in a dynamic file, transposed convolutions become 1x1 convolutions and DEPTH_TO_SPACE
+    where their kernel is their stride, and the rest compute their output shape from their
+    input (:func:`maikit.export.fold.transpose_convs_to_depth_to_space`,
+    :func:`~maikit.export.fold.transpose_conv_shapes_from_input`), so that the file runs at
+    other sizes without XNNPACK too.
     """
     if layout not in ("nhwc", "nchw"):
         raise MaikitError(f"`layout` must be nhwc or nchw, got {layout!r}")
@@ -105,6 +112,11 @@ def convert_to_tflite(
             # pixel shuffles as one DEPTH_TO_SPACE instead of a RESHAPE/TRANSPOSE chain
             data, folded = fold_constant_ops(tmp.read_bytes())
             data, shuffles = shuffles_to_depth_to_space(data)
-            if folded or shuffles:
+            computed = 0
+            if dynamic_hw:  # the traced output shapes of transposed convolutions hold at no other size
+                data, moved = transpose_convs_to_depth_to_space(data)
+                data, computed = transpose_conv_shapes_from_input(data)
+                computed += moved
+            if folded or shuffles or computed:
                 tmp.write_bytes(data)
     return path

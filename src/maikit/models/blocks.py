@@ -188,27 +188,49 @@ class UpConv(nn.Module):
 
     def freeze_for_export(self) -> None:
         """Precompute the sub-pixel weights (constants in the traced graph; see :func:`lowering.frozen_for_export`)."""
-        self._subpixel = None
-        if self.conv.out_channels <= self.SUBPIXEL_MAX_COUT:
-            with torch.no_grad():
-                w, pad = self._kernel()
-                weight, before, after = _subpixel_weight(w.detach().clone(), self.stride, pad)
-                bias = None if self.conv.bias is None else self.conv.bias.detach().repeat_interleave(self.stride ** 2)
-            self._subpixel = (weight, bias, before, after)
+        with torch.no_grad():
+            w, pad = self._kernel()
+            weight, before, after = _subpixel_weight(w.detach().clone(), self.stride, pad)
+            bias = None if self.conv.bias is None else self.conv.bias.detach().repeat_interleave(self.stride ** 2)
+        self._subpixel = (weight, bias, before, after)
+        # for symbolic H, W: the input padding moved into the kernel's zeros so that it is symmetric
+        # (the convolution's own padding lowers at any size, a separate asymmetric PAD does not)
+        grow = (max(0, after - before), max(0, before - after))
+        self._dynamic = (F.pad(weight, (*grow, *grow)), bias, max(before, after), shuffle_weight(weight.shape[0], self.stride))
 
     def thaw(self) -> None:
-        self._subpixel = None
+        self._subpixel = self._dynamic = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         counts = gpu_lowering_counts()
         if counts is not None and self.conv.out_channels <= self.SUBPIXEL_MAX_COUT:
             counts["up_conv_as_transpose_conv"] = counts.get("up_conv_as_transpose_conv", 0) + 1
         frozen = getattr(self, "_subpixel", None)
-        if (frozen is not None and tflite_lowering_active() and counts is None
-                and all(isinstance(n, int) for n in x.shape)):
-            return _subpixel_forward(x, *frozen, self.stride)
+        if frozen is not None and tflite_lowering_active() and counts is None:
+            if not all(isinstance(n, int) for n in x.shape):
+                # symbolic H, W: litert-torch lowers a transposed convolution only with kernel = stride
+                # then ("failed to legalize mhlo.convolution" otherwise); the sub-pixel convolution and its
+                # shuffle as a one-hot stride-s transposed convolution lower, and run at any size
+                weight, bias, pad, shuffle = self._dynamic
+                y = F.conv2d(x, weight, bias, padding=pad)
+                return F.conv_transpose2d(y, shuffle.to(y.dtype), stride=self.stride)
+            if self.conv.out_channels <= self.SUBPIXEL_MAX_COUT:
+                return _subpixel_forward(x, *frozen, self.stride)
         w, pad = self._kernel()
         return F.conv_transpose2d(x, w, self.conv.bias, stride=self.stride, padding=pad)
+
+
+def shuffle_weight(channels: int, r: int) -> torch.Tensor:
+    """``nn.PixelShuffle(r)`` of ``channels`` input channels as a stride-``r``, ``r``×``r`` transposed
+    convolution weight: W[k, c, a, b] = 1 where k = c·r² + a·r + b (PixelShuffle's channel order),
+    so each output pixel receives exactly one input value times 1.0."""
+    if channels % (r * r):
+        raise ValueError(f"pixel shuffle by {r} needs channels divisible by {r * r}, got {channels}")
+    w = torch.zeros(channels, channels // (r * r), r, r)
+    k = torch.arange(channels)
+    c, rem = k // (r * r), k % (r * r)
+    w[k, c, rem // r, rem % r] = 1.0
+    return w
 
 
 def _subpixel_weight(w: torch.Tensor, s: int, p: int) -> tuple[torch.Tensor, int, int]:

@@ -349,6 +349,8 @@ class TfliteRunner:
         self.resize(tuple(x.shape))
         self.set_input(x)
         self.invoke()
+        # an output sized by a computed shape (a TRANSPOSE_CONV's, from its input) is known only now
+        self._refresh()
         return self.get_output()
 
 
