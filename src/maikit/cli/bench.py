@@ -115,7 +115,12 @@ def bench(
             src = f" ({t['source']})" if "source" in t else ""
             console.print(f"  {role[:-1]:6} {t['name']}: {'x'.join(map(str, t['shape']))} {t['dtype']}{src}", highlight=False)
     simd = f" ({result['simd']})" if result.get("simd") else ""
-    console.print(f"{result['cpu']}{simd}, ai-edge-litert {result['runtime_version']}", highlight=False)
+    from maikit.tflite.runner import delegate_not_applied, describe_delegation
+
+    ran = f", {describe_delegation(result['delegate'])}" if result.get("delegate") else ""
+    console.print(f"{result['cpu']}{simd}, ai-edge-litert {result['runtime_version']}{ran}", highlight=False)
+    if (flag := delegate_not_applied(result.get("delegate"))) is not None:
+        err_console.print(f"[yellow]warning:[/] {flag}", highlight=False)
     if per_op:
         _print_op_profile(result["op_profile"], top)
 

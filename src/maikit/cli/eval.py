@@ -21,6 +21,7 @@ def eval_(
     threads: int = typer.Option(2, "--threads", min=1, help="CPU threads for inference and the runtime measurement."),
     runs: int = typer.Option(50, "--runs", min=1, help="Minimum timed runs of the runtime measurement."),
     min_seconds: float = typer.Option(1.0, "--min-seconds", callback=non_negative, help="Minimum timed duration of the runtime measurement."),
+    no_xnnpack: bool = typer.Option(False, "--no-xnnpack", help="LiteRT's builtin kernels only, for fidelity and runtime (as a runtime without XNNPACK)."),
     raw_convention: Optional[str] = typer.Option(None, "--raw-convention", help="ISP RAW convention (default: export.json's, else mai21)."),
     convention: Optional[str] = typer.Option(None, "--convention", hidden=True, help="Old name of --raw-convention."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -43,7 +44,8 @@ def eval_(
         def progress(done: int, total: int, name: str) -> None:
             bar.update(job, completed=done, total=total, description=f"fidelity {name}")
 
-        result = evaluate_model(model, spec, data, bench_kwargs={"threads": threads, "runs": runs, "min_seconds": min_seconds},
+        result = evaluate_model(model, spec, data, bench_kwargs={"threads": threads, "runs": runs, "min_seconds": min_seconds,
+                                                                   "xnnpack": not no_xnnpack},
                                 progress=progress, convention=raw_convention_arg(raw_convention, convention))
     for w in result.get("warnings", []):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)

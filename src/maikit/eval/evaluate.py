@@ -22,7 +22,7 @@ import numpy as np
 
 from maikit.errors import MaikitError
 from maikit.tflite.files import EXPORT_JSON, FIXED_FILE, FLEX_FILE, read_export_json
-from maikit.tflite.runner import TfliteRunner
+from maikit.tflite.runner import TfliteRunner, delegate_not_applied
 from maikit.tasks import RawConvention, Task, get_raw_convention, shape_in_layout
 
 Progress = Callable[[int, int, str], None] | None
@@ -91,13 +91,14 @@ def _read_pair(spec: Task, pair, convention: RawConvention | None) -> tuple[np.n
 def run_fidelity(
     file: str | os.PathLike, task: Task, split_dir: str | os.PathLike,
     convention: RawConvention | None = None,
-    threads: int = 2, progress: Progress = None,
+    threads: int = 2, progress: Progress = None, xnnpack: bool = True,
 ) -> dict:
-    """Official metrics of a .tflite over a split (see the module docstring)."""
+    """Official metrics of a .tflite over a split (see the module docstring); ``xnnpack=False``
+    runs LiteRT's builtin kernels only, as a runtime without XNNPACK would."""
     from maikit.data.layout import find_pairs
 
     file = Path(file)
-    runner = TfliteRunner(file, threads=threads)
+    runner = TfliteRunner(file, threads=threads, xnnpack=xnnpack)
     layout = task.detect_layout(runner.input_signature, file)
     pairs = find_pairs(Path(split_dir), task)
     metrics = task.new_metrics()
@@ -133,7 +134,10 @@ def run_runtime(file: str | os.PathLike, task: Task, bench_kwargs: dict | None =
     elif probe.input_shape != tuple(lat):
         warnings.append(f"runtime measured at the file's shape {list(probe.input_shape)}, not the challenge's {list(lat)}")
     del probe
-    return {**benchmark_tflite(file, **kwargs), "warnings": warnings}
+    result = benchmark_tflite(file, **kwargs)
+    if (flag := delegate_not_applied(result["delegate"])) is not None:
+        warnings.append(flag)
+    return {**result, "warnings": warnings}
 
 
 def evaluate_model(
@@ -158,7 +162,8 @@ def evaluate_model(
     kwargs = dict(bench_kwargs or {})
     threads = int(kwargs.get("threads", 2))
 
-    metrics = run_fidelity(fidelity, task, split_dir, raw_convention, threads=threads, progress=progress)
+    metrics = run_fidelity(fidelity, task, split_dir, raw_convention, threads=threads, progress=progress,
+                           xnnpack=bool(kwargs.get("xnnpack", True)))
     bench = run_runtime(runtime, task, kwargs)
     warnings = bench.pop("warnings")
     runtime_ms = float(bench["avg_ms"])
@@ -174,7 +179,8 @@ def evaluate_model(
         "runtime_shape": bench["input_shape"],
         "layout": metrics["layout"],
         "convention": raw_convention.name if raw_convention else None,
-        "bench": {k: bench[k] for k in ("init_ms", "first_ms", "avg_ms", "std_ms", "p50_ms", "p90_ms", "runs", "threads", "cpu", "runtime_version")},
+        "bench": {k: bench[k] for k in ("init_ms", "first_ms", "avg_ms", "std_ms", "p50_ms", "p90_ms", "runs", "threads", "cpu",
+                                        "runtime_version", "xnnpack", "delegate")},
         "warnings": warnings,
     })
     return out

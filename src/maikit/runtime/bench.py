@@ -122,6 +122,7 @@ def benchmark_tflite(
         **result.as_dict(),
         "threads": int(threads),
         "xnnpack": bool(xnnpack),
+        "delegate": backend.delegate,  # what ran: XNNPACK asked for may not have applied
         "input_shape": list(backend.input_shape),
         "inputs": backend.inputs,
         "outputs": backend.outputs,

@@ -36,6 +36,7 @@ class TfliteBackend:
         self._first: np.ndarray | None = None
         self.inputs: list[dict] = []
         self.outputs: list[dict] = []
+        self.delegate: dict | None = None  # the delegate that actually ran (tflite.runner.delegation)
 
     def load(self) -> None:
         self.runner = ModelRunner(self.path, threads=self.threads, xnnpack=self.xnnpack, signature=self.signature)
@@ -57,6 +58,7 @@ class TfliteBackend:
         self.inputs = [{**t.describe(), "source": "given" if given(t) else "random"} for t in r.inputs]
         self.outputs = [t.describe() for t in r.outputs]
         self._first = r.values[r.inputs[0].key or r.inputs[0].name] if r.inputs else None
+        self.delegate = r.delegate
 
     def step(self) -> None:
         self.runner.invoke()

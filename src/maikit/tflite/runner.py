@@ -151,6 +151,8 @@ class ModelRunner:
     def __init__(self, path: str | os.PathLike, threads: int = 2, xnnpack: bool = True, signature: str | None = None):
         self.path = Path(path)
         self.interpreter = open_interpreter(self.path, threads, xnnpack)
+        self.xnnpack = bool(xnnpack)
+        self.delegate: dict | None = None  # what ran the model (:func:`delegation`), once prepared
         self._wrapper = self.interpreter._interpreter  # the per-subgraph calls SignatureRunner uses
         self.signatures = self.interpreter.get_signature_list()
         self.signature = signature
@@ -208,14 +210,17 @@ class ModelRunner:
                 raise MaikitError(f"{label} is fixed at {list(t.signature)}, not {list(shape)}: resizing a fixed-shape "
                                   "model is allowed only when asked for (--resize)", self.path)
             targets[t.index] = shape
+        log: list[str] = []
         try:
-            with native_stderr():
+            with native_stderr(log):
                 for t in self.inputs:
                     if targets[t.index] != t.shape:
                         self._wrapper.ResizeInputTensor(t.index, np.array(targets[t.index], np.int32), False, self.subgraph)
                 self._wrapper.AllocateTensors(self.subgraph)
         except (ValueError, RuntimeError) as e:
             raise runtime_error(e, self.path, f"cannot prepare the model at inputs {list(targets.values())}") from None
+        if self.delegate is None:  # the first allocation applies the default delegate
+            self.delegate = delegation(self.interpreter, self.xnnpack, log)
         self._refresh()
         self.values = {}
         for t in self.inputs:
@@ -252,6 +257,79 @@ def quantise(x: np.ndarray, t: TensorInfo) -> np.ndarray:
     info = np.iinfo(t.dtype)
     q = np.rint(np.asarray(x, np.float32) / np.float32(scale)) + zero
     return np.clip(q, info.min, info.max).astype(t.dtype)
+
+
+_DELEGATE_NODE = "DELEGATE"  # the node a delegate puts in place of the nodes it took
+_DELEGATE_TROUBLE = re.compile(r"cpuinfo|fail|error", re.IGNORECASE)  # what the runtime logs when a delegate cannot start
+_DELEGATE_CREATED = re.compile(r"Created TensorFlow Lite XNNPACK delegate", re.IGNORECASE)
+
+
+def delegation(interpreter, xnnpack: bool, log: list[str] | None = None) -> dict:
+    """What ran the main subgraph of a prepared interpreter: the delegate actually applied, not the one asked for.
+
+    ``{"requested", "name", "applied", "nodes", "ops_total", "partitions", "coverage", "reason"}``:
+    ``nodes`` of the model's ``ops_total`` ops were taken by the delegate (``coverage``
+    ``fully``/``partially``/``none``, as benchmark_model words it), in ``partitions`` delegate
+    kernels. LiteRT applies XNNPACK lazily when tensors are first allocated and drops it
+    silently where it cannot start (under qemu-user without ``/sys/devices/system/cpu/possible``
+    its cpuinfo fails): the model then runs on the builtin kernels, and ``reason`` keeps the
+    runtime's own log line about it from ``log`` (the native stderr of that allocation).
+    """
+    w = interpreter._interpreter
+    n = int(w.NumNodes())
+    names = [w.NodeName(i) for i in range(n)]
+    ops_total = sum(1 for name in names if name != _DELEGATE_NODE)
+    producer = {int(t): i for i in range(n) if names[i] != _DELEGATE_NODE for t in w.NodeOutputs(i)}
+    taken: set[int] = set()
+    partitions = 0
+    for d in (i for i in range(n) if names[i] == _DELEGATE_NODE):
+        partitions += 1
+        # the kernel's inputs bound its partition: walk back from its outputs to them
+        stop = {int(t) for t in w.NodeInputs(d)}
+        todo = [int(t) for t in w.NodeOutputs(d)]
+        while todo:
+            t = todo.pop()
+            i = producer.get(t)
+            if t in stop or i is None or i in taken:
+                continue
+            taken.add(i)
+            todo.extend(int(v) for v in w.NodeInputs(i) if v >= 0)
+    requested = "XNNPACK" if xnnpack else None
+    nodes = len(taken)
+    coverage = "none" if not nodes else ("fully" if nodes == ops_total else "partially")
+    reason = None
+    if requested and not nodes:
+        said = [ln.strip() for ln in log or [] if _DELEGATE_TROUBLE.search(ln)]
+        if said:
+            reason = said[0][:200]
+        elif any(_DELEGATE_CREATED.search(ln) for ln in log or []):
+            reason = f"{requested} started but took none of the model's ops (it supports none of them)"
+        else:
+            reason = "the runtime applied no delegate and logged no reason"
+    return {"requested": requested, "name": requested, "applied": bool(nodes), "nodes": nodes, "ops_total": ops_total,
+            "partitions": partitions, "coverage": coverage if requested else None, "reason": reason}
+
+
+def delegate_not_applied(delegate: dict | None) -> str | None:
+    """The flag for a result whose requested delegate did not apply (a :func:`delegation`
+    record): one line saying so and why, or None."""
+    if not isinstance(delegate, dict) or not delegate.get("requested") or delegate.get("applied", True):
+        return None
+    why = f" ({delegate['reason']})" if delegate.get("reason") else ""
+    return (f"the requested {delegate['requested']} delegate did not apply{why}: all {delegate.get('ops_total', '?')} ops "
+            "ran on LiteRT's builtin kernels, and the time is theirs")
+
+
+def describe_delegation(d: dict | None) -> str | None:
+    """One line for a fingerprint: what actually ran, e.g. "XNNPACK (12 of 14 nodes)" or
+    "builtin kernels (XNNPACK requested, not applied)"."""
+    if not d:
+        return None
+    if d.get("applied"):
+        return f"{d['name']} ({d['nodes']} of {d['ops_total']} nodes)"
+    if d.get("requested"):
+        return f"builtin kernels ({d['requested']} requested, not applied)"
+    return "builtin kernels"
 
 
 class TfliteRunner:

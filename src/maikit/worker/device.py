@@ -23,6 +23,7 @@ from maikit.errors import MaikitError
 from maikit.runtime.devices import ChildLimits, DeviceUnavailable, MeasureProtocol, ModelFault, get_backend
 from maikit.runtime.devices.base import Cancelled, delegate_findings, profile_or_note, run_child
 from maikit.runtime.drift import DeviceGuard, DriftPolicy, default_state_dir, load_baseline, measure_with_drift
+from maikit.tflite.runner import delegate_not_applied
 
 
 class DeviceRunner:
@@ -104,6 +105,9 @@ class DeviceRunner:
                                                      f"(run `mai device calibrate --name {self.device}`)")
                     log(f"[runtime] {self.backend_name}: {r['value_ms']:.3f} ms (no drift control: not calibrated)")
             result = {**r.pop("stats"), **r}
+            if (flag := delegate_not_applied(result.get("delegate"))) is not None:
+                warnings.append(flag)
+                log(f"[runtime] FLAGGED: {flag}")
             result["warnings"] = warnings
             result["findings"] = self._findings(job, file, child, cancel) + delegate_findings(result)
             if self.per_op_top > 0:

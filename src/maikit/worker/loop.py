@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from maikit.tflite.runner import describe_delegation
 from maikit.worker.client import Client, LeaseLost, ServerError
 from maikit.worker.outbox import Outbox
 from maikit.worker.sandbox import CANCELLED, INFRA, Limits, SandboxFailure, run_sandboxed
@@ -316,7 +317,9 @@ class Worker:
                 return {"ok": False, "reason": "cancelled", "fault": INFRA}
             return {"ok": False, "reason": e.reason, "fault": "model"}
         self._log(job, f"[{role}] done in {time.perf_counter() - t0:.1f} s")
-        result["fingerprint"] = self._fingerprint or fingerprint()
+        result["fingerprint"] = dict(self._fingerprint or fingerprint())
+        if result.get("delegate"):  # a runtime result: the delegate that ran, not the one asked for
+            result["fingerprint"]["delegate"] = describe_delegation(result["delegate"])
         result["worker"] = self.name
         return {"ok": True, "result": result}
 

@@ -35,7 +35,7 @@ def _measure(req: dict) -> dict:
         if e.reason.startswith("not a loadable TFLite model"):
             raise ModelFault(_fault_kind(e.reason), e.reason, e.file) from None
         raise
-    return {"loop": loop.as_dict()}
+    return {"loop": loop.as_dict(), "delegate": backend.delegate}
 
 
 def _measure_series(req: dict) -> dict:
@@ -43,14 +43,16 @@ def _measure_series(req: dict) -> dict:
     a submission): one interpreter start instead of three. A model fault names the item."""
     from maikit.runtime.devices.base import ModelFault
 
-    loops = []
+    loops, delegates = [], []
     for i, item in enumerate(req["items"]):
         try:
-            loops.append(_measure(item)["loop"])
+            reply = _measure(item)
         except ModelFault as e:
             e.details["item"] = i
             raise
-    return {"loops": loops}
+        loops.append(reply["loop"])
+        delegates.append(reply["delegate"])
+    return {"loops": loops, "delegates": delegates}
 
 
 class _CompiledBackend:

@@ -37,6 +37,7 @@ from pathlib import Path
 from maikit.errors import MaikitError
 from maikit.isolation import isolated_command
 from maikit.runtime.loop import DEFAULTS as _LOOP
+from maikit.tflite.runner import delegate_not_applied
 
 STATISTICS = ("avg", "p50", "p90", "min")
 
@@ -173,7 +174,8 @@ def delegate_findings(result: dict) -> list[dict]:
     """What the device's delegate itself decided, as findings (``target``, ``node``, ``op``,
     ``severity``, ``reason``, ``source: "delegate"``): the ops LiteRT's GPU accelerator
     rejected and its GPU/CPU op counts (``litert-gpu``), the GPU delegate's rejections and
-    the delegate's coverage of the graph as ``benchmark_model`` printed them (``adb``)."""
+    the delegate's coverage of the graph as ``benchmark_model`` printed them (``adb``), and
+    the nodes XNNPACK took or that it did not apply at all (``litert-cpu``, ``ssh``)."""
     out: list[dict] = []
 
     def add(target, op, severity, reason):
@@ -189,9 +191,13 @@ def delegate_findings(result: dict) -> list[dict]:
     if isinstance(dl, dict):
         for r in dl.get("gpu_rejected") or []:
             add("gpu", r["op"], "warning", f"the GPU delegate rejects it: {r['reason']} (runs on the CPU)")
-        if dl.get("name") and dl.get("coverage") in ("partially", "none"):
+        if (note := delegate_not_applied(dl)) is not None:
+            add(_DELEGATE_TARGET.get(str(dl["requested"]).upper(), "cpu"), "GRAPH", "warning", note)
+        elif dl.get("name") and dl.get("coverage") in ("partially", "none"):
             target = _DELEGATE_TARGET.get(str(dl["name"]).upper(), str(dl["name"]).lower())
             what = "part of the graph" if dl["coverage"] == "partially" else "none of the graph"
+            if dl.get("nodes") is not None:
+                what += f" ({dl['nodes']} of {dl['ops_total']} nodes)"
             add(target, "GRAPH", "warning", f"the {dl['name']} delegate runs {what}; the rest runs on the CPU's builtin kernels")
     return out
 

@@ -221,6 +221,12 @@ def measure(
     console.print(f"[bold]{file.name}[/] on {backend}: {result['statistic']} {result['value_ms']:.3f} ms "
                   f"(runs {result['runs']}, min {s['min_ms']:.3f}, max {s['max_ms']:.3f}"
                   + (f", cv {result['cv']:.1%}" if result.get("cv") is not None else "") + ")")
+    from maikit.tflite.runner import delegate_not_applied
+
+    if (dl := result.get("delegate")) and dl.get("applied"):
+        console.print(f"  delegate: {dl['name']}, {dl['nodes']} of {dl['ops_total']} nodes", highlight=False)
+    if (flag := delegate_not_applied(result.get("delegate"))) is not None:
+        err_console.print(f"[yellow]warning:[/] {flag}", highlight=False)
     for n in result.get("notes", []):
         console.print(f"  note: {n}", highlight=False)
     if per_op:

@@ -15,6 +15,7 @@ from maikit.errors import MaikitError
 from maikit.runtime.devices.base import (
     ChildLimits, MeasureProtocol, ProfileUnavailable, local_fingerprint, result_from_loop, run_child,
 )
+from maikit.tflite.runner import describe_delegation
 
 PER_OP_METHOD = ("each op timed alone as a model of its own, same threads and delegate (no cross-op fusion; "
                  "each includes one invoke's fixed cost)")
@@ -45,9 +46,12 @@ class LitertCpuDevice:
             raise MaikitError("file not found", path)
         reply, _ = run_child({"action": "measure", "file": str(path), "protocol": protocol.to_dict()}, self.limits, file=path,
                              cancel=self.cancel)
+        return self._result(reply["loop"], reply.get("delegate"), protocol)
+
+    def _result(self, loop: dict, delegate: dict | None, protocol: MeasureProtocol) -> dict:
         fp = self.fingerprint()
-        fp["delegate"] = "XNNPACK" if protocol.xnnpack else "builtin kernels"
-        return result_from_loop(reply["loop"], protocol, self.name, fp)
+        fp["delegate"] = describe_delegation(delegate)  # what ran, not what the protocol asked for
+        return result_from_loop(loop, protocol, self.name, fp, delegate=delegate)
 
     def measure_series(self, items) -> list[dict]:
         """``[(path, protocol), ...]`` measured in order in one child (what ``measure`` gives for
@@ -62,12 +66,8 @@ class LitertCpuDevice:
         reply, _ = run_child({"action": "measure_series",
                               "items": [{"file": str(path), "protocol": protocol.to_dict()} for path, protocol in items]},
                              self.limits, file=blame, cancel=self.cancel)
-        out = []
-        for loop, (path, protocol) in zip(reply["loops"], items):
-            fp = self.fingerprint()
-            fp["delegate"] = "XNNPACK" if protocol.xnnpack else "builtin kernels"
-            out.append(result_from_loop(loop, protocol, self.name, fp))
-        return out
+        return [self._result(loop, delegate, protocol)
+                for loop, delegate, (_, protocol) in zip(reply["loops"], reply["delegates"], items)]
 
     def profile(self, path, protocol: MeasureProtocol = MeasureProtocol(), top: int = 10) -> dict:
         """Every op timed alone (``mai bench --per-op``), the ``top`` slowest kept, and op types."""
