@@ -75,6 +75,7 @@ def test_measure_over_ssh(sshd, smallnet_file):
     assert r["backend"] == "ssh" and r["runs"] == len(r["samples_ms"]) == 6
     assert r["statistic"] == "p50" and r["protocol"]["threads"] == 1
     assert r["fingerprint"]["host"] == "127.0.0.1" and r["fingerprint"]["runtime"] == "LiteRT"
+    assert r["delegate"]["applied"] is True and r["fingerprint"]["delegate"].startswith("XNNPACK (")  # what ran there
     # the model really travelled: the board's copy is byte-identical
     assert (sshd["dir"] / "board" / "model.tflite").read_bytes() == Path(smallnet_file).read_bytes()
     assert board.health() == {"ok": True}
@@ -86,6 +87,23 @@ def test_model_fault_on_the_board_keeps_its_kind(sshd, tmp_path):
     with pytest.raises(ModelFault) as e:
         _board(sshd).measure(junk, MeasureProtocol(runs=1, min_seconds=0.0))
     assert e.value.kind == "not_a_model"
+
+
+def test_a_board_python_without_maikit_is_named_as_such(sshd, smallnet_file):
+    """The README's venv step forgotten: the board's Python has no maikit. Said in those words
+    (not Python's "No module named 'maikit…'"), as an unavailable device, never a model fault."""
+    board = _board(sshd)
+    board.remote_python = f"{sys.executable} -I -S"  # this Python without site-packages or PYTHONPATH: no maikit
+    with pytest.raises(DeviceUnavailable) as e:
+        board.measure(smallnet_file, MeasureProtocol(runs=1, min_seconds=0.0))
+    msg = str(e.value)
+    assert f"maikit is not installed for {sys.executable} -I -S on 127.0.0.1" in msg
+    assert "remote_python=" in msg and "No module named" not in msg
+    health = board.health()
+    assert health["ok"] is False and "maikit is not installed" in health["reason"]
+    board.remote_python = "/nonexistent/venv/bin/python3"
+    with pytest.raises(DeviceUnavailable, match="/nonexistent/venv/bin/python3 is not found on 127.0.0.1"):
+        board.fingerprint()
 
 
 def test_wrong_host_key_is_an_unavailable_device_not_a_model_fault(sshd, tmp_path, smallnet_file):

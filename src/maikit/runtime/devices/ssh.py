@@ -18,6 +18,7 @@ the connection ends (a cancel kills the local ``ssh``), it stops its measuring c
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -26,6 +27,10 @@ from maikit.errors import MaikitError
 from maikit.runtime.devices.base import (
     FAULT_KINDS, DeviceUnavailable, MeasureProtocol, ModelFault, ProfileUnavailable, run_command,
 )
+
+
+# what `python -m maikit.runtime.devices` says where maikit (or its torch-free part) is missing
+_NO_MAIKIT = re.compile(r"No module named '?maikit|finding module specification for 'maikit")
 
 
 class SshDevice:
@@ -71,6 +76,14 @@ class SshDevice:
             return json.loads(p.stdout)
         except json.JSONDecodeError:
             tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
+            if p.returncode == 127:  # the remote shell found no such program
+                raise DeviceUnavailable(f"{self.remote_python} is not found on {self.host} ({tail[:160]}): set "
+                                        "--option remote_python=/path/to/venv/bin/python3") from None
+            if _NO_MAIKIT.search(p.stderr):
+                raise DeviceUnavailable(
+                    f"maikit is not installed for {self.remote_python} on {self.host}: install it there "
+                    "(python3 -m venv ~/maikit-venv && ~/maikit-venv/bin/pip install 'maikit[core]'), or point "
+                    "--option remote_python=/path/to/venv/bin/python3 at the Python that has it") from None
             raise DeviceUnavailable(f"the evaluator on {self.host} gave no JSON (exit {p.returncode}: {tail[:200]})") from None
 
     def fingerprint(self) -> dict:
