@@ -34,6 +34,14 @@ def test_zoo_model_exports_fp32_and_int8(name, tmp_path):
     hw = _small_hw(name)
     record = export_model(name, tmp_path, input_hw=hw)
     assert record["verify_psnr_db"] >= 60.0
+    if record["dynamic"]:  # any size, also on LiteRT's builtin kernels (no traced TRANSPOSE_CONV shape)
+        from maikit.tflite.model import read_tflite
+
+        assert record["dynamic_builtin_kernels"] is True
+        sg = read_tflite(tmp_path / "model_none.tflite")["subgraphs"][0]
+        assert not [op for op in sg["ops"] if op["op"] == "TRANSPOSE_CONV" and sg["tensors"][op["inputs"][0]]["constant"]]
+    else:  # says which shape it fixed, and how to ask for another
+        assert "is fixed at" in record["note"] and "--shape H,W" in record["note"]
     # int8 from the verified float file (the exporter's int8 path is covered by the tiny models)
     shape = tuple(record["input_shape"])
     q = quantize_int8((tmp_path / "model.tflite").read_bytes(), random_inputs(get_task(record["task"]), shape, 2))

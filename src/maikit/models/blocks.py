@@ -64,6 +64,13 @@ def resize_nearest(x: torch.Tensor, size: tuple[int, int] | None = None, *,
     return x
 
 
+def same_hw(x: torch.Tensor, size) -> bool:
+    """Whether ``x`` already has height and width ``size``; never for symbolic sizes (a dynamic-shape
+    export): comparing them with numbers would make torch.export fix the input's size."""
+    hw = (*x.shape[-2:], *size)
+    return all(isinstance(v, int) for v in hw) and tuple(x.shape[-2:]) == tuple(size)
+
+
 def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize with half-pixel centres (``align_corners=False``), fast in TFLite for one channel.
 
@@ -76,7 +83,7 @@ def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     symbolic sizes and :func:`lowering.gpu_friendly_lowering` keep the single op.
     """
     h, w = x.shape[-2:]
-    if (h, w) == tuple(size):
+    if same_hw(x, size):
         return x
     counts = gpu_lowering_counts()
     if counts is not None and x.shape[1] == 1:

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from maikit.models.blocks import conv, resize_bilinear, resize_nearest
+from maikit.models.blocks import conv, resize_bilinear, resize_nearest, same_hw
 from maikit.models.lowering import tflite_lowering_active
 from maikit.models.recipe import LossTerm, Recipe
 from maikit.taskspec import DEPTH
@@ -41,7 +41,7 @@ def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> to
     ``"nearest"`` samples at half-pixel centres, in PyTorch and in the TFLite file
     (:func:`maikit.models.blocks.resize_nearest`).
     """
-    if tuple(x.shape[-2:]) == tuple(size):
+    if same_hw(x, size):
         return x
     if mode == "nearest":
         return resize_nearest(x, size)
