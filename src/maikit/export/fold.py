@@ -152,13 +152,8 @@ def shuffles_to_depth_to_space(model_bytes: bytes) -> tuple[bytes, int]:
     for sg in g.model.subgraphs:
         ops = list(sg.operators)
         outputs = set(_ints(sg.outputs))
-        producer = {t: i for i, op in enumerate(ops) for t in _ints(op.outputs)}
-        consumers: dict[int, list[int]] = {}
-        for i, op in enumerate(ops):
-            for t in _ints(op.inputs):
-                consumers.setdefault(t, []).append(i)
+        producer, consumers, only_to = _wiring(sg, ops)
         static = lambda t: sg.tensors[t].shapeSignature is None or min(_ints(sg.tensors[t].shapeSignature), default=0) >= 0  # noqa: E731
-        only_to = lambda t, i: t not in outputs and consumers.get(t) == [i]  # noqa: E731
         in_chain = lambda op: g.op_name(op) in _MOVES or _scalar_elementwise(g, sg, op) is not None  # noqa: E731
         dropped: set[int] = set()
         new_ops: dict[int, list] = {}
@@ -194,6 +189,18 @@ def shuffles_to_depth_to_space(model_bytes: bytes) -> tuple[bytes, int]:
     if not replaced:
         return model_bytes, 0
     return g.to_bytes(), replaced
+
+
+def _wiring(sg, ops: list):
+    """(producer op of each tensor, consumer ops of each tensor, ``only_to(t, i)``: tensor ``t`` is
+    not a model output and op ``i`` is its only consumer)."""
+    outputs = set(_ints(sg.outputs))
+    producer = {t: i for i, op in enumerate(ops) for t in _ints(op.outputs)}
+    consumers: dict[int, list[int]] = {}
+    for i, op in enumerate(ops):
+        for t in _ints(op.inputs):
+            consumers.setdefault(t, []).append(i)
+    return producer, consumers, lambda t, i: t not in outputs and consumers.get(t) == [i]
 
 
 def _depth_to_space_ops(g: _Graph, sg, chain: list, x: int, y: int, r: int) -> list:
@@ -386,13 +393,7 @@ def transpose_convs_to_depth_to_space(model_bytes: bytes) -> tuple[bytes, int]:
     replaced = 0
     for sg in g.model.subgraphs:
         ops = list(sg.operators)
-        outputs = set(_ints(sg.outputs))
-        producer = {t: i for i, op in enumerate(ops) for t in _ints(op.outputs)}
-        consumers: dict[int, list[int]] = {}
-        for i, op in enumerate(ops):
-            for t in _ints(op.inputs):
-                consumers.setdefault(t, []).append(i)
-        only_to = lambda t, i: t not in outputs and consumers.get(t) == [i]  # noqa: E731
+        producer, _, only_to = _wiring(sg, ops)
         new_ops: dict[int, list] = {}
         for i, op in enumerate(ops):
             if g.op_name(op) != "TRANSPOSE_CONV":
