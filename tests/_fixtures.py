@@ -154,6 +154,59 @@ def crashing_tflite(where: str = "invoke") -> bytes:
 
 
 # -- files written with plain OpenCV -----------------------------------------------------------
+def shared_tensor_tflite(n: int = 2_000_000) -> bytes:
+    """A crafted .tflite: one subgraph whose tensors vector holds ``n`` offsets, all to one
+    shared tensor table ([1, 16, 16, 4] float32, named ``x``), input and output tensor 0, no
+    op. ``n = 2_000_000`` is the 8 MB file that kept a preflight slot busy for 55 s before
+    maikit's reader bounded its work. Written with the flatbuffers builder; the offsets are
+    placed with NumPy (2,000,000 builder calls take ~20 s), each the distance from its own
+    slot to the shared table, as the builder's own PrependUOffsetTRelative computes it."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as fb
+
+    b = flatbuffers.Builder(4 * n + 4096)
+    name = b.CreateString("x")
+    shape = b.CreateNumpyVector(np.array([1, 16, 16, 4], np.int32))
+    fb.TensorStart(b)
+    fb.TensorAddShape(b, shape)
+    fb.TensorAddName(b, name)
+    fb.TensorAddType(b, fb.TensorType.FLOAT32)
+    fb.TensorAddBuffer(b, 0)
+    table = fb.TensorEnd(b)
+    b.StartVector(4, n, 4)
+    base = b.Offset()
+    values = (base + 4 * np.arange(n, dtype=np.int64) + 4 - table).astype("<u4")
+    b.head -= 4 * n  # the k-th offset prepended lands 4 (k + 1) bytes below the vector's start
+    b.Bytes[b.head:b.head + 4 * n] = values[::-1].tobytes()
+    tensors = b.EndVector()
+    io = b.CreateNumpyVector(np.array([0], np.int32))
+    fb.SubGraphStartOperatorsVector(b, 0)
+    ops = b.EndVector()
+    fb.SubGraphStart(b)
+    fb.SubGraphAddTensors(b, tensors)
+    fb.SubGraphAddInputs(b, io)
+    fb.SubGraphAddOutputs(b, io)
+    fb.SubGraphAddOperators(b, ops)
+    sg = fb.SubGraphEnd(b)
+    fb.ModelStartSubgraphsVector(b, 1)
+    b.PrependUOffsetTRelative(sg)
+    subgraphs = b.EndVector()
+    fb.BufferStart(b)
+    empty = fb.BufferEnd(b)
+    fb.ModelStartBuffersVector(b, 1)
+    b.PrependUOffsetTRelative(empty)
+    buffers = b.EndVector()
+    fb.ModelStartOperatorCodesVector(b, 0)
+    codes = b.EndVector()
+    fb.ModelStart(b)
+    fb.ModelAddVersion(b, 3)
+    fb.ModelAddSubgraphs(b, subgraphs)
+    fb.ModelAddBuffers(b, buffers)
+    fb.ModelAddOperatorCodes(b, codes)
+    b.Finish(fb.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def write_png_cv(path: Path, img: np.ndarray) -> Path:
     """A PNG written with OpenCV (RGB order for 3 channels), folders created."""
     path = Path(path)

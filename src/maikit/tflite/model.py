@@ -4,7 +4,8 @@ One owner for the file format, torch-free. Uses the schema module and flatbuffer
 shipped in the ai-edge-litert wheel (no TensorFlow):
 
 * :func:`read_tflite`: a file into plain dicts (tensors, ops, inputs, outputs per subgraph,
-  signatures), with one-line errors for missing, foreign, truncated or corrupt files;
+  signatures), with one-line errors for missing, foreign, truncated or corrupt files, and
+  bounded work for crafted ones (:data:`LIMITS`, :class:`_Budget`);
 * :class:`Graph`: an editable object tree of a model (op names, constants in and out, a
   clean re-serialisation) for graph clean-ups and per-op cut-outs.
 """
@@ -46,11 +47,50 @@ def numpy_types(fb) -> dict[int, np.dtype]:
 # --------------------------------------------------------------------------------------
 # Flatbuffer -> plain structures
 # --------------------------------------------------------------------------------------
+# What one file may make the reader walk. A flatbuffer may point many offsets at one shared
+# table or vector, so an 8 MB file can hold 2,000,000 "tensors" that are all the same one
+# (55 s of parsing). Each count is checked against these caps, and against the file's size
+# (every offset takes 4 bytes of it), before any of them is walked; real models are far
+# below (the reports' largest have a few hundred ops and a few thousand tensors).
+LIMITS = {"subgraphs": 1_000, "tensors": 200_000, "operators": 200_000, "buffers": 200_000, "operator codes": 10_000,
+          "signatures": 1_000}
+
+
+class _Budget:
+    """The bytes the reader may walk: the file's size and 64 KiB. Each table read is
+    charged the least a real one takes (its offset, and 12 bytes for a tensor or an operator:
+    the vtable's offset and two fields), each vector and string its length. A file whose
+    objects are all its own stays under it (each is read once and takes at least what it is
+    charged: real models were charged at most 0.76 of their size); one that points many
+    offsets at one shared table or vector runs out of it after about the file's length of
+    work, and is refused with a reason instead of keeping a core busy."""
+
+    def __init__(self, size: int):
+        self.size, self.left = size, size + 65536
+
+    def count(self, what: str, n: int, width: int = 4) -> None:
+        """Charge ``n`` items of ``width`` bytes before walking them (MaikitError past the budget)."""
+        self.left -= n * width
+        if self.left < 0:
+            raise MaikitError(f"the file makes the reader walk more than its {self.size} bytes (at {what}): "
+                              "a crafted file that shares one object among many")
+
+    def vector(self, what: str, n: int, limit: str | None = None) -> int:
+        """A vector of ``n`` offsets or 4-byte values: within its cap and the file, charged."""
+        if limit is not None and n > LIMITS[limit]:
+            raise MaikitError(f"{n} {limit} in the file, more than the limit of {LIMITS[limit]}")
+        if 4 * n > self.size:
+            raise MaikitError(f"{what} holds {n} entries, more than the file's {self.size} bytes can")
+        self.count(what, n)
+        return n
+
+
 def read_tflite(path: str | os.PathLike) -> dict:
     """Parse a .tflite into plain dicts: ``tensors``, ``ops``, ``inputs``, ``outputs`` per subgraph,
     and ``signatures`` (key -> subgraph index and input/output names -> tensor indices).
 
-    Raises MaikitError naming the file for a missing, non-TFLite, truncated or corrupt file.
+    Raises MaikitError naming the file for a missing, non-TFLite, truncated or corrupt file,
+    and for one that would make the reader walk far more than its size (:data:`LIMITS`).
     """
     path = Path(path)
     data = read_bytes(path)
@@ -70,9 +110,28 @@ def _parse(data: bytes) -> dict:
     type_names = {k: v.lower() for k, v in enum_names(fb.TensorType).items()}
     model = fb.Model.GetRootAs(data, 0)
     size = len(data)
+    budget = _Budget(size)
+
+    def ints(what: str, n: int, get_numpy) -> list[int]:
+        budget.vector(what, n)
+        return [int(v) for v in get_numpy()] if n else []
+
+    def text(what: str, raw: bytes | None) -> str:
+        raw = raw or b""
+        budget.count(what, len(raw), 1)
+        return raw.decode("utf-8", "replace")
+
+    # every count first, before any of them is walked
+    n_buffers = budget.vector("the buffers vector", model.BuffersLength(), "buffers")
+    n_codes = budget.vector("the operator codes vector", model.OperatorCodesLength(), "operator codes")
+    n_subgraphs = budget.vector("the subgraphs vector", model.SubgraphsLength(), "subgraphs")
+    n_signatures = budget.vector("the signatures vector", model.SignatureDefsLength(), "signatures")
+    graphs = [model.Subgraphs(s) for s in range(n_subgraphs)]
+    budget.vector("the subgraphs' tensors", sum(sg.TensorsLength() for sg in graphs), "tensors")
+    budget.vector("the subgraphs' operators", sum(sg.OperatorsLength() for sg in graphs), "operators")
 
     buffers = []
-    for i in range(model.BuffersLength()):
+    for i in range(n_buffers):
         b = model.Buffers(i)
         offset, length = int(b.Offset()), int(b.Size())
         if offset > 1:  # data stored after the flatbuffer (large models)
@@ -86,33 +145,37 @@ def _parse(data: bytes) -> dict:
             buffers.append(int(n))
 
     codes = []
-    for i in range(model.OperatorCodesLength()):
+    for i in range(n_codes):
         oc = model.OperatorCodes(i)
         code = max(int(oc.DeprecatedBuiltinCode()), int(oc.BuiltinCode()))
         name = op_names.get(code, f"BUILTIN_{code}")
         custom = oc.CustomCode()
         is_custom = name == "CUSTOM"
         if is_custom and custom:
-            name = custom.decode("utf-8", "replace")  # as the interpreter names custom ops
+            name = text(f"operator code {i}", custom)  # as the interpreter names custom ops
         codes.append((name, is_custom))
 
     subgraphs = []
-    for s in range(model.SubgraphsLength()):
-        sg = model.Subgraphs(s)
+    for sg in graphs:
         tensors = []
         for t in range(sg.TensorsLength()):
             tt = sg.Tensors(t)
-            shape = [int(v) for v in tt.ShapeAsNumpy()] if tt.ShapeLength() else []
-            sig = [int(v) for v in tt.ShapeSignatureAsNumpy()] if tt.ShapeSignatureLength() else list(shape)
+            where = f"tensor {t}"
+            budget.count(where, 12, 1)
+            shape = ints(f"{where}'s shape", tt.ShapeLength(), tt.ShapeAsNumpy)
+            n_sig = tt.ShapeSignatureLength()
+            sig = ints(f"{where}'s shape signature", n_sig, tt.ShapeSignatureAsNumpy) if n_sig else list(shape)
             q = tt.Quantization()
-            scale = [float(v) for v in q.ScaleAsNumpy()] if q is not None and q.ScaleLength() else []
-            zero = [int(v) for v in q.ZeroPointAsNumpy()] if q is not None and q.ZeroPointLength() else []
+            scale = [float(v) for v in q.ScaleAsNumpy()] if q is not None and budget.vector(
+                f"{where}'s scales", q.ScaleLength()) else []
+            zero = [int(v) for v in q.ZeroPointAsNumpy()] if q is not None and budget.vector(
+                f"{where}'s zero points", q.ZeroPointLength()) else []
             buf = int(tt.Buffer())
             if buf >= len(buffers):
                 raise MaikitError(f"tensor {t} refers to buffer {buf} of {len(buffers)}")
             tensors.append({
                 "index": t,
-                "name": (tt.Name() or b"").decode("utf-8", "replace"),
+                "name": text(f"{where}'s name", tt.Name()),
                 "shape": shape,
                 "shape_signature": sig,
                 "dtype": type_names.get(int(tt.Type()), str(tt.Type())),
@@ -124,17 +187,18 @@ def _parse(data: bytes) -> dict:
         ops = []
         for o in range(sg.OperatorsLength()):
             op = sg.Operators(o)
+            budget.count(f"operator {o}", 12, 1)
             idx = int(op.OpcodeIndex())
             if idx >= len(codes):
                 raise MaikitError(f"operator {o} refers to opcode {idx} of {len(codes)}")
-            ins = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
-            outs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
+            ins = ints(f"operator {o}'s inputs", op.InputsLength(), op.InputsAsNumpy)
+            outs = ints(f"operator {o}'s outputs", op.OutputsLength(), op.OutputsAsNumpy)
             for v in ins + outs:
                 if v >= len(tensors) or v < -1:  # -1: an optional input left out
                     raise MaikitError(f"operator {o} refers to tensor {v} of {len(tensors)}")
             ops.append({"index": o, "op": codes[idx][0], "custom": codes[idx][1], "inputs": ins, "outputs": outs})
-        inputs = [int(v) for v in sg.InputsAsNumpy()] if sg.InputsLength() else []
-        outputs = [int(v) for v in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        inputs = ints(f"subgraph {len(subgraphs)}'s inputs", sg.InputsLength(), sg.InputsAsNumpy)
+        outputs = ints(f"subgraph {len(subgraphs)}'s outputs", sg.OutputsLength(), sg.OutputsAsNumpy)
         for kind, values in (("input", inputs), ("output", outputs)):
             for v in values:
                 if not 0 <= v < len(tensors):
@@ -143,14 +207,19 @@ def _parse(data: bytes) -> dict:
     if not subgraphs:
         raise MaikitError("the model has no subgraph")
     signatures = {}
-    for k in range(model.SignatureDefsLength()):
+    for k in range(n_signatures):
         sd = model.SignatureDefs(k)
         g = int(sd.SubgraphIndex())
         if g >= len(subgraphs):
             raise MaikitError(f"signature {k} refers to subgraph {g} of {len(subgraphs)}")
-        names = lambda n, get: {(get(i).Name() or b"").decode("utf-8", "replace"): int(get(i).TensorIndex()) for i in range(n)}  # noqa: E731
-        signatures[(sd.SignatureKey() or b"").decode("utf-8", "replace")] = {
-            "subgraph": g, "inputs": names(sd.InputsLength(), sd.Inputs), "outputs": names(sd.OutputsLength(), sd.Outputs)}
+
+        def names(n, get, what):
+            budget.vector(what, n)
+            return {text(what, get(i).Name()): int(get(i).TensorIndex()) for i in range(n)}
+
+        signatures[text(f"signature {k}'s key", sd.SignatureKey())] = {
+            "subgraph": g, "inputs": names(sd.InputsLength(), sd.Inputs, f"signature {k}'s inputs"),
+            "outputs": names(sd.OutputsLength(), sd.Outputs, f"signature {k}'s outputs")}
     return {"size_bytes": size, "buffers": buffers, "subgraphs": subgraphs, "signatures": signatures,
             "version": int(model.Version())}
 
