@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from maikit.server.services.challenges import ChallengePublic, PhasePublic
 from maikit.server.services.submissions import SubmissionPublic
 
-__all__ = ["ChallengePublic", "ClaimRequest", "Health", "Heartbeat", "JobResult", "PhasePublic", "SubmissionPublic",
+__all__ = ["ChallengePublic", "ClaimRequest", "Health", "Heartbeat", "JobResult", "PhasePublic", "RoleChange", "SubmissionPublic",
            "TokenPublic", "TokenRequest", "UserCreate", "UserCreated", "UserPublic", "WorkerHealth", "WorkerRegister",
            "WorkerRegistered", "WorkerTokenCreate"]
 
@@ -42,6 +42,10 @@ class UserCreate(BaseModel):
     password: str | None = None
     role: Literal["participant", "organiser"] = "participant"
     team: str | None = None
+
+
+class RoleChange(BaseModel):
+    role: Literal["participant", "organiser"]
 
 
 class UserPublic(BaseModel):

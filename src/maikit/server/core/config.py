@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # (comma-separated IPs or networks, "*" for any; empty: none, the peer is the client):
     # the client's address for the per-address limits, https for the session cookie's Secure
     trusted_proxies: str = ""
+    # a web session (the browser's sign-in) ends this long after it began, or at sign-out,
+    # or when the user's password or role changes
+    session_max_age_s: float = 14 * 24 * 3600.0
     # sign-in and sign-up (docs/security.md): attempts per account name in a sliding window
     # (a successful sign-in clears the name's count), attempts per client address of any
     # name; past either, 429 with Retry-After. Counted in this process's memory.

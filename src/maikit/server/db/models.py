@@ -83,6 +83,18 @@ class ApiToken(Base):
     user: Mapped[User | None] = relationship()
 
 
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random token; only its sha256 is stored.
+    Deleting the row ends the session (sign-out, password change, role change)."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class Challenge(Base):
     __tablename__ = "challenges"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,8 +18,12 @@ from sqlalchemy.orm import Session
 
 from maikit.server.core.security import hash_password, hash_token, new_token, verify_password
 from maikit.server.db.models import ApiToken, Team, User
-from maikit.server.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from maikit.server.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from maikit.server.services.sessions import end_user_sessions
 from maikit.server.state import Platform
+
+ROLES = ("participant", "organiser")
+MIN_PASSWORD = 8  # characters of a password chosen on the site (sign-up, change)
 
 
 @dataclass
@@ -191,6 +195,47 @@ async def sign_up(p: Platform, *, username: str, password: str, team: str | None
     toward their address's sign-in limit (RateLimited past it)."""
     admit_password_attempt(p, None, client)
     return await p.run_password(_sign_up, p, username, password, team)
+
+
+def _set_password(p: Platform, user_id: int, current: str, new: str) -> bool:
+    with p.db.read() as s:
+        stored = s.get(User, user_id).password_hash
+    if not verify_password(stored, current):
+        return False
+    new_hash = hash_password(new)  # before the transaction
+    with p.db.write() as s, s.begin():
+        s.get(User, user_id).password_hash = new_hash
+        end_user_sessions(s, user_id)
+    return True
+
+
+async def change_password(p: Platform, user: User, current: str, new: str, client: str | None) -> None:
+    """Replace a user's password, given the current one (Forbidden if it is wrong; the
+    attempt counts toward the sign-in limits of the name and the address). Every web session
+    of the user ends; API tokens stay (the account page lists them, each can be revoked)."""
+    if len(new) < MIN_PASSWORD:
+        raise Invalid(f"the new password needs at least {MIN_PASSWORD} characters")
+    admit_password_attempt(p, user.username, client)
+    if not await p.run_password(_set_password, p, user.id, current, new):
+        raise Forbidden("the current password is wrong")
+
+
+def set_role(p: Platform, username: str, role: str) -> User:
+    """An organiser changes a user's role; every web session of the user ends (the next page
+    asks them to sign in again)."""
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    with p.db.write() as s, s.begin():
+        u = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        if u is None:
+            raise NotFound(f"no user {username!r}")
+        if u.role != role:
+            u.role = role
+            end_user_sessions(s, u.id)
+        s.flush()
+        _ = u.team
+        s.expunge_all()
+    return u
 
 
 def add_worker_token(p: Platform, device_tag: str, label: str = "") -> str:

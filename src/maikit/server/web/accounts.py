@@ -1,4 +1,5 @@
-"""Accounts: sign up, sign in and out, API tokens (created and shown once, revoked)."""
+"""Accounts: sign up, sign in and out, password change, API tokens (created and shown once,
+revoked)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ from starlette.concurrency import run_in_threadpool
 
 from maikit.server.api.deps import client_address
 from maikit.server.api.errors import headers_of
-from maikit.server.errors import Conflict, RateLimited
+from maikit.server.api.errors import status_of
+from maikit.server.errors import Conflict, RateLimited, ServiceError
 from maikit.server.services import users
 from maikit.server.web.render import render
 from maikit.server.web.session import checked_form, need_user, sign_in, sign_out
 
 router = APIRouter(include_in_schema=False)
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = users.MIN_PASSWORD
+
+
+def _sentence(reason: str) -> str:
+    return reason[0].upper() + reason[1:] + "."
 
 
 def _safe_next(target: str | None) -> str:
@@ -53,14 +59,14 @@ async def signup(request: Request):
         except Conflict as e:
             errors.append(e.reason)
         except RateLimited as e:
-            errors.append(e.reason[0].upper() + e.reason[1:] + ".")
+            errors.append(_sentence(e.reason))
             limited = e
     if errors:
         page = render(request, "signup.html", status=429 if limited else 422, title="Sign up", errors=errors,
                       form={"username": username, "team": team or ""})
         page.headers.update(headers_of(limited) if limited else {})
         return page
-    sign_in(request, user)
+    await sign_in(request, user)
     return RedirectResponse("/account", status_code=303)
 
 
@@ -77,29 +83,55 @@ async def signin(request: Request):
         u = await users.sign_in(request.app.state.platform, username, str(form.get("password", "")),
                                 client_address(request))
     except RateLimited as e:
-        page = render(request, "signin.html", status=429, title="Sign in", error=e.reason[0].upper() + e.reason[1:] + ".",
+        page = render(request, "signin.html", status=429, title="Sign in", error=_sentence(e.reason),
                       next=_safe_next(form.get("next")), form={"username": username})
         page.headers.update(headers_of(e))
         return page
     if u is None:
         return render(request, "signin.html", status=401, title="Sign in", error="Wrong user name or password.",
                       next=_safe_next(form.get("next")), form={"username": username})
-    sign_in(request, u)
+    await sign_in(request, u)
     return RedirectResponse(_safe_next(form.get("next")), status_code=303)
 
 
 @router.post("/signout")
 async def signout(request: Request):
     await checked_form(request)
-    sign_out(request)
+    await sign_out(request)
     return RedirectResponse("/", status_code=303)
 
 
+def _account_page(request: Request, u, status: int = 200, new_token: str | None = None, message: str | None = None,
+                  password_error: str | None = None):
+    tokens = users.user_tokens(request.app.state.platform, u.id)
+    return render(request, "account.html", status=status, user=u, title="Your account", tokens=tokens,
+                  new_token=new_token, message=message, password_error=password_error, min_password=MIN_PASSWORD)
+
+
+PASSWORD_CHANGED = "Your password is changed; every other browser signed in as you is signed out."
+
+
 @router.get("/account")
-def account(request: Request):
-    u = need_user(request)
-    st = request.app.state.platform
-    return render(request, "account.html", user=u, title="Your account", tokens=users.user_tokens(st, u.id), new_token=None)
+def account(request: Request, message: str = ""):
+    return _account_page(request, need_user(request), message=PASSWORD_CHANGED if message == "password" else None)
+
+
+@router.post("/account/password")
+async def change_password(request: Request):
+    """A new password, given the current one: every session of the user ends, this browser
+    gets a new one."""
+    u = await run_in_threadpool(need_user, request)
+    form = await checked_form(request)
+    try:
+        await users.change_password(request.app.state.platform, u, str(form.get("current", "")),
+                                    str(form.get("new", "")), client_address(request))
+    except ServiceError as e:
+        page = await run_in_threadpool(_account_page, request, u, status_of(e), None, None,
+                                       _sentence(e.reason))
+        page.headers.update(headers_of(e))
+        return page
+    await sign_in(request, u)
+    return RedirectResponse("/account?message=password", status_code=303)
 
 
 @router.post("/account/tokens")
@@ -109,9 +141,8 @@ async def create_token(request: Request):
     label = str(form.get("label", "")).strip()[:100]
     st = request.app.state.platform
     token = await run_in_threadpool(users.new_user_token, st, u.id, label or "web")
-    tokens = await run_in_threadpool(users.user_tokens, st, u.id)
     # shown in this response only; the database keeps its hash
-    return render(request, "account.html", user=u, title="Your account", tokens=tokens, new_token=token)
+    return await run_in_threadpool(_account_page, request, u, 200, token)
 
 
 @router.post("/account/tokens/{token_id}/revoke")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from maikit.server.api.deps import client_address, organiser, state, user
-from maikit.server.api.schemas import TokenPublic, TokenRequest, UserCreate, UserCreated, UserPublic, WorkerTokenCreate
+from maikit.server.api.schemas import RoleChange, TokenPublic, TokenRequest, UserCreate, UserCreated, UserPublic, WorkerTokenCreate
 from maikit.server.db.models import User
 from maikit.server.services import users
 
@@ -28,6 +28,13 @@ def me(u: User = Depends(user), st=Depends(state)) -> UserPublic:
 def add_user(body: UserCreate, _: User = Depends(organiser), st=Depends(state)) -> UserCreated:
     u, token = users.add_user(st, username=body.username, role=body.role, password=body.password, team=body.team)
     return UserCreated(id=u.id, username=u.username, role=u.role, team=body.team, token=token)
+
+
+@router.patch("/users/{username}", response_model=UserPublic)
+def change_role(username: str, body: RoleChange, _: User = Depends(organiser), st=Depends(state)) -> UserPublic:
+    """Change a user's role (organisers); the user's web sessions end."""
+    u = users.set_role(st, username, body.role)
+    return UserPublic(id=u.id, username=u.username, role=u.role, team=u.team.name if u.team else None)
 
 
 @router.post("/worker-tokens", response_model=TokenPublic, status_code=201)
