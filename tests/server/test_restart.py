@@ -142,6 +142,10 @@ def test_unreadable_outbox_file_is_moved_aside_and_the_worker_goes_on(live, tiny
         sub = live.upload("o2", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite")
         done = live.wait_done(sub.json()["id"], timeout=300)
         assert done["status"] == "Finished", (done["reason"], done["fault"])
+        # the server finishes the submission on taking the result; the worker removes its
+        # outbox file only after the answer reaches it: wait for that, not for the submission
+        wait_for(lambda: [p.name for p in outbox.glob("job-*.json")] == ["job-42-attempt-1.json"], 120, 0.05,
+                 "the delivered results' outbox files to go")
         assert proc.poll() is None
     finally:
         _kill(proc)
