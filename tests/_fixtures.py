@@ -255,15 +255,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def namespaces_allowed() -> bool | None:
-    """Whether this machine lets this user make user + network namespaces, asked of util-linux's
-    ``unshare`` (independent of maikit's own call); None when the tool is missing."""
-    import shutil
-    import subprocess
-
-    if shutil.which("unshare") is None:
-        return None
-    return subprocess.run(["unshare", "--user", "--net", "true"], capture_output=True).returncode == 0
-

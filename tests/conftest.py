@@ -2,15 +2,75 @@
 
 Data fixtures write tiny datasets once per session (synthetic, in the official layouts) or
 once per test (random PNG pairs written with plain OpenCV); model fixtures convert the tiny
-models of ``_fixtures`` to .tflite once per session.
+models of ``_fixtures`` to .tflite once per session. The hooks here give every session a
+private home (HOME, the XDG folders, MAIKIT_STATE) and handle missing system parts (the
+``needs`` marker; ``tests/_system.py``).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
+import _system
 import pytest
 from _fixtures import make_depth_split, make_isp_split, mosaic_ref, write_png_cv
+
+# where programs keep per-user state; each test session gets its own empty set (see pytest_configure)
+_PRIVATE_DIRS = {"HOME": "home", "XDG_CACHE_HOME": "home/.cache", "XDG_CONFIG_HOME": "home/.config",
+                 "XDG_DATA_HOME": "home/.local/share", "XDG_STATE_HOME": "home/.local/state", "MAIKIT_STATE": "maikit-state"}
+
+
+def pytest_configure(config):
+    """Before anything is collected or imported by a test: the user's home, the XDG folders and
+    maikit's state folder point into a folder of this session (removed at its end), so no test
+    reads or leaves anything in the real ones (caches, outboxes, device calibrations, locks).
+    Subprocesses inherit them."""
+    config.addinivalue_line("markers", "needs(part): a system part the test needs (tests/_system.py)")
+    root = Path(tempfile.mkdtemp(prefix="maikit-tests-"))
+    config._maikit_private = (root, {k: os.environ.get(k) for k in _PRIVATE_DIRS})
+    for var, sub in _PRIVATE_DIRS.items():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        os.environ[var] = str(root / sub)
+
+
+def pytest_unconfigure(config):
+    root, old = getattr(config, "_maikit_private", (None, {}))
+    for var, value in old.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _needed_system_parts(request):
+    """``@pytest.mark.needs("sshd")``: skip (fail under CI) where the part is missing."""
+    for mark in request.node.iter_markers("needs"):
+        for part in mark.args:
+            _system.require(part)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """A run that skipped tests for missing system parts says it was partial, and what was missing."""
+    parts: dict[str, int] = {}
+    stats = terminalreporter.stats
+    for rep in stats.get("skipped", []) + stats.get("failed", []) + stats.get("error", []):
+        text = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else rep.longreprtext
+        m = re.match(rf"(?:Skipped: |Failed: )?{_system.PREFIX}: ([^:]+):", text.strip())
+        if m:
+            parts[m.group(1)] = parts.get(m.group(1), 0) + 1
+    if parts:
+        what = ", ".join(f"{p} ({n} test{'s' if n > 1 else ''})" for p, n in sorted(parts.items()))
+        verdict = "failed under CI" if _system.under_ci() else "skipped"
+        terminalreporter.write_sep("=", "PARTIAL RUN", red=True, bold=True)
+        terminalreporter.write_line(f"tests that need a missing system part {verdict}: {what}; "
+                                    f"scripts/system-deps.sh installs them (as root)")
 
 
 @pytest.fixture

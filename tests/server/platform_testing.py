@@ -33,18 +33,6 @@ def wait_for(cond, timeout: float = 120.0, every: float = 0.1, what: str = "cond
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_state(tmp_path_factory):
-    """``MAIKIT_STATE`` for this session (workers' outboxes, device locks): never the home folder."""
-    old = os.environ.get("MAIKIT_STATE")
-    os.environ["MAIKIT_STATE"] = str(tmp_path_factory.mktemp("state"))
-    yield Path(os.environ["MAIKIT_STATE"])
-    if old is None:
-        os.environ.pop("MAIKIT_STATE", None)
-    else:
-        os.environ["MAIKIT_STATE"] = old
-
-
 @pytest.fixture(scope="session")
 def pg_database():
     """A fresh PostgreSQL database for this test session (dropped at the end)."""

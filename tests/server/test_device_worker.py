@@ -122,12 +122,7 @@ def test_mai_serve_in_process_workers_measure_through_the_device_runner_with_dri
     assert (settings.data_dir / "outbox").is_dir() and list((settings.data_dir / "outbox").iterdir()) == []
 
 
-def _vulkan_ok() -> bool:
-    v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "mesa-vulkan-drivers"], capture_output=True, text=True).stdout
-    return bool(v) and subprocess.run(["dpkg", "--compare-versions", v, "ge", "25"]).returncode == 0
-
-
-@pytest.mark.skipif(not _vulkan_ok(), reason="Mesa Vulkan >= 25 not installed (scripts/system-deps.sh)")
+@pytest.mark.needs("vulkan")
 def test_gpu_phase_preflight_carries_the_delegates_verdict(live, tiny_models, isp_split):
     from platform_testing import FAST
 

@@ -9,7 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+from _system import CHROMIUM  # noqa: F401  (the browser tests' one path to it)
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = Path("/tmp/maikit-screenshots")

@@ -9,11 +9,7 @@ to /tmp/maikit-screenshots/.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
+import _system
 import pytest
 from _web import CHROMIUM, CHROMIUM_ARGS, server_fixtures
 
@@ -46,8 +42,7 @@ def site(tmp_path_factory, tiny_models, isp_split):
 
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing (scripts/system-deps.sh installs the chromium package)")
+    _system.require("chromium")
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
@@ -90,16 +85,9 @@ def new_page(browser, request, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def axe_source(tmp_path_factory) -> str | None:
-    """axe-core's axe.min.js from the npm registry (installed once into a cache folder), or
-    None where npm or the registry is missing (the checks then run as plain assertions)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "maikit-tests" / "axe"
-    js = cache / "node_modules" / "axe-core" / "axe.min.js"
-    if not js.is_file() and shutil.which("npm"):
-        cache.mkdir(parents=True, exist_ok=True)
-        try:
-            subprocess.run(["npm", "install", "--prefix", str(cache), "--no-audit", "--no-fund", "--silent", "axe-core@4"],
-                           check=True, timeout=180, capture_output=True)
-        except (subprocess.SubprocessError, OSError):
-            return None
-    return js.read_text() if js.is_file() else None
+def axe_source() -> str:
+    """axe-core's axe.min.js as the axe-playwright-python wheel ships it (a test dependency):
+    nothing downloaded or cached outside the test run."""
+    from importlib.resources import files
+
+    return files("axe_playwright_python").joinpath("axe.min.js").read_text()

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _fixtures import crashing_tflite, make_isp_split, namespaces_allowed
+from _fixtures import crashing_tflite, make_isp_split
+from _system import namespaces_allowed, require
 
 from maikit.tasks import ISP
 from maikit.worker.sandbox import (CANCELLED, CPU, CRASH, ERROR, MEMORY, TIMEOUT, Limits, SandboxFailure, crash_stage,
@@ -180,16 +181,15 @@ def test_the_child_reaches_no_network_where_the_kernel_allows_and_says_so_where_
         assert out["connected"] is False and "unreachable" in out["error"].lower(), out
     else:
         assert out["connected"] is True, out
+    require("unshare")
     allowed = namespaces_allowed()
-    if allowed is not None:
-        assert bool(unavailable) == (not allowed), (allowed, lines)
+    assert bool(unavailable) == (not allowed), (allowed, lines)
 
 
 def test_without_namespaces_the_child_runs_on_the_hosts_network_and_the_logs_say_why(listener, tmp_path):
     """A real refusal: a user namespace whose limit on nested user namespaces is 0 (the
     limit is per namespace, so the host's stays as it is); the sandbox runs inside it."""
-    if not namespaces_allowed():
-        pytest.skip("no user namespaces here: the test above checks the unavailable path")
+    require("namespaces")  # where there are none, the test above checks the unavailable path
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"junk" * 64)
     script = f"""

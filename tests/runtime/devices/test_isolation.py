@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from _fixtures import namespaces_allowed
+from _system import namespaces_allowed, require
 
 # a module run the way run_child runs the device child (maikit.isolation.isolated_command);
 # it imports what the real child imports before it tries the network
@@ -51,16 +51,15 @@ def test_device_child_reaches_no_network_where_the_kernel_allows(listener, probe
         assert r.stdout.startswith("refused:") and "unreachable" in r.stdout.lower(), (r.stdout, r.stderr)
     else:
         assert r.stdout.startswith("connected"), (r.stdout, r.stderr)
+    require("unshare")
     allowed = namespaces_allowed()  # util-linux's answer, independent of the child's own call
-    if allowed is not None:
-        assert claimed == allowed, (allowed, r.stderr)
+    assert claimed == allowed, (allowed, r.stderr)
 
 
 def test_device_child_without_namespaces_says_so_on_its_log(listener, probe):
     """Inside a user namespace whose limit on nested user namespaces is 0 (per namespace: the
     host's setting stays), the child cannot isolate itself and its stderr says why."""
-    if not namespaces_allowed():
-        pytest.skip("no user namespaces here: the test above checks the unavailable path")
+    require("namespaces")  # where there are none, the test above checks the unavailable path
     r = _run(listener, probe, ["unshare", "--user", "--map-root-user", "sh", "-c",
                         'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" "$@"'])
     assert r.returncode == 0, r.stderr

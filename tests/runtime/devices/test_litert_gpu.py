@@ -9,12 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from _device_helpers import vulkan_ok
 
 from maikit.runtime.devices import MeasureProtocol, get_backend
 from maikit.runtime.devices.litert_gpu import gpu_check, parse_gpu_log
 
-needs_vulkan = pytest.mark.skipif(not vulkan_ok(), reason="Mesa Vulkan >= 25 not installed (scripts/system-deps.sh)")
+needs_vulkan = pytest.mark.needs("vulkan")
 
 
 def _mai(*args, env=None):

@@ -6,7 +6,6 @@ profile, faults, and a cancel that must stop the board's processes too."""
 from __future__ import annotations
 
 import getpass
-import os
 import socket
 import subprocess
 import sys
@@ -17,16 +16,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from _device_helpers import processes, sshd_path, wait_until
+from _device_helpers import processes, wait_until
 from _fixtures import free_port
+from _system import sshd_path
 
 from maikit.runtime.devices import DeviceUnavailable, MeasureProtocol, ModelFault, get_backend
 from maikit.runtime.devices.base import Cancelled
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
-pytestmark = pytest.mark.skipif(sshd_path() is None or os.geteuid() != 0,
-                                reason="needs Debian's openssh-server (scripts/system-deps.sh) and root")
+pytestmark = pytest.mark.needs("sshd")
 
 
 @pytest.fixture(scope="module")
