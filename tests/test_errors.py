@@ -66,11 +66,12 @@ def test_describe_says_what_is_wrong_in_words():
     (["data", "synth", "isp", "--out", "o", "--count", "0"], "--count"),
     (["demo", "--isp-minutes", "-2"], "--isp-minutes"),
 ])
-def test_numeric_options_out_of_range(tmp_path, argv, option):
+def test_numeric_options_out_of_range(tmp_path, monkeypatch, argv, option):
+    monkeypatch.chdir(tmp_path)  # the relative `--out o` and inputs resolve here
     res = runner.invoke(app, argv)
     line = _one_line_error(res, 1)
     assert f"'{option}'" in line
-    assert not (tmp_path / "o").exists()
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 def test_overlap_message_is_sane():
@@ -201,3 +202,36 @@ def test_every_numeric_option_has_a_range():
     walk(typer.main.get_command(app), ["mai"])
     assert len(numeric) > 40  # the walk sees the options' types
     assert unchecked == []
+
+
+# -- Ctrl-C: exit 130 ------------------------------------------------------------------------
+def test_ctrl_c_exits_130_with_one_line(tmp_path):
+    """A real SIGINT to a real `mai` process in the middle of its work."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "depth"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    env.pop("MAI_DEBUG", None)
+    # SIGINT as a terminal's Ctrl-C delivers it: a runner started in the background (a CI
+    # script, `cmd &`) may have SIGINT ignored, which the child would inherit
+    proc = subprocess.Popen([sys.executable, "-m", "maikit", "data", "synth", "depth", "--out", str(out), "--count", "5000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        while not any(out.glob("*/rgb/*.png")):  # at work: its first scene is written
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines[-1] == "error: interrupted" and "Traceback" not in stderr, stderr

@@ -85,13 +85,40 @@ def test_fp16_export_stores_float16_weights(tmp_path):
     assert record["verify_psnr_db"] > 50.0
 
 
-def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
-    import maikit.export.exporter as ex
+def test_verify_psnr_on_known_arrays():
+    from maikit.export.exporter import IDENTICAL_PSNR_DB, verify_psnr
 
-    monkeypatch.setattr(ex, "verify_psnr", lambda ref, test, task: 12.0)
+    zeros = np.zeros((1, 4, 4, 3))
+    assert verify_psnr(zeros, zeros + 0.1, ISP) == pytest.approx(20.0)  # MSE 0.01, peak 1
+    one_off = zeros.copy()
+    one_off[0, 1, 2, 0] = 1.0  # one of 48 values off by the peak: 10 log10(48)
+    assert verify_psnr(zeros, one_off, ISP) == pytest.approx(10 * np.log10(48))
+    metres = np.linspace(1.0, 10.0, 16).reshape(1, 4, 4, 1)
+    assert verify_psnr(metres, metres + 1.0, DEPTH) == pytest.approx(20.0)  # peak: the largest depth, 10 m
+    assert verify_psnr(metres, metres, DEPTH) == IDENTICAL_PSNR_DB
+    assert verify_psnr(zeros, np.full_like(zeros, np.nan), ISP) == 0.0
+    with pytest.raises(MaikitError, match=r"differ in shape: PyTorch \[1, 4, 4, 3\], file \[1, 4, 4, 1\]"):
+        verify_psnr(zeros, np.zeros((1, 4, 4, 1)), ISP)
+
+
+class _Traitor(nn.Module):
+    """A model whose exported graph is not what PyTorch runs (10 % more depth while being
+    exported): the converter writes a wrong file, which verification must refuse."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.c = nn.Conv2d(3, 1, 3, padding=1)
+
+    def forward(self, x):
+        y = 0.5 + 5.0 * torch.sigmoid(self.c(x) / 255.0)
+        return y * 1.1 if torch.compiler.is_exporting() else y
+
+
+def test_a_wrong_file_fails_verification_and_nothing_is_written(tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(MaikitError, match="verification failed"):
-        export_model(TinyDepth(), out, task=DEPTH, input_hw=(24, 32))
+    with pytest.raises(MaikitError, match=r"verification failed: the tflite output differs from PyTorch \(2\d\.\d dB < 60 dB\)"):
+        export_model(_Traitor().eval(), out, task=DEPTH, input_hw=(24, 32))
     assert not out.exists()  # no files, no staging folder, and no empty folder left behind
 
 

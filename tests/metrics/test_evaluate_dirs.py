@@ -116,13 +116,24 @@ def test_cli_metrics_isp_json_and_table(isp_dirs):
     assert table.exit_code == 0 and "MS-SSIM" in table.stdout
 
 
-def test_cli_metrics_depth_json(depth_dirs):
+def test_cli_metrics_depth_json_pooled_and_per_image(depth_dirs):
     pred_dir, gt_dir = depth_dirs
     res = runner.invoke(app, ["metrics", "depth", "--pred", str(pred_dir), "--gt", str(gt_dir), "--pooled", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert set(data) == {"si_rmse", "rmse", "log10", "rel", "images", "skipped"}
-    assert data["images"] == 2
+    assert data == evaluate_dirs(pred_dir, gt_dir, DEPTH, pooled=True)
+    # independently: every valid pixel of image 0 has ln(pred/gt) = ln 1.25, of image 1 ln 0.8 =
+    # -ln 1.25, as many of each; pooled, their mean is 0 and si-RMSE is ln 1.25
+    assert (data["images"], data["skipped"]) == (2, 0)
+    assert data["si_rmse"] == pytest.approx(np.log(1.25), rel=1e-9)
+    assert data["rel"] == pytest.approx(0.225, rel=1e-9) and data["log10"] == pytest.approx(np.log10(1.25), rel=1e-9)
+    gts = [cv2.imread(str(gt_dir / f"{i}.png"), cv2.IMREAD_UNCHANGED).astype(float) for i in range(2)]
+    errs = np.concatenate([((g - np.rint(g * s)) / 1000.0)[g > 1] for g, s in zip(gts, (1.25, 0.8))])
+    assert data["rmse"] == pytest.approx(np.sqrt(np.mean(errs ** 2)), rel=1e-9)
+    per_image = json.loads(runner.invoke(app, ["metrics", "depth", "--pred", str(pred_dir), "--gt", str(gt_dir),
+                                               "--json"]).stdout)
+    assert per_image == evaluate_dirs(pred_dir, gt_dir, DEPTH) and per_image["si_rmse"] == pytest.approx(0, abs=1e-7)
 
 
 def test_cli_mismatched_names_exit_1_naming_the_file(isp_dirs):

@@ -80,7 +80,7 @@ def test_measurement_reads_like_a_mapping():
     r = measure(StepBackend(clock, 2**-7), LoopSettings(runs=2, min_seconds=0, max_seconds=5, warmup_runs=0, warmup_seconds=0), clock=clock)
     d = {**r}
     assert d == r.as_dict() and d["runs"] == 2 and "avg_ms" in r and r.get("nope") is None
-    json.dumps(d)
+    assert json.loads(json.dumps(d, allow_nan=False)) == d  # plain JSON values: finite numbers, no tuples
     with pytest.raises(KeyError):
         r["nope"]
 

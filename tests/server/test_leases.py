@@ -11,6 +11,7 @@ import sys
 import threading
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from platform_testing import FAST, challenge_def, free_port, wait_for
@@ -32,6 +33,7 @@ def _worker_process(url: str, token: str, name: str, roles: str) -> subprocess.P
                             start_new_session=True)
 
 
+@pytest.mark.lease_s(6.0)  # expires soon after the kill; the rescuer's heartbeats (every 2 s) have room
 def test_killed_worker_job_is_requeued_and_finished_once(live, tiny_models, isp_split):
     d = challenge_def("l1", isp_split)
     d["protocol"] = dict(FAST, min_seconds=3.0)  # the runtime job holds its lease for a while
@@ -70,6 +72,7 @@ def _claim(live, wid: int) -> dict:
     return r.json()
 
 
+@pytest.mark.lease_s(2.0)  # no worker heartbeats here: the test lets each lease expire
 def test_only_the_current_lease_may_answer(live, tiny_models, isp_split):
     live.create_challenge(challenge_def("l2", isp_split))
     sub = live.upload("l2", tiny_models["isp"] / "model.tflite").json()
@@ -94,6 +97,7 @@ def test_only_the_current_lease_may_answer(live, tiny_models, isp_split):
     assert job.status == "done" and job.result == body["result"]
 
 
+@pytest.mark.lease_s(2.0)
 def test_attempts_run_out_as_an_infrastructure_failure(live, tiny_models, isp_split):
     live.create_challenge(challenge_def("l3", isp_split))
     sub = live.upload("l3", tiny_models["isp"] / "model.tflite").json()

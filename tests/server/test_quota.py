@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
-from platform_testing import challenge_def, counted_submissions
+from platform_testing import challenge_def, submission_rows
 
 
 def _set_now(live, when: datetime) -> None:
@@ -40,10 +40,15 @@ def test_failures_do_not_count_toward_quota(live, tiny_models, isp_split, tmp_pa
     d = challenge_def("q2", tmp_path / "no-such-split", max_submissions_per_day=1, max_failed_per_day=2)
     live.create_challenge(d)
     model = tiny_models["isp"] / "model.tflite"
-    live.worker(name="w")
+    w, thread = live.worker(name="w")
     first = live.upload("q2", model).json()
     done = live.wait_done(first["id"])
     assert done["status"] == "Failed" and done["fault"] == "infrastructure" and "reference data" in done["reason"]
+    w.stop.set()  # the next upload stays queued: counted
+    thread.join(timeout=120)
+    assert live.upload("q2", model).status_code == 201  # the failed one left the one daily submission free
+    r = live.upload("q2", model)
+    assert r.status_code == 429 and "1 of 1 used today" in r.json()["detail"]
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"\x00junk" * 100)
     for _ in range(2):  # model faults at preflight: the failed cap, not the quota
@@ -51,7 +56,8 @@ def test_failures_do_not_count_toward_quota(live, tiny_models, isp_split, tmp_pa
         assert r.status_code == 422 and "not a TFLite model" in r.json()["detail"]
     r = live.upload("q2", junk)
     assert r.status_code == 429 and "failed-submission limit" in r.json()["detail"]
-    assert counted_submissions(live, "q2") == 0
+    quota = live.get("/api/challenges/q2/phases/validation/quota", "alice").json()
+    assert (quota["used_today"], quota["failed_today"]) == (1, 2)  # the queued one; the two model faults
 
 
 def test_concurrent_uploads_cannot_exceed_the_quota(live, tiny_models, isp_split):
@@ -74,7 +80,7 @@ def test_concurrent_uploads_cannot_exceed_the_quota(live, tiny_models, isp_split
     for t in threads:
         t.join()
     assert sorted(codes) == [201, 201, 201, 429, 429, 429]
-    assert counted_submissions(live, "q3") == 3
+    assert sum(submission_rows(live, "q3").values()) == 3  # a refused upload leaves no row
 
 
 def test_team_members_share_the_daily_limit(live, tiny_models, isp_split):
@@ -95,4 +101,4 @@ def test_team_members_share_the_daily_limit(live, tiny_models, isp_split):
         quota = live.get("/api/challenges/q4/phases/validation/quota", who).json()
         assert (quota["used_today"], quota["used_total"]) == (2, 2)
     assert live.upload("q4", model, who="alice").status_code == 201  # not in the team: her own limit
-    assert counted_submissions(live, "q4") == 3
+    assert sum(submission_rows(live, "q4").values()) == 3

@@ -1,6 +1,7 @@
 """Models the project did not make, built here the way outside tools make them.
 
-litert-torch converts small PyTorch modules (several inputs and outputs, several signatures);
+TensorFlow's own converter made the ``foreign/tf_*.tflite`` files (committed; the script that
+made them and its versions are beside them: ``foreign/make_tf_fixtures.py``). litert-torch converts small PyTorch modules (several inputs and outputs, several signatures);
 ai-edge-quantizer stores fp16 weights (DEQUANTIZE); the rest is edited into converted files
 with the flatbuffer schema module of the ai-edge-litert wheel, as other converters write them:
 a custom op no runtime has, MediaPipe's ``Convolution2DTransposeBias`` custom op (which
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 
 CUSTOM_OP = "MaiTestNoSuchOp"
+TF_MADE = {p.stem: p for p in sorted((Path(__file__).parent / "foreign").glob("tf_*.tflite"))}
 
 
 class MultiIO(nn.Module):
@@ -89,7 +91,7 @@ def build_all(root: Path) -> dict[str, Path]:
     out["densify"].write_bytes(with_sparse_weights(out["f32"].read_bytes()))
     out["densify_computed"] = root / "densify_computed.tflite"
     out["densify_computed"].write_bytes(with_sparse_weights(out["f32"].read_bytes(), constant=False))
-    return out
+    return {**out, **TF_MADE}
 
 
 def _custom_code(g, name: str) -> int:

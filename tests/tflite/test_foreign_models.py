@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from _foreign import CUSTOM_OP, build_all, convs
+from _foreign import CUSTOM_OP, TF_MADE, build_all, convs
 from typer.testing import CliRunner
 
 from maikit.cli import app
@@ -42,7 +42,7 @@ def _bench(args):
     return res, (json.loads(res.stdout) if res.exit_code == 0 and "--json" in args else None)
 
 
-@pytest.mark.parametrize("name", ["multi", "sigs", "fp16", "custom", "tconvbias", "densify"])
+@pytest.mark.parametrize("name", ["multi", "sigs", "fp16", "custom", "tconvbias", "densify", *TF_MADE])
 def test_inspect_agrees_with_the_interpreter(models, name):
     path = models[name]
     report = inspect_tflite(path)
@@ -224,3 +224,35 @@ def test_eval_keeps_the_one_image_contract(models, tmp_path):
     res = CliRunner().invoke(app, ["eval", str(models["multi"]), "--task", "depth", "--data", str(tmp_path)])
     assert res.exit_code != 0 and "one input image and one output image" in res.output, res.output
     assert "one input image and one output image" in " ".join(CliRunner().invoke(app, ["eval", "--help"]).output.split())
+
+
+# -- files made by TensorFlow's converter ----------------------------------------------------
+TF_SHAPES = {"tf_dynamic_hw": "1x20x24x3"}  # its height and width are -1: measured at this size
+
+
+def test_the_tensorflow_files_are_what_the_script_says():
+    assert set(TF_MADE) == {"tf_convnet", "tf_dynamic_range", "tf_int8", "tf_dynamic_hw", "tf_two_signatures"}
+    weights = {}
+    for name in ("tf_convnet", "tf_dynamic_range", "tf_int8"):
+        it = _interpreter(TF_MADE[name])
+        conv_weights = [it._get_tensor_details(op["inputs"][1], 0) for op in it._get_ops_details() if op["op_name"] == "CONV_2D"]
+        weights[name] = {np.dtype(t["dtype"]).name for t in conv_weights}
+    assert weights == {"tf_convnet": {"float32"}, "tf_dynamic_range": {"float32", "int8"}, "tf_int8": {"int8"}}
+    assert _io(_interpreter(TF_MADE["tf_int8"]).get_input_details())[0][2] == "int8"
+    assert _io(_interpreter(TF_MADE["tf_dynamic_hw"]).get_input_details())[0][1] == [1, -1, -1, 3]
+
+
+@pytest.mark.parametrize("name", sorted(TF_MADE))
+def test_tensorflow_files_give_litert_s_outputs_and_bench(name):
+    path, ref = TF_MADE[name], _interpreter(TF_MADE[name], delegates=True)
+    for key in ref.get_signature_list():
+        r = ModelRunner(path, threads=1, signature=key)
+        shape = TF_SHAPES.get(name)
+        r.prepare(shapes={r.inputs[0].key: tuple(int(v) for v in shape.split("x"))} if shape else None, seed=3)
+        r.invoke()
+        want = ref.get_signature_runner(key)(**r.values)
+        assert want and all(np.array_equal(r.output(k), v) for k, v in want.items()), (name, key)
+        res, data = _bench([path, *FAST, "--json", "--signature", key, *(["--shape", shape] if shape else [])])
+        assert res.exit_code == 0 and data["runs"] >= 2, res.output
+        assert [t["dtype"] for t in data["inputs"]] == [np.dtype(d["dtype"]).name for d in
+                                                         ref.get_signature_runner(key).get_input_details().values()]

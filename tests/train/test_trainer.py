@@ -55,6 +55,31 @@ def test_isp_run_writes_checkpoints_metrics_and_curves(isp_run):
     assert isp_run.stopped == "completed" and isp_run.best_value == best["best"]["value"]
 
 
+def _learning(isp_data, out) -> tuple[list[float], float, float]:
+    """30 steps of isp/smallnet on the synthetic set: (training losses row by row, validation
+    PSNR of the untrained model, of the trained one)."""
+    from maikit.train import Trainer
+
+    trainer = Trainer(_isp(isp_data, out, steps=30, batch=4, patch=32, lr=3e-3, val_every=30), progress=False)
+    untrained = trainer.validate()["psnr"]  # the same initial weights, before any step
+    result = trainer.run()
+    return [float(r["loss"]) for r in _rows(out)], untrained, result.last_val["psnr"]
+
+
+def _learned(losses: list[float], untrained: float, trained: float) -> bool:
+    return len(losses) >= 4 and losses[-1] < 0.6 * losses[0] and trained > untrained + 3.0
+
+
+def test_training_learns_and_a_no_op_optimiser_does_not(isp_data, tmp_path, monkeypatch):
+    losses, untrained, trained = _learning(isp_data, tmp_path / "real")
+    assert _learned(losses, untrained, trained), (losses, untrained, trained)  # measured: 8.3 -> 16.4 dB
+    from maikit.train.optim import OptimStep
+
+    # the same run with an optimiser that never moves a weight must fail the same check
+    monkeypatch.setattr(OptimStep, "step", lambda self, loss, frozen, step_no: None)
+    assert not _learned(*_learning(isp_data, tmp_path / "no-op"))
+
+
 def test_depth_run_validates_with_official_metrics(depth_run):
     run = Path(depth_run.run_dir)
     rows = [r for r in _rows(run) if r.get("val_si_rmse")]
@@ -72,13 +97,16 @@ def test_resume_continues_exactly_through_stages(isp_data, tmp_path):
     train(_isp(isp_data, tmp_path / "straight", **kw), progress=False)
     first = train(_isp(isp_data, tmp_path / "halves", stop_at=2, **kw), progress=False)
     assert first.stopped == "stop_at" and first.step == 2
+    mid = _weights(tmp_path / "halves" / "last.pt")
     second = train(_isp(isp_data, tmp_path / "halves", resume=True, **kw), progress=False)
     assert second.step == 4 and second.stopped == "completed"
     a, b = _weights(tmp_path / "straight" / "last.pt"), _weights(tmp_path / "halves" / "last.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(mid[k], b[k]) for k in b)  # the resumed half trained (equal weights prove nothing else)
     oa = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)["optimizer"]["state"]
     ob = torch.load(tmp_path / "halves" / "last.pt", weights_only=False)["optimizer"]["state"]
-    assert all(torch.equal(oa[i]["exp_avg_sq"], ob[i]["exp_avg_sq"]) for i in oa)
+    assert oa and oa.keys() == ob.keys()  # Adam's moments of every trained parameter, restored on resume
+    assert all(torch.equal(oa[i][m], ob[i][m]) for i in oa for m in ("exp_avg", "exp_avg_sq"))
     rows = _rows(tmp_path / "halves")
     assert [r["stage"] for r in rows] == ["joint", "joint", "sub_finetune", "sub_finetune"]
     assert rows[0]["charbonnier@super"] and not rows[3].get("charbonnier@super")
