@@ -38,7 +38,17 @@ def test_demo_submit_equals_mai_eval(tmp_path):
 
         wait_for(up, 600, 0.5, "mai serve --demo")
         tokens = json.loads((data_dir / "demo-tokens.json").read_text())
-        assert set(tokens) == {"organiser", "participants", "worker"} and set(tokens["participants"]) == {"alice", "bob"}
+        assert set(tokens) == {"organiser", "participants", "worker", "passwords"}
+        assert set(tokens["participants"]) == {"alice", "bob"} and set(tokens["passwords"]) == {"organiser", "alice", "bob"}
+        assert (data_dir / "demo-tokens.json").stat().st_mode & 0o077 == 0
+        # the organiser's sign-in is printed at start, and works
+        wait_for(lambda: "demo sign-in:" in (tmp_path / "serve.log").read_text(), 120, 0.2, "the demo's sign-in line")
+        line = next(x for x in (tmp_path / "serve.log").read_text().splitlines() if x.startswith("demo sign-in:"))
+        assert line == (f"demo sign-in: {url}/signin as organiser, password {tokens['passwords']['organiser']} (alice and "
+                        f"bob: passwords and API tokens in {data_dir / 'demo-tokens.json'})")
+        for name, password in tokens["passwords"].items():
+            r = httpx.post(f"{url}/api/auth/token", json={"username": name, "password": password}, timeout=60)
+            assert r.status_code == 200, (name, r.text)
         model = data_dir / "demo" / "models" / "isp-smallnet"
         env = dict(os.environ, MAI_TOKEN=tokens["participants"]["alice"])
         sub = _mai("submit", str(model), "--server", url, "--challenge", "demo-isp", "--phase", "validation",

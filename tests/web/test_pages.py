@@ -320,7 +320,7 @@ def test_organiser_cancels_a_waiting_submission_and_reruns_a_phase(site, new_pag
     assert site.get("/api/challenges/c3/phases/validation/quota", "bob").json()["used_today"] == 0  # cancelled: free
 
     org.get_by_role("button", name="Re-run every submission of c3 validation").click()
-    assert org.locator("#message").inner_text() == "1 submissions of c3/validation re-run."
+    assert org.locator("#message").inner_text() == "1 submission of c3/validation re-run."
     rerun = [s for s in site.get("/api/challenges/c3/phases/validation/submissions", "organiser").json()
              if s["parent_id"] == sub_id]
     assert len(rerun) == 1 and rerun[0]["status"] in ("Queued", "Running")  # its fidelity job may have started

@@ -1,21 +1,29 @@
-"""``mai challenge check|create``: the challenge definition file."""
+"""``mai challenge``: the challenge definition file (check, create) and an organiser's acts on a
+server (list, show, publish, rerun, export); docs/challenge-yaml.md and the README's "Running a
+challenge"."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from maikit.cli._common import EXIT_PROBLEMS, console, err_console, print_json
+from maikit.cli.submit import JSON, SERVER, TOKEN
 from maikit.errors import MaikitError
+
+PHASE = typer.Option(..., "--phase", help="Phase slug, e.g. testing.")
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Challenge definition files (YAML): check, create on a server.", no_args_is_help=True)
-    group.command("check")(check)
-    group.command("create")(create)
+    group = typer.Typer(help="Challenges: check and create from a YAML file; list, show, publish, re-run, export on a server.",
+                        no_args_is_help=True)
+    for name, fn in (("check", check), ("create", create), ("list", list_challenges), ("show", show),
+                     ("publish", publish), ("rerun", rerun), ("export", export)):
+        group.command(name)(fn)
     app.add_typer(group, name="challenge")
 
 
@@ -80,3 +88,115 @@ def create(
         print_json(out)
     else:
         console.print(f"{out['slug']}: {out['title']} ({', '.join(p['slug'] for p in out['phases'])})", highlight=False)
+
+
+def _api(server: str, token: Optional[str], required: bool = True):
+    from maikit.cli.submit import Api, _token
+
+    return Api(server, _token(token, required=required))
+
+
+def _phase_line(c: dict, p: dict) -> str:
+    state = "open" if p["open"] else "closed"
+    if p["kind"] == "test":
+        state += ", published" if p["published"] else ", results hidden until published"
+    return f"{c['slug']}/{p['slug']}  {p['kind']}  {p['start']} .. {p['end']}  {state}"
+
+
+def list_challenges(server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON) -> None:
+    """The server's challenges and their phases (open or closed, published or not)."""
+    out = _api(server, token, required=False).call("GET", "/api/challenges").json()
+    if as_json:
+        print_json(out)
+        return
+    if not out:
+        console.print(f"no challenge on {server} yet (an organiser creates one: mai challenge create FILE.yaml)",
+                      highlight=False, markup=False)
+    for c in out:
+        console.print(f"{c['slug']}: {c['title']} (task {c['task']})", highlight=False, markup=False)
+        for p in c["phases"]:
+            console.print("  " + _phase_line(c, p), highlight=False, markup=False)
+
+
+def show(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Challenge slug."),
+    server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON,
+) -> None:
+    """A challenge: its runtime protocol, leaderboard columns and phases with their rules."""
+    c = _api(server, token, required=False).call("GET", f"/api/challenges/{slug}").json()
+    if as_json:
+        print_json(c)
+        return
+    pr = c["protocol"]
+    lines = [f"{c['slug']}: {c['title']} (task {c['task']})",
+             f"runtime on device {pr['device']} (target {pr['target']}), {pr['threads']} threads, statistic {pr['statistic']}, "
+             f"at least {pr['min_runs']} runs and {pr['min_seconds']:g} s; uploads up to {c['upload_cap_mb']:g} MB per file",
+             "leaderboard: " + ", ".join(col["title"] for col in c["leaderboard"])]
+    for p in c["phases"]:
+        lines.append(_phase_line(c, p))
+        if p["kind"] != "development":
+            def limit(v, unit=""):
+                return "no limit" if v is None else f"{v}{unit}"
+            lines.append(f"    {limit(p['max_submissions_per_day'])} per UTC day, {limit(p['max_submissions'])} in total, "
+                         f"{limit(p['max_failed_per_day'])} failed per day; ranking {p['ranking']}; board {p['visibility']}")
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def publish(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Challenge slug."),
+    phase: str = PHASE, server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON,
+) -> None:
+    """Publish a phase's results: its leaderboard and every score become visible (organisers)."""
+    p = _api(server, token).call("POST", f"/api/challenges/{slug}/phases/{phase}/publish").json()
+    if as_json:
+        print_json(p)
+    else:
+        console.print(f"{slug}/{phase}: results published; the leaderboard is {p['visibility']}"
+                      + (" (organisers only)" if p["visibility"] == "private" else ""), highlight=False, markup=False)
+
+
+def rerun(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Challenge slug."),
+    phase: str = PHASE, server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON,
+) -> None:
+    """Re-run the newest submission of every participant's lineage in a phase (organisers),
+    e.g. after a device or protocol change; no quota is used."""
+    out = _api(server, token).call("POST", f"/api/challenges/{slug}/phases/{phase}/rerun").json()
+    if as_json:
+        print_json(out)
+        return
+    n = out["rerun"]
+    ids = ", ".join(map(str, out["submissions"]))
+    console.print(f"{slug}/{phase}: {n} submission{'s' if n != 1 else ''} re-run" + (f" as {ids}" if ids else ""),
+                  highlight=False, markup=False)
+
+
+def export(
+    slug: str = typer.Argument(..., metavar="SLUG", help="Challenge slug."),
+    phase: str = PHASE,
+    fmt: str = typer.Option("json", "--format", help="json (everything: metrics, runtime samples, fingerprints, "
+                            "sha256) or csv (one row per submission)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write to this file (default: standard output)."),
+    server: str = SERVER, token: Optional[str] = TOKEN,
+) -> None:
+    """Every submission of a phase with its results and raw runtime samples (organisers)."""
+    from maikit.io import atomic_path
+
+    if fmt not in ("json", "csv"):
+        raise MaikitError(f"`--format` must be json or csv, got {fmt!r}")
+    body = _api(server, token).call("GET", f"/api/challenges/{slug}/phases/{phase}/export", params={"format": fmt}).content
+    if out is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        return
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(body)
+    if fmt == "json":
+        n = len(json.loads(body)["submissions"])
+    else:
+        import csv
+        import io
+
+        n = max(len(list(csv.reader(io.StringIO(body.decode())))) - 1, 0)
+    err_console.print(f"{out}: {n} submission{'s' if n != 1 else ''} of {slug}/{phase}", highlight=False, markup=False)

@@ -1,4 +1,5 @@
-"""``mai serve`` (the challenge platform) and ``mai server migrate`` (PostgreSQL schema)."""
+"""``mai serve`` (the challenge platform), ``mai server migrate`` (the database's schema) and
+``mai server create-user`` (the first organiser, and any account, straight into the database)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     server = typer.Typer(help="Administer a challenge server's database.", no_args_is_help=True)
     server.command("migrate")(migrate)
+    server.command("create-user")(create_user)
     app.add_typer(server, name="server")
+
+
+DATA_DIR = typer.Option(Path("mai-server"), "--data-dir", help="Folder for the database (SQLite), files and demo data.")
+DB = typer.Option(None, "--db", help="Database URL (default sqlite:///DATA_DIR/platform.db), e.g. postgresql+psycopg://user@host/db.")
 
 
 def _settings(data_dir: Path, db: Optional[str]):
@@ -24,8 +30,8 @@ def _settings(data_dir: Path, db: Optional[str]):
 
 
 def serve(
-    data_dir: Path = typer.Option(Path("mai-server"), "--data-dir", help="Folder for the database (SQLite), files and demo data."),
-    db: Optional[str] = typer.Option(None, "--db", help="Database URL (default sqlite:///DATA_DIR/platform.db), e.g. postgresql+psycopg://user@host/db."),
+    data_dir: Path = DATA_DIR,
+    db: Optional[str] = DB,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, "--workers", min=0, help="In-process workers (0 = remote workers only)."),
@@ -41,7 +47,8 @@ def serve(
         raise MaikitError(f"`--port` must be 1-65535, got {port}")
     settings = _settings(data_dir, db)
     try:
-        run(settings, host=host, port=port, workers=workers, demo=demo, announce=lambda m: err_console.print(m, highlight=False))
+        run(settings, host=host, port=port, workers=workers, demo=demo,
+            announce=lambda m: err_console.print(m, highlight=False, markup=False, soft_wrap=True))
     except OSError as e:
         raise MaikitError(f"cannot serve on {host}:{port} ({e.strerror or e})") from None
 
@@ -63,3 +70,51 @@ def migrate(
     finally:
         database.dispose()
     err_console.print("database is at the newest schema")
+
+
+def create_user(
+    name: str = typer.Argument(..., metavar="NAME", help="The user name (letters, digits, _ . -)."),
+    organiser: bool = typer.Option(False, "--organiser", help="An organiser (creates challenges, publishes, re-runs); "
+                                   "default: a participant."),
+    password: Optional[str] = typer.Option(None, "--password", help="The password (default: a random one, printed once). "
+                                           "A password given here stays in the shell's history."),
+    team: Optional[str] = typer.Option(None, "--team", help="Put the user in this team (made if new)."),
+    data_dir: Path = DATA_DIR, db: Optional[str] = DB,
+    as_json: bool = typer.Option(False, "--json", help="Print {username, role, team, password, token} as JSON."),
+) -> None:
+    """Create an account in the server's database (no server needs to run): how the first
+    organiser gets in. Prints how to sign in, the password when it was made here, and an API token."""
+    from maikit.errors import MaikitError
+    from maikit.server.db.session import open_database
+    from maikit.server.errors import ServiceError
+    from maikit.server.services.users import add_user, new_password
+    from maikit.server.state import Platform
+    from maikit.server.store import FileStore
+
+    settings = _settings(data_dir, db).model_copy(update={"preflight_zygote": False})
+    if db is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    made = password is None
+    password = new_password() if made else password
+    platform = Platform(settings, open_database(settings.database_url), FileStore(settings.files_dir))
+    try:
+        user, token = add_user(platform, username=name, role="organiser" if organiser else "participant",
+                               password=password, team=team)
+    except ServiceError as e:
+        raise MaikitError(e.reason) from None
+    finally:
+        platform.close()
+    if as_json:
+        from maikit.cli._common import print_json
+
+        print_json({"username": user.username, "role": user.role, "team": team, "password": password if made else None,
+                    "token": token})
+        return
+    from maikit.cli._common import console
+
+    shown = f"password {password} (shown once: keep it)" if made else "the password you gave"
+    for line in (f"created {user.role} {user.username}" + (f" in team {team}" if team else ""),
+                 f"sign in on the server's web pages at /signin (e.g. http://127.0.0.1:8000/signin) as {user.username} "
+                 f"with {shown}",
+                 f"API token for mai commands (shown once): {token}  (export MAI_TOKEN=...)"):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)

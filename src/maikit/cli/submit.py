@@ -29,6 +29,12 @@ def _token(token: Optional[str], required: bool = True) -> Optional[str]:
     return token
 
 
+# the options every command that talks to a server shares
+SERVER = typer.Option(..., "--server", help="The challenge server, e.g. http://127.0.0.1:8000.")
+TOKEN = typer.Option(None, "--token", help="Your API token (default: MAI_TOKEN).")
+JSON = typer.Option(False, "--json", help="Print the server's answer as JSON.")
+
+
 class Api:
     """Calls to the server with one-line errors for what a participant can hit."""
 
@@ -90,13 +96,28 @@ def _show(sub: dict) -> None:
     console.print(line, highlight=False, soft_wrap=True)
 
 
+def preflight_warnings(preflight: dict | None) -> list[str]:
+    """The findings the preflight passed with (the web reply's table), one line each."""
+    out = []
+    for f in (preflight or {}).get("findings") or []:
+        node = f" node {f['node']}" if f.get("node") is not None else ""
+        out.append(f"{f.get('file', 'runtime')} file{node} {f.get('op')} ({f.get('target')}): {f.get('reason')}")
+    return out
+
+
+def progress_line(sub: dict) -> str:
+    """What ``--wait`` prints when a submission's status, stage or place in the queue changes."""
+    n = sub.get("queue_position")
+    pos = f", {n} job{'s' if n != 1 else ''} ahead" if n else ""
+    return f"  {sub['status']}{' / ' + sub['stage'] if sub.get('stage') else ''}{pos}"
+
+
 def _wait(api: Api, sub: dict, poll_s: float = 1.0) -> dict:
     last = None
     while sub["status"] not in DONE:
         state = (sub["status"], sub.get("stage"), sub.get("queue_position"))
         if state != last:
-            pos = f", {sub['queue_position']} jobs ahead" if sub.get("queue_position") else ""
-            err_console.print(f"  {sub['status']}{' / ' + sub['stage'] if sub.get('stage') else ''}{pos}", highlight=False)
+            err_console.print(progress_line(sub), highlight=False, markup=False)
             last = state
         time.sleep(poll_s)
         sub = api.call("GET", f"/api/submissions/{sub['id']}").json()
@@ -135,6 +156,8 @@ def submit(
         raise typer.Exit(EXIT_PROBLEMS)
     sub = r.json()
     err_console.print(f"preflight passed; submission {sub['id']} is {sub['status']}", highlight=False)
+    for line in preflight_warnings(sub.get("preflight")):
+        err_console.print(f"warning: {line}", highlight=False, soft_wrap=True, markup=False)
     if wait:
         sub = _wait(api, sub)
     if as_json:

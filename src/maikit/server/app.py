@@ -20,7 +20,7 @@ from maikit import __version__
 from maikit.server.api.errors import headers_of, status_of
 from maikit.server.api.routes import challenges, health, jobs, leaderboard, submissions, users, workers
 from maikit.server.core.config import Settings
-from maikit.server.db.session import Database, migrate
+from maikit.server.db.session import open_database
 from maikit.server.errors import ServiceError
 from maikit.server.services.jobs import reap_once, resume_leases
 from maikit.server.state import Platform
@@ -51,13 +51,12 @@ async def _http_error(request: Request, exc: HTTPException):
     return await http_exception_handler(request, exc)
 
 
-def create_app(settings: Settings | None = None, *, run_migrations: bool | None = None) -> FastAPI:
-    """The app; SQLite databases are migrated on start (PostgreSQL: ``mai server migrate``)."""
+def create_app(settings: Settings | None = None, *, run_migrations: bool | None = None, migrate_empty: bool = False) -> FastAPI:
+    """The app on a database of this code's schema
+    (:func:`~maikit.server.db.session.open_database`: SQLite is migrated on start)."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_url)
-    if run_migrations or (run_migrations is None and db.dialect == "sqlite"):
-        migrate(settings.database_url, db.engine)
+    db = open_database(settings.database_url, run_migrations=run_migrations, migrate_empty=migrate_empty)
     platform = Platform(settings, db, FileStore(settings.files_dir))
 
     @contextlib.asynccontextmanager

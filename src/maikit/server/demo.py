@@ -4,8 +4,9 @@ Creates (once; a second start reuses them) under ``DATA_DIR/demo/``: ISP and dep
 reference splits from :mod:`maikit.data`'s synthesis (validation and a separate hidden
 test split), a random-weight ``isp/smallnet`` export to submit, the challenges
 ``demo-isp`` and ``demo-depth`` (Validation and Testing phases open from yesterday for 30
-days, a short runtime protocol), an organiser, ``alice`` and ``bob``, and
-``DATA_DIR/demo-tokens.json`` with their API tokens and a worker token. Once the server
+days, a short runtime protocol), an organiser, ``alice`` and ``bob`` with random passwords
+(``mai serve --demo`` prints the organiser's sign-in), and ``DATA_DIR/demo-tokens.json``
+(mode 0600) with their passwords, API tokens and a worker token. Once the server
 answers, :func:`seed_demo` submits the exported smallnet through the normal upload pipeline
 as two baseline teams (``carol``, ``dave``), so the demo's leaderboard and scatter are not
 empty.
@@ -23,7 +24,8 @@ from sqlalchemy import select
 from maikit.server.challenge import parse_challenge
 from maikit.server.db.models import Challenge, User
 from maikit.server.services.challenges import upsert_challenge
-from maikit.server.services.users import create_user, issue_user_token, issue_worker_token
+from maikit.server.core.security import hash_password
+from maikit.server.services.users import create_user, issue_user_token, issue_worker_token, new_password
 
 # short enough for instant feedback on a laptop; real challenges use the defaults
 DEMO_PROTOCOL = {"device": "litert-cpu", "target": "cpu", "threads": 2, "warmup_runs": 1, "warmup_seconds": 0.0,
@@ -75,8 +77,12 @@ def export_demo_model(dest: Path) -> Path:
     return dest
 
 
+DEMO_ACCOUNTS = (("organiser", "organiser"), ("alice", "participant"), ("bob", "participant"))
+
+
 def setup_demo(platform, *, export_model: bool = True) -> dict:
-    """Create the demo once; returns the tokens (also in ``DATA_DIR/demo-tokens.json``)."""
+    """Create the demo once; returns the tokens and passwords (also in ``DATA_DIR/demo-tokens.json``,
+    mode 0600). A demo made before its accounts had passwords gets them now."""
     data_dir = Path(platform.settings.data_dir)
     tokens_file = data_dir / "demo-tokens.json"
     root = data_dir / "demo"
@@ -84,23 +90,32 @@ def setup_demo(platform, *, export_model: bool = True) -> dict:
     if export_model:
         export_demo_model(root / "models" / "isp-smallnet")
     now = platform.now()
+    with platform.db.read() as s:
+        exists = s.execute(select(Challenge.id).where(Challenge.slug == "demo-isp")).first() is not None
+    tokens = json.loads(tokens_file.read_text()) if exists and tokens_file.is_file() else None
+    if tokens is not None and "passwords" in tokens:
+        return tokens
+    passwords = {name: new_password() for name, _role in DEMO_ACCOUNTS}
+    hashes = {name: hash_password(pw) for name, pw in passwords.items()}  # argon2 outside any transaction
     with platform.db.write() as s, s.begin():
-        exists = s.execute(select(Challenge).where(Challenge.slug == "demo-isp")).scalar_one_or_none()
-        if exists is not None and tokens_file.is_file():
-            return json.loads(tokens_file.read_text())
-        for d in demo_definitions(data, now):
-            upsert_challenge(s, parse_challenge(d, "demo"), now)
-        tokens: dict = {"participants": {}}
-
-        def account(name: str, role: str) -> str:
+        if tokens is None:
+            for d in demo_definitions(data, now):
+                upsert_challenge(s, parse_challenge(d, "demo"), now)
+            tokens = {"participants": {}}
+        tokens["passwords"] = passwords
+        for name, role in DEMO_ACCOUNTS:
             u = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
-            u = u or create_user(s, username=name, role=role, password=None, team=None, now=now)
-            return issue_user_token(s, u, now, "demo")
-
-        tokens["organiser"] = account("organiser", "organiser")
-        for name in ("alice", "bob"):
-            tokens["participants"][name] = account(name, "participant")
-        tokens["worker"] = issue_worker_token(s, "*", now, "demo")
+            if u is None:
+                u = create_user(s, username=name, role=role, password_hash=hashes[name], team=None, now=now)
+                token = issue_user_token(s, u, now, "demo")
+                if role == "organiser":
+                    tokens["organiser"] = token
+                else:
+                    tokens["participants"][name] = token
+            else:
+                u.password_hash = hashes[name]
+        if not tokens.get("worker"):
+            tokens["worker"] = issue_worker_token(s, "*", now, "demo")
     fd = os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(tokens, f, indent=2)

@@ -81,21 +81,29 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
     import uvicorn
 
     from maikit.server.app import create_app
+    from maikit.server.db.session import shown_url
+    from maikit.server.services.users import has_organiser
 
-    app = create_app(settings)
+    app = create_app(settings, migrate_empty=demo)  # the demo makes its own schema in an empty database
     platform = app.state.platform
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    sign_in = None
     if demo:
         from maikit.server.demo import setup_demo
 
-        setup_demo(platform)
-        announce(f"demo tokens: {settings.data_dir / 'demo-tokens.json'}")
+        tokens = setup_demo(platform)
+        sign_in = (f"demo sign-in: {url}/signin as organiser, password {tokens['passwords']['organiser']} "
+                   f"(alice and bob: passwords and API tokens in {settings.data_dir / 'demo-tokens.json'})")
+    elif not has_organiser(platform):
+        where = f"--db {shown_url(settings.db_url)}" if settings.db_url else f"--data-dir {settings.data_dir}"
+        sign_in = (f"no organiser account yet: create one with `mai server create-user NAME --organiser {where}` "
+                   f"(it prints the password and an API token), then sign in at {url}/signin")
     # proxy headers are the app's to believe (the trusted_proxies setting), not uvicorn's
     # (which by default believes any client on 127.0.0.1)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
     stop = threading.Event()
     threads = []
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     if workers > 0:
         from maikit.server.services.users import add_worker_token
 
@@ -113,7 +121,10 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
             ensure_calibration(settings, announce)  # the API answers meanwhile; jobs wait in the queue
         for t in threads:
             t.start()
-        announce(f"maikit platform on http://{host}:{port}  ({platform.db.dialect}, {len(threads)} in-process workers)")
+        n = len(threads)
+        announce(f"maikit platform on http://{host}:{port}  ({platform.db.dialect}, {n} in-process worker{'s' if n != 1 else ''})")
+        if sign_in:
+            announce(sign_in)
         if demo and not stop.is_set():
             from maikit.server.demo import seed_demo
 

@@ -158,3 +158,76 @@ def migrate(url: str, engine: Engine | None = None) -> None:
             command.upgrade(cfg, "head")
     else:
         command.upgrade(cfg, "head")
+
+
+def schema_state(engine: Engine) -> tuple[str, str | None]:
+    """Where the database's schema stands against this code's migrations: ``("current",
+    rev)``, ``("older", rev)`` (``mai server migrate`` brings it up), ``("newer", rev)`` (a
+    revision this code does not know: a newer maikit made it), ``("empty", None)`` (no table at
+    all) or ``("foreign", None)`` (tables, but not maikit's: no Alembic revision)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        tables = inspect(conn).get_table_names()
+    if current is None:
+        return ("empty", None) if not tables else ("foreign", None)
+    if current == script.get_current_head():
+        return "current", current
+    known = {rev.revision for rev in script.walk_revisions()}
+    return ("older" if current in known else "newer"), current
+
+
+def schema_refusal(url: str, engine: Engine) -> str | None:
+    """Why a server must not start on this database, with the command that fixes it; None
+    when its schema is this code's."""
+    state, rev = schema_state(engine)
+    fix = f"create or upgrade it with `mai server migrate --db {shown_url(url)}`"
+    if state == "current":
+        return None
+    if state == "empty":
+        return f"the database has no maikit schema: {fix}"
+    if state == "older":
+        return f"the database's maikit schema (revision {rev}) is older than this maikit's: {fix}"
+    if state == "newer":
+        return (f"the database's maikit schema (revision {rev}) is newer than this maikit knows: "
+                f"upgrade maikit (pip install -U maikit) before serving it")
+    return "the database has tables but no maikit schema (no Alembic revision): point --db at a database of its own"
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to print: its password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: as given
+        return url
+
+
+def open_database(url: str, *, run_migrations: bool | None = None, migrate_empty: bool = False) -> Database:
+    """The database, its schema this code's: SQLite is migrated on start, PostgreSQL only
+    when ``run_migrations`` (or ``migrate_empty`` and it has no table yet: ``--demo``); one a
+    server cannot use is a MaikitError naming the command that fixes it (:func:`schema_refusal`),
+    one it cannot reach says so."""
+    from sqlalchemy.exc import OperationalError
+
+    from maikit.errors import MaikitError, first_line
+
+    db = Database(url)
+    try:
+        state, _rev = schema_state(db.engine)
+        auto = run_migrations or (run_migrations is None and db.dialect == "sqlite")
+        if state == "older" and auto or state == "empty" and (auto or migrate_empty):
+            migrate(url, db.engine)
+        refusal = schema_refusal(url, db.engine)
+    except OperationalError as e:
+        db.dispose()
+        raise MaikitError(f"cannot reach the database ({first_line(e.orig or e)})") from None
+    if refusal:
+        db.dispose()
+        raise MaikitError(refusal)
+    return db

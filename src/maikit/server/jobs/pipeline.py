@@ -125,7 +125,11 @@ def score_submission(sub: Submission, now: datetime) -> None:
     sub.status, sub.finished_at = FINISHED, now
 
 
-def cancel_submission(s: Session, sub: Submission, now: datetime) -> None:
+# why a submission was cancelled (its ``reason``), by whom
+CANCELLED_BY_ORGANISER, CANCELLED_BY_OWNER = "cancelled by an organiser", "cancelled by its owner"
+
+
+def cancel_submission(s: Session, sub: Submission, now: datetime, reason: str = CANCELLED_BY_ORGANISER) -> None:
     """Cancel in any status: queued jobs are dropped, running ones told at their next heartbeat."""
     for job in sub.jobs:
         if job.status == JOB_QUEUED:
@@ -133,7 +137,7 @@ def cancel_submission(s: Session, sub: Submission, now: datetime) -> None:
         elif job.status == JOB_LEASED:
             job.cancel_requested = True
     sub.status, sub.stage, sub.finished_at = CANCELLED, None, now
-    sub.reason = sub.reason or "cancelled by an organiser"
+    sub.reason = sub.reason or reason
 
 
 def rerun_refusal(sub: Submission) -> str | None:

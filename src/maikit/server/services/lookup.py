@@ -24,5 +24,6 @@ def get_phase(s: Session, slug: str, phase: str) -> tuple[Challenge, Phase, Chal
     c = get_challenge(s, slug)
     p = s.execute(select(Phase).where(Phase.challenge_id == c.id, Phase.slug == phase)).scalar_one_or_none()
     if p is None:
-        raise NotFound(f"challenge {slug!r} has no phase {phase!r}")
+        names = ", ".join(ph.slug for ph in c.phases) or "none yet"
+        raise NotFound(f"challenge {slug!r} has no phase {phase!r} (its phases: {names})")
     return c, p, ChallengeDef.model_validate(c.definition)

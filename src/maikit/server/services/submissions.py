@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from maikit.csvsafe import csv_text
 from maikit.server.challenge import ChallengeDef
-from maikit.server.db.models import (ACTIVE_STATUSES, FAILED, FAULT_MODEL, JOB_DONE, JOB_QUEUED, Challenge, Job, JobLog,
-                                     Phase, Submission, User, Worker)
+from maikit.server.db.models import (ACTIVE_STATUSES, CANCELLED, FAILED, FAULT_MODEL, JOB_DONE, JOB_QUEUED, Challenge,
+                                     Job, JobLog, Phase, Submission, User, Worker)
 from maikit.server.errors import Conflict, NotFound, PhaseClosed, QuotaExceeded, TooLarge
-from maikit.server.jobs.pipeline import cancel_submission, create_jobs, rerun_refusal, rerun_submission
+from maikit.server.jobs.pipeline import (CANCELLED_BY_ORGANISER, CANCELLED_BY_OWNER, cancel_submission, create_jobs,
+                                         rerun_refusal, rerun_submission)
 from maikit.server.services.challenges import ChallengePublic, challenge_public
 from maikit.server.services.lookup import get_phase
 from maikit.server.services.quota import lock_owner, owner_key, usage
@@ -292,11 +293,24 @@ def stored_file(p: Platform, sub_id: int, role: str) -> Path:
     return path
 
 
+def _locked(s: Session, sub: Submission) -> Submission:
+    """``sub`` read again under its row lock (PostgreSQL; SQLite's writer holds the database):
+    a change that decides from its status or its siblings sees every change committed before."""
+    s.execute(select(Submission.id).where(Submission.id == sub.id).with_for_update())
+    s.refresh(sub)
+    return sub
+
+
 def cancel(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
-    """Cancel in any status (:func:`~maikit.server.jobs.pipeline.cancel_submission`)."""
+    """An organiser cancels a submission in any status; its owner (or team) one that is queued
+    or running (Conflict otherwise). A cancelled submission counts toward no limit: the quota
+    is given back (:func:`~maikit.server.jobs.pipeline.cancel_submission`)."""
     with p.db.write() as s, s.begin():
-        sub = visible_submission(s, sub_id, u)
-        cancel_submission(s, sub, p.now())
+        sub = _locked(s, visible_submission(s, sub_id, u))
+        if not u.is_organiser and sub.status not in ACTIVE_STATUSES:
+            raise Conflict(f"submission {sub_id} is {sub.status}; only a queued or running submission can be cancelled")
+        if sub.status != CANCELLED:
+            cancel_submission(s, sub, p.now(), CANCELLED_BY_ORGANISER if u.is_organiser else CANCELLED_BY_OWNER)
         s.flush()
         return submission_public(s, sub, u)
 
@@ -304,7 +318,7 @@ def cancel(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
 def rerun(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
     """Run the same files again as a new submission (``parent_id`` = this one; no quota)."""
     with p.db.write() as s, s.begin():
-        sub = visible_submission(s, sub_id, u)
+        sub = _locked(s, visible_submission(s, sub_id, u))
         refusal = rerun_refusal(sub)
         if refusal:
             raise Conflict(refusal)
@@ -314,15 +328,37 @@ def rerun(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
         return submission_public(s, new, u)
 
 
+def select_refusal(sub: Submission, ranking: str, now: datetime) -> str | None:
+    """Why this submission cannot be the one its owner's row shows, or None: the phase must
+    rank by ``selected`` and be open, the submission neither failed, cancelled nor re-run."""
+    phase = sub.phase
+    if ranking != "selected":
+        return (f"phase {phase.slug!r} ranks each participant's {ranking} submission; choosing one is for "
+                f"phases ranked by `selected`")
+    if now >= phase.end:
+        return f"phase {phase.slug!r} closed at {phase.end.isoformat()}: the choice made by then stands"
+    if sub.status in (FAILED, CANCELLED):
+        return f"submission {sub.id} is {sub.status}; choose one that is finished or still running"
+    if sub.superseded:
+        return f"submission {sub.id} was re-run; choose its newest run"
+    return None
+
+
 def select_for_board(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
-    """Choose this submission for a phase ranked by ``selected`` (one per participant)."""
+    """Choose this submission for a phase ranked by ``selected`` (one per participant or team;
+    Conflict: :func:`select_refusal`). The owner's submissions in the phase are locked first, so
+    two choices made at once leave one selected."""
     with p.db.write() as s, s.begin():
         sub = visible_submission(s, sub_id, u)
-        for other in s.execute(select(Submission).where(Submission.phase_id == sub.phase_id,
-                                                        Submission.owner_key == sub.owner_key,
-                                                        Submission.selected.is_(True))).scalars():
-            other.selected = False
-        sub.selected = True
+        cdef = ChallengeDef.model_validate(sub.phase.challenge.definition)
+        siblings = s.execute(select(Submission).where(Submission.phase_id == sub.phase_id,
+                                                      Submission.owner_key == sub.owner_key)
+                             .with_for_update().execution_options(populate_existing=True)).scalars().all()
+        refusal = select_refusal(sub, cdef.phase(sub.phase.slug).ranking, p.now())
+        if refusal:
+            raise Conflict(refusal)
+        for other in siblings:
+            other.selected = other.id == sub.id
         s.flush()
         return submission_public(s, sub, u)
 
@@ -357,17 +393,21 @@ def wait_estimate_s(s: Session, position: int | None, now: datetime) -> float | 
 
 def own_rows(p: Platform, slug: str, phase: str, u: User, limit: int = 200) -> list[dict]:
     """``u``'s own submissions in a phase (not the organisers' view: their own only), newest
-    first, each public view with its wait estimate, whether it is active and superseded."""
+    first, each public view with its wait estimate, whether it is active and superseded, and
+    whether its owner may cancel it or select it for the board now."""
     now = p.now()
     with p.db.read() as s:
-        _c, ph, _cdef = get_phase(s, slug, phase)
+        _c, ph, cdef = get_phase(s, slug, phase)
+        ranking = cdef.phase(ph.slug).ranking
         subs = s.execute(select(Submission).where(Submission.phase_id == ph.id, Submission.owner_key == owner_key(u))
                          .order_by(Submission.id.desc()).limit(limit)).scalars().all()
         rows = []
         for sub in subs:
             pub = submission_public(s, sub, u)
-            rows.append(pub.model_dump() | {"wait_s": wait_estimate_s(s, pub.queue_position, now),
-                                            "active": pub.status in ACTIVE_STATUSES, "superseded": sub.superseded})
+            active = pub.status in ACTIVE_STATUSES
+            rows.append(pub.model_dump() | {"wait_s": wait_estimate_s(s, pub.queue_position, now), "active": active,
+                                            "superseded": sub.superseded, "can_cancel": active,
+                                            "can_select": not sub.selected and select_refusal(sub, ranking, now) is None})
         return rows
 
 

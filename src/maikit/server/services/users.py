@@ -10,6 +10,7 @@ attempts are limited per user name and per client address before any hashing
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -168,8 +169,13 @@ async def login(p: Platform, username: str, password: str, client: str | None, l
     return await anyio.to_thread.run_sync(new_user_token, p, u.id, label)
 
 
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
 def add_user(p: Platform, *, username: str, role: str, password: str | None, team: str | None) -> tuple[User, str]:
     """An organiser adds a user (to any team, existing or new): the user and their first token."""
+    if not USERNAME.match(username):
+        raise Invalid(f"user name {username!r}: 1 to 64 letters, digits, '_', '.' or '-'")
     password_hash = hash_password(password) if password else None  # before the transaction
     with p.db.write() as s, s.begin():
         if s.execute(select(User).where(User.username == username)).scalar_one_or_none():
@@ -261,3 +267,17 @@ def revoke_user_token(p: Platform, user_id: int, token_id: int) -> None:
         if tok is None or tok.user_id != user_id or tok.kind != "user":
             raise NotFound(f"no token {token_id}")
         tok.revoked = True
+
+
+def has_organiser(p: Platform) -> bool:
+    """Whether any organiser account exists (an empty server says how to make the first)."""
+    with p.db.read() as s:
+        return s.execute(select(User.id).where(User.role == "organiser").limit(1)).first() is not None
+
+
+def new_password() -> str:
+    """A password to print once: 16 characters from 96 random bits."""
+    import secrets
+
+    return secrets.token_urlsafe(12)
+

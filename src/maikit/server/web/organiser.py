@@ -18,6 +18,7 @@ from maikit.server.web.session import checked_form, need_organiser
 
 router = APIRouter(prefix="/organiser", include_in_schema=False)
 STATUSES = (*ACTIVE_STATUSES, *DONE_STATUSES)
+LIMIT = 100  # submissions listed at once (the filters reach the others)
 
 
 @router.get("")
@@ -25,10 +26,10 @@ def organiser_home(request: Request, challenge: str = "", phase: str = "", statu
                    message: str = ""):
     u = need_organiser(request)
     st = request.app.state.platform
-    subs = submissions.organiser_rows(st, challenge=challenge, phase=phase, status=status, user=user)
+    subs = submissions.organiser_rows(st, challenge=challenge, phase=phase, status=status, user=user, limit=LIMIT)
     return render(request, "organiser.html", user=u, title="Organiser", challenges=challenges.list_challenges(st),
                   subs=subs, statuses=STATUSES, filters={"challenge": challenge, "phase": phase, "status": status,
-                                                         "user": user}, message=message)
+                                                         "user": user}, message=message, limit=LIMIT)
 
 
 @router.get("/devices")
@@ -70,7 +71,7 @@ async def cancel(sub_id: int, request: Request):
 @router.post("/challenges/{slug}/phases/{phase}/rerun")
 async def rerun_all(slug: str, phase: str, request: Request):
     new = await _act(request, lambda st, u: challenges.rerun_phase(st, slug, phase))
-    return _back(f"{len(new)} submissions of {slug}/{phase} re-run.")
+    return _back(f"{len(new)} submission{'s' if len(new) != 1 else ''} of {slug}/{phase} re-run.")
 
 
 @router.post("/challenges/{slug}/phases/{phase}/publish")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import anyio.from_thread
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ from maikit.server.services import challenges, submissions
 from maikit.server.services.quota import challenge_usage, phase_usage
 from maikit.server.web.charts import histogram, scatter
 from maikit.server.web.render import render
-from maikit.server.web.session import check_csrf, current_user, need_user
+from maikit.server.web.session import check_csrf, checked_form, current_user, need_user
 
 router = APIRouter(include_in_schema=False)
 
@@ -185,11 +186,33 @@ def _my_rows(request: Request, slug: str, phase: str, u: User):
 
 
 @router.get("/challenges/{slug}/phases/{phase}/submissions")
-def my_submissions(slug: str, phase: str, request: Request):
+def my_submissions(slug: str, phase: str, request: Request, message: str = ""):
     u = need_user(request)
     c, ph, rows, quota = _my_rows(request, slug, phase, u)
     return render(request, "submissions.html", user=u, title=f"Your submissions: {c.title}", c=c, phase=ph, rows=rows,
-                  quota=quota)
+                  quota=quota, message=message)
+
+
+async def _own_action(request: Request, fn, sub_id: int, message: str) -> RedirectResponse:
+    """A participant's form action on a submission (``fn(platform, sub_id, user)``: the same
+    service and rules as the API's), then back to their list with ``message``."""
+    u = await run_in_threadpool(need_user, request)
+    await checked_form(request)
+    pub = await run_in_threadpool(fn, request.app.state.platform, sub_id, u)
+    return RedirectResponse(f"/challenges/{pub.challenge}/phases/{pub.phase}/submissions?message={quote(message)}",
+                            status_code=303)
+
+
+@router.post("/submissions/{sub_id:int}/cancel")
+async def cancel_own(sub_id: int, request: Request):
+    return await _own_action(request, submissions.cancel, sub_id,
+                             f"Submission {sub_id} cancelled; it does not count toward your quota.")
+
+
+@router.post("/submissions/{sub_id:int}/select")
+async def select_own(sub_id: int, request: Request):
+    return await _own_action(request, submissions.select_for_board, sub_id,
+                             f"Submission {sub_id} is the one the leaderboard shows for you.")
 
 
 @router.get("/challenges/{slug}/phases/{phase}/submissions.json")
@@ -210,7 +233,8 @@ PLAIN_REASONS = {
 def plain_reason(sub) -> str | None:
     """The failure reason in words a participant can act on."""
     if sub.status == "Cancelled":
-        return "An organiser cancelled this submission; it does not count toward your quota."
+        who = "You (or your team)" if sub.reason == submissions.CANCELLED_BY_OWNER else "An organiser"
+        return f"{who} cancelled this submission; it does not count toward your quota."
     if sub.status != "Failed":
         return None
     if sub.stage == "preflight":

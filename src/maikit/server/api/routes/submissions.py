@@ -64,7 +64,9 @@ def download_file(sub_id: int, role: str, _: User = Depends(organiser), st=Depen
 
 
 @router.post("/submissions/{sub_id}/cancel", response_model=SubmissionPublic)
-def cancel(sub_id: int, u: User = Depends(organiser), st=Depends(state)) -> SubmissionPublic:
+def cancel(sub_id: int, u: User = Depends(user), st=Depends(state)) -> SubmissionPublic:
+    """Cancel: your own (or your team's) queued or running submission, the quota given back;
+    an organiser, any submission in any status."""
     return submissions.cancel(st, sub_id, u)
 
 

@@ -30,7 +30,8 @@ function pollList(table) {
       const data = await r.json();
       for (const s of data.rows) {
         const row = table.querySelector('tr[data-id="' + s.id + '"]');
-        if (!row) { location.reload(); return; }
+        // a new row, or one just done (its reason and actions change): the page again
+        if (!row || (row.classList.contains("active") && !s.active)) { location.reload(); return; }
         const st = row.querySelector('[data-field="status"]');
         if (st.textContent.trim() !== s.status) {
           st.innerHTML = "";
