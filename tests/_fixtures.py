@@ -248,6 +248,21 @@ def make_depth_split(split_dir: Path, n: int = 2, seed: int = 0, hw: tuple[int, 
     return names
 
 
+def stop_group(proc, timeout: float = 30.0) -> None:
+    """End a process started with ``start_new_session=True`` and its children: SIGTERM to its
+    group, SIGKILL if it is still there after ``timeout`` seconds."""
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago; nothing listens on it once this returns."""
     import socket

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
 import httpx
 import pytest
 
+from _fixtures import stop_group
 from platform_testing import free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -75,9 +75,4 @@ def test_demo_submit_equals_mai_eval(tmp_path):
         status = _mai("status", str(result["id"]), "--server", url, "--json", env=env)
         assert json.loads(status.stdout) == result
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)

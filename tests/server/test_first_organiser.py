@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import uuid
@@ -18,6 +17,7 @@ import uuid
 import httpx
 import pytest
 
+from _fixtures import stop_group
 from platform_testing import PG_URL, _serve, free_port, stop_live, wait_for
 
 
@@ -97,15 +97,6 @@ def _start(args: list[str], log):
                             stderr=open(log, "wb"), start_new_session=True)
 
 
-def _stop(server) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-
-
 def test_an_empty_server_says_how_to_make_the_first_organiser(tmp_path):
     data = tmp_path / "srv"
     port = free_port()
@@ -119,7 +110,7 @@ def test_an_empty_server_says_how_to_make_the_first_organiser(tmp_path):
                              f"--data-dir {data}` (it prints the password and an API token), then sign in at "
                              f"http://127.0.0.1:{port}/signin")
     finally:
-        _stop(server)
+        stop_group(server)
     assert mai("server", "create-user", "root", "--organiser", "--data-dir", str(data)).returncode == 0
     log2 = tmp_path / "serve2.log"
     server = _start(["--data-dir", str(data), "--port", str(port), "--workers", "0"], log2)
@@ -127,7 +118,7 @@ def test_an_empty_server_says_how_to_make_the_first_organiser(tmp_path):
         wait_for(lambda: "maikit platform on" in log2.read_text() or server.poll() is not None, 300, 0.2, "the server")
         assert "no organiser account" not in log2.read_text()
     finally:
-        _stop(server)
+        stop_group(server)
 
 
 def test_serve_refuses_a_postgresql_database_without_this_codes_schema(tmp_path):

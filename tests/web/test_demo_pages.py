@@ -3,13 +3,12 @@ and scatter through the normal pipeline."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 
 import httpx
 import pytest
+from _fixtures import stop_group
 from _web import free_port, screenshot, wait_for
 
 pytestmark = pytest.mark.slow
@@ -50,9 +49,4 @@ def test_demo_leaderboard_is_populated(new_page, tmp_path):
         page.get_by_role("link", name="Runtime, ms ▲").click()
         assert runtimes() == sorted(runtimes(), reverse=True)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)
