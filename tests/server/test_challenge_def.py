@@ -182,3 +182,18 @@ def test_check_shows_the_slug_pattern_as_it_is(tmp_path):
     code, _out, err = _check(tmp_path, d)
     assert code == 1
     assert "String should match pattern '^[a-z0-9][a-z0-9-]{0,62}$'" in err
+
+
+@pytest.mark.parametrize("task, convention, words", [
+    ("isp", "mai23", "convention: 'mai23' is not a RAW convention (mai21, mai22-4095, mai22-4096)"),
+    ("depth", "mai21", "convention: task depth has no RAW input; leave it out"),
+])
+def test_check_refuses_a_raw_convention_the_task_does_not_have(tmp_path, task, convention, words):
+    """An unknown convention used to pass the check and fail every fidelity job."""
+    d = yaml.safe_load(GOOD)
+    d.update(data={}, task=task, convention=convention)
+    d.pop("leaderboard", None)
+    code, _out, err = _check(tmp_path, d)
+    assert code == 1 and err.splitlines() == [f"{tmp_path / 'c.yaml'}: {words}"]
+    d["convention"] = "mai22-4095" if task == "isp" else None
+    assert _check(tmp_path, d)[0] == 0

@@ -52,6 +52,12 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def say(text: str, err: bool = False) -> None:
+    """One line of plain text (no Rich markup or highlighting, never wrapped): on stdout, or
+    on stderr with ``err``; for lines that carry names, paths and patterns as they are."""
+    (err_console if err else console).print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(_jsonable(obj), indent=2) + "\n")
     sys.stdout.flush()

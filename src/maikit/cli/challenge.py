@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import EXIT_PROBLEMS, console, err_console, print_json
+from maikit.cli._common import EXIT_PROBLEMS, print_json, say
 from maikit.cli.submit import JSON, SERVER, TOKEN
 from maikit.errors import MaikitError
 
@@ -60,14 +60,13 @@ def check(
         print_json({"file": str(file), "ok": not problems, "problems": problems, "warnings": warnings})
     else:
         for line in problems + [f"warning: {w}" for w in warnings]:
-            err_console.print(f"{file}: {line}", highlight=False, soft_wrap=True, markup=False)
+            say(f"{file}: {line}", err=True)
     if problems:
         raise typer.Exit(EXIT_PROBLEMS)
     cdef = parse_challenge(obj, str(file), base_dir=file.parent)
     if not as_json:
         where = f" on {server}" if server else ""
-        console.print(f"{file}: ok{where} ({cdef.slug}, task {cdef.task}, phases {', '.join(p.slug for p in cdef.phases)})",
-                      highlight=False, markup=False)
+        say(f"{file}: ok{where} ({cdef.slug}, task {cdef.task}, phases {', '.join(p.slug for p in cdef.phases)})")
 
 
 def create(
@@ -87,7 +86,7 @@ def create(
     if as_json:
         print_json(out)
     else:
-        console.print(f"{out['slug']}: {out['title']} ({', '.join(p['slug'] for p in out['phases'])})", highlight=False)
+        say(f"{out['slug']}: {out['title']} ({', '.join(p['slug'] for p in out['phases'])})")
 
 
 def _api(server: str, token: Optional[str], required: bool = True):
@@ -110,12 +109,11 @@ def list_challenges(server: str = SERVER, token: Optional[str] = TOKEN, as_json:
         print_json(out)
         return
     if not out:
-        console.print(f"no challenge on {server} yet (an organiser creates one: mai challenge create FILE.yaml)",
-                      highlight=False, markup=False)
+        say(f"no challenge on {server} yet (an organiser creates one: mai challenge create FILE.yaml)")
     for c in out:
-        console.print(f"{c['slug']}: {c['title']} (task {c['task']})", highlight=False, markup=False)
+        say(f"{c['slug']}: {c['title']} (task {c['task']})")
         for p in c["phases"]:
-            console.print("  " + _phase_line(c, p), highlight=False, markup=False)
+            say("  " + _phase_line(c, p))
 
 
 def show(
@@ -140,7 +138,7 @@ def show(
             lines.append(f"    {limit(p['max_submissions_per_day'])} per UTC day, {limit(p['max_submissions'])} in total, "
                          f"{limit(p['max_failed_per_day'])} failed per day; ranking {p['ranking']}; board {p['visibility']}")
     for line in lines:
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        say(line)
 
 
 def publish(
@@ -152,8 +150,8 @@ def publish(
     if as_json:
         print_json(p)
     else:
-        console.print(f"{slug}/{phase}: results published; the leaderboard is {p['visibility']}"
-                      + (" (organisers only)" if p["visibility"] == "private" else ""), highlight=False, markup=False)
+        say(f"{slug}/{phase}: results published; the leaderboard is {p['visibility']}"
+                      + (" (organisers only)" if p["visibility"] == "private" else ""))
 
 
 def rerun(
@@ -168,8 +166,7 @@ def rerun(
         return
     n = out["rerun"]
     ids = ", ".join(map(str, out["submissions"]))
-    console.print(f"{slug}/{phase}: {n} submission{'s' if n != 1 else ''} re-run" + (f" as {ids}" if ids else ""),
-                  highlight=False, markup=False)
+    say(f"{slug}/{phase}: {n} submission{'s' if n != 1 else ''} re-run" + (f" as {ids}" if ids else ""))
 
 
 def export(
@@ -199,4 +196,4 @@ def export(
         import io
 
         n = max(len(list(csv.reader(io.StringIO(body.decode())))) - 1, 0)
-    err_console.print(f"{out}: {n} submission{'s' if n != 1 else ''} of {slug}/{phase}", highlight=False, markup=False)
+    say(f"{out}: {n} submission{'s' if n != 1 else ''} of {slug}/{phase}", err=True)

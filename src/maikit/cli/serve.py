@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import err_console
+from maikit.cli._common import err_console, say
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +36,8 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, "--workers", min=0, help="In-process workers (0 = remote workers only)."),
     demo: bool = typer.Option(False, "--demo", help="Create the demo challenges, accounts and DATA_DIR/demo-tokens.json (once)."),
+    reference_root: Optional[Path] = typer.Option(None, "--reference-root", help="The folder every challenge's reference "
+                                                  "data must lie under (default: MAI_SERVER_REFERENCE_ROOT, else DATA_DIR)."),
 ) -> None:
     """Run the challenge platform: REST API, job queue, in-process workers."""
     from maikit.errors import MaikitError
@@ -46,9 +48,11 @@ def serve(
     if not 0 < port < 65536:
         raise MaikitError(f"`--port` must be 1-65535, got {port}")
     settings = _settings(data_dir, db)
+    if reference_root is not None:
+        settings = settings.model_copy(update={"reference_root": reference_root})
     try:
         run(settings, host=host, port=port, workers=workers, demo=demo,
-            announce=lambda m: err_console.print(m, highlight=False, markup=False, soft_wrap=True))
+            announce=lambda m: say(m, err=True))
     except OSError as e:
         raise MaikitError(f"cannot serve on {host}:{port} ({e.strerror or e})") from None
 
@@ -110,11 +114,9 @@ def create_user(
         print_json({"username": user.username, "role": user.role, "team": team, "password": password if made else None,
                     "token": token})
         return
-    from maikit.cli._common import console
-
     shown = f"password {password} (shown once: keep it)" if made else "the password you gave"
     for line in (f"created {user.role} {user.username}" + (f" in team {team}" if team else ""),
                  f"sign in on the server's web pages at /signin (e.g. http://127.0.0.1:8000/signin) as {user.username} "
                  f"with {shown}",
                  f"API token for mai commands (shown once): {token}  (export MAI_TOKEN=...)"):
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        say(line)

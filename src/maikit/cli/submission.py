@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import console, err_console, print_json
+from maikit.cli._common import console, print_json, say
 from maikit.cli.submit import JSON, SERVER, TOKEN, Api, _show, _summary, _token, status
 from maikit.errors import MaikitError
 
@@ -32,7 +32,7 @@ def _report(sub: dict, as_json: bool, done: str) -> None:
     if as_json:
         print_json(sub)
     else:
-        err_console.print(done, highlight=False, markup=False)
+        say(done, err=True)
         _show(sub)
 
 
@@ -50,7 +50,7 @@ def list_submissions(
         print_json([_summary(s) | {k: s.get(k) for k in ("user", "created_at", "selected", "parent_id")} for s in subs])
         return
     if not subs:
-        console.print(f"no submission in {challenge}/{phase}" + (" that matches" if status or user else ""), highlight=False)
+        say(f"no submission in {challenge}/{phase}" + (" that matches" if status or user else ""))
         return
     from rich.table import Table
 
@@ -77,12 +77,12 @@ def logs(sub_id: int = ID, server: str = SERVER, token: Optional[str] = TOKEN, a
             continue
         if stage == "preflight":
             head = "passed" if entry.get("ok") else f"rejected: {entry.get('reason')}"
-            console.print(f"== preflight: {head}", highlight=False, markup=False)
+            say(f"== preflight: {head}")
             continue
         err = f", error: {entry['error']}" if entry.get("error") else ""
-        console.print(f"== {stage}: {entry['status']}, attempt {entry['attempt']}{err}", highlight=False, markup=False)
+        say(f"== {stage}: {entry['status']}, attempt {entry['attempt']}{err}")
         if entry.get("log"):
-            console.print(entry["log"].rstrip("\n"), highlight=False, markup=False, soft_wrap=True)
+            say(entry["log"].rstrip("\n"))
 
 
 def cancel(sub_id: int = ID, server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON) -> None:
@@ -118,4 +118,4 @@ def download(
     body = Api(server, _token(token)).call("GET", f"/api/submissions/{sub_id}/files/{role}").content
     with atomic_path(out) as tmp:
         tmp.write_bytes(body)
-    err_console.print(f"{out}: the {role} file of submission {sub_id} ({len(body)} bytes)", highlight=False, markup=False)
+    say(f"{out}: the {role} file of submission {sub_id} ({len(body)} bytes)", err=True)

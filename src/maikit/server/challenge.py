@@ -198,9 +198,17 @@ def column_keys(task: str) -> tuple[str, ...]:
 
 
 def semantic_problems(c: ChallengeDef) -> list[str]:
-    """What the model's types cannot say, one line each naming the field: leaderboard columns
-    the task does not have (they would stay empty), a daily limit above the phase's total."""
+    """What the model's types cannot say, one line each naming the field: a RAW convention the
+    task does not have, leaderboard columns the task does not have (they would stay empty), a
+    daily limit above the phase's total."""
+    from maikit.taskspec import RAW_CONVENTIONS, SPECS
+
     problems = []
+    if c.convention is not None:
+        if SPECS[c.task].raw_convention is None:
+            problems.append(f"convention: task {c.task} has no RAW input; leave it out")
+        elif c.convention not in RAW_CONVENTIONS:
+            problems.append(f"convention: {c.convention!r} is not a RAW convention ({', '.join(RAW_CONVENTIONS)})")
     keys = column_keys(c.task)
     for i, col in enumerate(c.leaderboard or []):
         if col.key not in keys:
