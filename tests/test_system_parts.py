@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _system import require
+from _system import missing, require
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "system-deps.sh"
@@ -73,7 +73,7 @@ def _codename() -> str:
     for line in Path("/etc/os-release").read_text().splitlines():
         if line.startswith("VERSION_CODENAME="):
             return line.split("=", 1)[1].strip().strip('"')
-    pytest.skip("not a Debian-like system (no VERSION_CODENAME in /etc/os-release)")
+    missing("a Debian release", "no VERSION_CODENAME in /etc/os-release")
 
 
 def _script(tmp_path: Path, *, root: bool, ci: bool = False, sources: dict[str, str] | None = None,

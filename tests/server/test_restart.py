@@ -73,13 +73,15 @@ def _runtime_running(live: Live, sub_id: int, name: str) -> bool:
 
 
 def test_result_finished_while_the_server_was_down_is_delivered_from_the_outbox(engine_name, request, tmp_path,
-                                                                                tiny_models, isp_split):
+                                                                                tmp_path_factory, tiny_models, isp_split):
     from platform_testing import start_live, stop_live
 
     from maikit.server.services.jobs import reap_once
 
     db_url = request.getfixturevalue("pg_database") if engine_name == "postgresql" else None
-    live = start_live(tmp_path / "server", db_url, lease_s=LEASE_S)
+    # a folder of its own directly in pytest's base folder (start_live's reference data root is
+    # that folder's parent, where the session's splits are)
+    live = start_live(tmp_path_factory.mktemp("restart-server"), db_url, lease_s=LEASE_S)
     d = challenge_def("o1", isp_split)
     d["protocol"] = dict(FAST, min_seconds=3.0)  # the runtime job is still measuring when the server stops
     live.create_challenge(d)
