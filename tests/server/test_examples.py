@@ -53,3 +53,43 @@ def test_mai_challenge_check_passes_each_example_next_to_its_data(tmp_path, name
     # LiteRT benchmark_model's defaults (docs/references.md#runtime)
     p = c.protocol
     assert (p.warmup_runs, p.warmup_seconds, p.min_runs, p.min_seconds, p.max_seconds) == (1, 0.5, 50, 1.0, 150.0)
+
+
+def _model_fields(model, seen=None) -> set[str]:
+    """Every field name of a pydantic model and of the models inside it."""
+    import typing
+
+    from pydantic import BaseModel
+
+    seen = set() if seen is None else seen
+    names = set()
+    for name, info in model.model_fields.items():
+        names.add(name)
+        for arg in (info.annotation, *typing.get_args(info.annotation)):
+            for inner in (arg, *typing.get_args(arg)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in seen:
+                    seen.add(inner)
+                    names |= _model_fields(inner, seen)
+    return names
+
+
+def test_the_doc_page_names_every_field_and_its_example_passes_the_check(tmp_path):
+    import re
+
+    import yaml
+
+    from maikit.server.challenge import ChallengeDef
+
+    doc = (ROOT / "docs" / "challenge-yaml.md").read_text()
+    # the names in the first cell of every table row
+    documented = {name for cell in re.findall(r"^\| ([^|]+) \|", doc, re.M) for name in re.findall(r"`([a-z_]+)`", cell)}
+    assert _model_fields(ChallengeDef) - documented == set()
+    example = yaml.safe_load(re.search(r"## A complete example.*?```yaml\n(.*?)```", doc, re.S).group(1))
+    f = tmp_path / "my-isp.yaml"
+    example["data"]["test"] = "hidden/val"
+    for split in ("data/isp/val", "hidden/val"):
+        for sub in ("mediatek_raw", "fujifilm"):
+            (tmp_path / split / sub).mkdir(parents=True)
+    f.write_text(yaml.safe_dump(example))
+    r = CliRunner().invoke(app, ["challenge", "check", str(f)])
+    assert r.exit_code == 0, r.stderr

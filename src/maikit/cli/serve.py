@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from maikit.cli._common import err_console, say
+from maikit.cli._common import err_console, print_json, say
 
 
 def register(app: typer.Typer) -> None:
@@ -16,6 +17,7 @@ def register(app: typer.Typer) -> None:
     server = typer.Typer(help="Administer a challenge server's database.", no_args_is_help=True)
     server.command("migrate")(migrate)
     server.command("create-user")(create_user)
+    server.command("create-worker-token")(create_worker_token)
     app.add_typer(server, name="server")
 
 
@@ -76,6 +78,29 @@ def migrate(
     err_console.print("database is at the newest schema")
 
 
+@contextlib.contextmanager
+def _platform(data_dir: Path, db: Optional[str]):
+    """The server's services on its database, no server running (the admin commands): SQLite
+    made and migrated if new, PostgreSQL as it is (its schema: ``mai server migrate``); a
+    refusal of the services is a one-line error."""
+    from maikit.errors import MaikitError
+    from maikit.server.db.session import open_database
+    from maikit.server.errors import ServiceError
+    from maikit.server.state import Platform
+    from maikit.server.store import FileStore
+
+    settings = _settings(data_dir, db).model_copy(update={"preflight_zygote": False})
+    if db is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    platform = Platform(settings, open_database(settings.database_url), FileStore(settings.files_dir))
+    try:
+        yield platform
+    except ServiceError as e:
+        raise MaikitError(e.reason) from None
+    finally:
+        platform.close()
+
+
 def create_user(
     name: str = typer.Argument(..., metavar="NAME", help="The user name (letters, digits, _ . -)."),
     organiser: bool = typer.Option(False, "--organiser", help="An organiser (creates challenges, publishes, re-runs); "
@@ -88,29 +113,14 @@ def create_user(
 ) -> None:
     """Create an account in the server's database (no server needs to run): how the first
     organiser gets in. Prints how to sign in, the password when it was made here, and an API token."""
-    from maikit.errors import MaikitError
-    from maikit.server.db.session import open_database
-    from maikit.server.errors import ServiceError
     from maikit.server.services.users import add_user, new_password
-    from maikit.server.state import Platform
-    from maikit.server.store import FileStore
 
-    settings = _settings(data_dir, db).model_copy(update={"preflight_zygote": False})
-    if db is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     made = password is None
     password = new_password() if made else password
-    platform = Platform(settings, open_database(settings.database_url), FileStore(settings.files_dir))
-    try:
+    with _platform(data_dir, db) as platform:
         user, token = add_user(platform, username=name, role="organiser" if organiser else "participant",
                                password=password, team=team)
-    except ServiceError as e:
-        raise MaikitError(e.reason) from None
-    finally:
-        platform.close()
     if as_json:
-        from maikit.cli._common import print_json
-
         print_json({"username": user.username, "role": user.role, "team": team, "password": password if made else None,
                     "token": token})
         return
@@ -120,3 +130,20 @@ def create_user(
                  f"with {shown}",
                  f"API token for mai commands (shown once): {token}  (export MAI_TOKEN=...)"):
         say(line)
+
+
+def create_worker_token(
+    device: str = typer.Option("*", "--device", help="The device tag the token's workers may serve (* = any)."),
+    label: str = typer.Option("", "--label", help="A note kept with the token (which machine it is for)."),
+    data_dir: Path = DATA_DIR, db: Optional[str] = DB,
+    as_json: bool = typer.Option(False, "--json", help="Print {device, token} as JSON."),
+) -> None:
+    """A worker token for `mai worker --token` (no server needs to run); shown once, only its hash is kept."""
+    from maikit.server.services.users import add_worker_token
+
+    with _platform(data_dir, db) as platform:
+        token = add_worker_token(platform, device, label)
+    if as_json:
+        print_json({"device": device, "token": token})
+    else:
+        say(f"worker token for device {device!r} (shown once): {token}")
