@@ -48,6 +48,20 @@ def pytest_unconfigure(config):
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _reference_root(tmp_path_factory):
+    """Challenge servers started by tests (in this process or as subprocesses, which inherit it)
+    read reference data under pytest's base folder, where the session's splits are made
+    (``MAI_SERVER_REFERENCE_ROOT``; docs/challenge-yaml.md#reference-data)."""
+    old = os.environ.get("MAI_SERVER_REFERENCE_ROOT")
+    os.environ["MAI_SERVER_REFERENCE_ROOT"] = str(tmp_path_factory.getbasetemp())
+    yield
+    if old is None:
+        os.environ.pop("MAI_SERVER_REFERENCE_ROOT", None)
+    else:
+        os.environ["MAI_SERVER_REFERENCE_ROOT"] = old
+
+
 @pytest.fixture(autouse=True)
 def _needed_system_parts(request):
     """``@pytest.mark.needs("sshd")``: skip (fail under CI) where the part is missing."""

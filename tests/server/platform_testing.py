@@ -169,12 +169,10 @@ def start_live(tmp: Path, db_url: str | None, **settings) -> Live:
         db = Database(db_url)
         migrate(db_url, db.engine)
         db.dispose()
-    # the reference data folder: pytest's base folder, where the session's splits are made
-    # (``tmp`` is a folder in it, from tmp_path or mktemp); a lease long enough that no
-    # heartbeat comes too late on a loaded machine (a lost lease requeues the job): tests of
-    # expiry set a short one (the `lease_s` marker of `live`)
-    opts = dict(lease_s=30.0, reap_every_s=0.3, claim_wait_s=2.0, preflight_timeout_s=120.0,
-                reference_root=Path(tmp).parent)
+    # a lease long enough that no heartbeat comes too late on a loaded machine (a lost lease
+    # requeues the job): tests of expiry set a short one (the `lease_s` marker of `live`); the
+    # reference data folder is pytest's base folder (MAI_SERVER_REFERENCE_ROOT, tests/conftest.py)
+    opts = dict(lease_s=30.0, reap_every_s=0.3, claim_wait_s=2.0, preflight_timeout_s=120.0)
     opts.update(settings)
     live = _serve(create_app(Settings(data_dir=tmp, db_url=db_url, **opts)))
     _accounts(live)

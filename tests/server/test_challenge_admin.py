@@ -48,7 +48,7 @@ def test_reference_data_must_lie_under_the_reference_folder(live, isp_split, tmp
     """``data: ../../../../etc`` was accepted."""
     from maikit.server.db.models import Challenge
 
-    root = tmp_path.parent  # the folder start_live names (the live server's data folder is tmp_path)
+    root = tmp_path.parent  # pytest's base folder: the tests' reference folder (tests/conftest.py)
     for path in ("../../../../etc", "/etc", str(root / "x" / ".." / ".." / "etc")):
         d = challenge_def("d2", isp_split)
         d["data"]["test"] = path

@@ -114,7 +114,7 @@ def test_attempts_run_out_as_an_infrastructure_failure(live, tiny_models, isp_sp
 
 
 def _serve(data_dir, port, db_url, log):
-    env = dict(os.environ, MAI_SERVER_LEASE_S="60", MAI_SERVER_REFERENCE_ROOT=str(data_dir.parent))  # isp_split is there
+    env = dict(os.environ, MAI_SERVER_LEASE_S="60")
     cmd = [sys.executable, "-m", "maikit", "serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", "0"]
     if db_url:
         cmd += ["--db", db_url]
