@@ -97,8 +97,9 @@ def test_running_a_challenge_as_the_readme_says(tmp_path):
             if words[1:3] == ["challenge", "check"] and "--server" in words:
                 assert r.stderr == ""  # the in-process workers serve litert-cpu: no warning
             ran.append(" ".join(words[1:3]))
-        assert "no organiser account yet: create one with `mai server create-user NAME --organiser --data-dir srv`" \
-            in log.read_text()
+        started = log.read_text()
+        assert f"maikit platform on http://127.0.0.1:{port}  (sqlite, 1 in-process worker)" in started
+        assert "no organiser account yet: create one with `mai server create-user NAME --organiser --data-dir srv`" in started
         url = f"http://127.0.0.1:{port}"
         board = httpx.get(f"{url}/api/challenges/mai21-isp/phases/testing/leaderboard", timeout=60).json()
         assert [r["team"] for r in board["rows"]] == ["Team A"]  # published: anyone sees it

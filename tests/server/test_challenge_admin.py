@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from maikit.cli import app
-from platform_testing import challenge_def
+from platform_testing import challenge_def, wait_for
 
 
 def _phases(live, slug: str) -> list[str]:
@@ -120,3 +121,40 @@ def test_a_development_phase_takes_no_uploads(live, tiny_models, isp_split):
     assert r.json()["detail"] == ("phase 'development' of 'd4' takes no uploads: it is for training and timing models "
                                   "locally (mai eval, mai bench); submit to a validation phase")
     assert live.get("/api/challenges/d4").json()["phases"][0]["kind"] == "development"
+
+
+def test_a_phase_removed_while_an_upload_runs_its_preflight(live, tiny_models, isp_split):
+    """The removal counted the phase's submissions, then deleted it: an upload whose preflight
+    was running meanwhile then stored a submission of a phase that was gone (PostgreSQL: a
+    foreign-key error, a 500). Now one of the two wins and the other says why."""
+    import threading
+
+    model = (tiny_models["isp"] / "model.tflite").read_bytes()
+    outcomes = set()
+    for i in range(6):
+        d = challenge_def(f"race{i}", isp_split)
+        live.create_challenge(d)
+        answers = {}
+
+        def upload():
+            with httpx.Client(base_url=live.url, timeout=120) as http:
+                answers["upload"] = http.post(f"/api/challenges/race{i}/phases/testing/submissions",
+                                              headers=live.auth("alice"),
+                                              files={"file": ("m.tflite", model, "application/octet-stream")})
+
+        t = threading.Thread(target=upload)
+        t.start()
+        # the upload is in its preflight (a child process): drop its phase now
+        wait_for(lambda: live.platform.preflight_slots._value < live.platform.preflight_slots._initial_value
+                 or not t.is_alive(), 60, 0.005, "the preflight to start")
+        answers["remove"] = live.post("/api/challenges", "organiser", json=dict(d, phases=[d["phases"][0]]))
+        t.join()
+        up, rm = answers["upload"], answers["remove"]
+        assert up.status_code != 500 and rm.status_code != 500, (up.text, rm.text)
+        if rm.status_code == 201:
+            assert up.status_code == 404 and up.json()["detail"] == (f"challenge 'race{i}' has no phase 'testing' "
+                                                                     "(its phases: validation)")
+        else:
+            assert rm.status_code == 409 and up.status_code == 201
+        outcomes.add(rm.status_code)
+    assert 201 in outcomes  # the removal won at least once: the race was run

@@ -133,6 +133,9 @@ def change_refusal(s: Session, cdef: ChallengeDef) -> str | None:
     for ph in c.phases:
         if ph.slug in kept:
             continue
+        # locked first: an upload holds a key-share lock on its phase until it commits, so the
+        # count includes it, and an upload that comes later finds the phase gone
+        s.execute(select(Phase.id).where(Phase.id == ph.id).with_for_update())
         n = s.scalar(select(func.count()).select_from(Submission).where(Submission.phase_id == ph.id))
         if n:
             return (f"phases: phase {ph.slug!r} is not in the definition but has {n} submission{'s' if n != 1 else ''}; "

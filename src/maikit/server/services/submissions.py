@@ -169,6 +169,7 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
         size = spooled["runtime"][2]
         if not verdict["ok"]:
             with p.db.write() as s, s.begin():
+                _phase_still_there(s, phase_id, slug, phase)
                 sub = Submission(phase_id=phase_id, user_id=u.id, owner_key=owner, status=FAILED, stage="preflight",
                                  reason=f"preflight: {verdict['reason']}", fault=FAULT_MODEL, counts_quota=False,
                                  size_bytes=size, runtime_sha256=spooled["runtime"][1],
@@ -179,6 +180,7 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
                 s.flush()
                 return Upload(False, sub.id, f"preflight: {verdict['reason']}")
         with p.db.write() as s, s.begin():
+            _phase_still_there(s, phase_id, slug, phase)
             lock_owner(s, u)
             use = usage(s, phase_id=phase_id, owner=owner, pdef=pdef, now=now)
             refusal = use.refusal()
@@ -201,6 +203,15 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
     finally:
         for tmp, _sha, _size in spooled.values():
             tmp.unlink(missing_ok=True)
+
+
+def _phase_still_there(s: Session, phase_id: int, slug: str, phase: str) -> None:
+    """The phase read at the upload's start, held until it commits (a key-share lock: an
+    organiser's removal of the phase waits for it, then sees its submission); NotFound when it
+    was removed while the file was checked."""
+    if s.execute(select(Phase.id).where(Phase.id == phase_id).with_for_update(key_share=True)).first() is None:
+        get_phase(s, slug, phase)  # NotFound naming the phases there are now
+        raise NotFound(f"challenge {slug!r} has no phase {phase!r}")
 
 
 def upload_cap_bytes(cdef: ChallengeDef) -> int:
