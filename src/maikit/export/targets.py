@@ -70,3 +70,21 @@ KNOWN_OP_REASONS = {
     # TFLite 2.5 runtimes; delegates of that era do not know it
     "RELU_0_TO_1": "RELU_0_TO_1 (clamp to [0, 1]) is a recent builtin outside the {title}'s op set",
 }
+
+# The GPU delegate's conditions beyond the op's name, as ``mai inspect`` applies them
+# (``inspect._gpu_condition``): the node is taken when... (docs/delegate-compatibility.md has
+# the same table with its sources; a test keeps the two equal). The generated optimisation
+# guideline (maikit.export.guideline) lists them per op.
+_GPU_CONDITION_GROUPS = {
+    ("DENSIFY",): "it has 0 runtime inputs and 1 output: its input is a constant sparse tensor, which the delegate "
+                  "densifies once when it builds the graph",
+    ("DEQUANTIZE",): "1 input, 1 output, and the input is not int16 (fp16 and 8-bit inputs are dequantised)",
+    ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"): "at most 2 runtime inputs (the image, and the weights when they "
+                                                        "are computed)",
+    ("FULLY_CONNECTED",): "at most 2 runtime inputs, and the first input is not a constant",
+    ("MEAN",): "1 runtime input and constant int32 axes",
+    ("RESHAPE", "TRANSPOSE", "TILE", "QUANTIZE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "HARD_SWISH"): "exactly 1 runtime input",
+    ("SLICE", "STRIDED_SLICE"): "the sliced tensor has rank 3 or 4",
+    ("ADD", "MUL"): "two inputs",
+}
+GPU_CONDITIONS = {op: text for ops, text in _GPU_CONDITION_GROUPS.items() for op in ops}
