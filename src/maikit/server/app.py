@@ -18,7 +18,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from maikit import __version__
 from maikit.server.api.errors import headers_of, status_of
-from maikit.server.api.routes import challenges, health, jobs, leaderboard, submissions, users, workers
+from maikit.server.api.routes import bundles, challenges, health, jobs, leaderboard, submissions, users, workers
 from maikit.server.core.config import Settings
 from maikit.server.db.session import open_database
 from maikit.server.errors import ServiceError
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
     app = FastAPI(title="maikit challenge platform", version=__version__, lifespan=lifespan,
                   description="Challenges, phases, submissions, the job queue of the workers, leaderboards.")
     app.state.platform = platform
-    for mod in (health, users, challenges, submissions, leaderboard, workers, jobs):
+    for mod in (health, users, challenges, submissions, leaderboard, workers, jobs, bundles):
         app.include_router(mod.router)
     mount(app)
     if settings.trusted_proxies:  # outermost: every layer below sees the client's address and scheme

@@ -39,6 +39,8 @@
         execution_time_limit_s: 600
         visibility: public         # public | private | hidden-until-published
         ranking: best              # best | last | selected
+        bundle: {code: required, factsheet: required}   # optional: the final bundle (maikit.server.bundle)
+    kit: {folder: kit, files: [{path: train.zip}]}   # optional: the starting kit (maikit.server.bundle)
 
 Every field, its default and allowed values: ``docs/challenge-yaml.md``. A file passes
 three checks: the model below (types, ranges, one error per field), :func:`semantic_problems`
@@ -57,6 +59,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maikit.errors import MaikitError
+from maikit.server.bundle import BundleDef, Kit, kit_problems
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 STATISTICS = {"avg": "avg_ms", "p50": "p50_ms", "p90": "p90_ms", "min": "min_ms"}
@@ -125,6 +128,7 @@ class PhaseDef(_Strict):
     memory_limit_mb: int = Field(4096, ge=64)
     visibility: Literal["public", "private", "hidden-until-published"] | None = None
     ranking: Literal["best", "last", "selected"] = "best"
+    bundle: BundleDef = BundleDef()
 
     @field_validator("start", "end")
     @classmethod
@@ -159,6 +163,7 @@ class ChallengeDef(_Strict):
     score: Literal["official"] = "official"
     leaderboard: list[Column] | None = None
     phases: list[PhaseDef] = Field(min_length=1)
+    kit: Kit | None = None
 
     @model_validator(mode="after")
     def _defaults(self) -> "ChallengeDef":
@@ -200,7 +205,8 @@ def column_keys(task: str) -> tuple[str, ...]:
 def semantic_problems(c: ChallengeDef) -> list[str]:
     """What the model's types cannot say, one line each naming the field: a RAW convention the
     task does not have, leaderboard columns the task does not have (they would stay empty), a
-    daily limit above the phase's total."""
+    daily limit above the phase's total, a starting kit naming unknown phases or overlapping
+    the reference data."""
     from maikit.taskspec import RAW_CONVENTIONS, SPECS
 
     problems = []
@@ -219,6 +225,7 @@ def semantic_problems(c: ChallengeDef) -> list[str]:
                 and ph.max_submissions_per_day > ph.max_submissions:
             problems.append(f"phases[{i}].max_submissions_per_day: {ph.max_submissions_per_day} per day is above "
                             f"the phase's total max_submissions ({ph.max_submissions})")
+    problems += kit_problems(c.kit, [p.slug for p in c.phases], [c.data.validation, c.data.test])
     return problems
 
 
@@ -286,6 +293,8 @@ def _validated(obj: object, base_dir: str | os.PathLike | None) -> tuple[Challen
             p = getattr(c.data, kind)
             if p and not Path(p).is_absolute():
                 setattr(c.data, kind, absolute(p, base_dir))
+        if c.kit is not None and not Path(c.kit.folder).is_absolute():
+            c.kit.folder = absolute(c.kit.folder, base_dir)
     return c, semantic_problems(c)
 
 

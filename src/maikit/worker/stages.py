@@ -19,15 +19,25 @@ def warm_up() -> None:
     import maikit.export.inspect  # noqa: F401
 
 
-def preflight(files: dict, task: str, target: str) -> dict:
+def preflight(files: dict, task: str, target: str, code: str | None = None, code_unpacked_cap: int | None = None) -> dict:
     """Parse each file (``{"runtime": path, "fidelity": path}``), check its input and output
-    shapes for the task and collect op-compatibility findings for ``target``."""
+    shapes for the task and collect op-compatibility findings for ``target``; with ``code``, check
+    the bundle's code archive too (:func:`maikit.archive.check_archive`: never unpacked, nothing
+    in it run), at most ``code_unpacked_cap`` bytes unpacked."""
     from maikit.errors import MaikitError
     from maikit.export.inspect import inspect_tflite
     from maikit.tasks import get_task
 
     spec = get_task(task)
     report: dict = {"files": {}, "findings": []}
+    if code is not None:
+        from maikit.archive import ArchiveCaps, check_archive
+
+        caps = ArchiveCaps(max_unpacked_bytes=code_unpacked_cap) if code_unpacked_cap else ArchiveCaps()
+        try:
+            report["code"] = check_archive(code, caps)
+        except MaikitError as e:
+            raise MaikitError(f"code archive: {e.reason}") from None
     for role, path in files.items():
         path = Path(path)
         try:

@@ -142,6 +142,10 @@ class Submission(Base):
     fidelity_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the final bundle's code archive (in the file store by its sha256; format as preflight found it)
+    code_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    code_size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    code_format: Mapped[str | None] = mapped_column(String(16), nullable=True)
     preflight: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     runtime_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -191,6 +195,21 @@ class Worker(Base):
     healthy: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     health_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     health_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class Factsheet(Base):
+    """A participant's (or team's) factsheet for a phase (:mod:`maikit.server.factsheet`):
+    one per owner, editable until the phase ends."""
+
+    __tablename__ = "factsheets"
+    __table_args__ = (UniqueConstraint("phase_id", "owner_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phase_id: Mapped[int] = mapped_column(ForeignKey("phases.id"))
+    owner_key: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # who saved it last
+    data: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class JobLog(Base):

@@ -17,6 +17,7 @@ from maikit.server.challenge import ChallengeDef, absolute, data_problems, outsi
 from maikit.server.db.models import Challenge, Phase, Submission
 from maikit.server.errors import Conflict, Invalid
 from maikit.server.jobs.pipeline import rerun_phase as rerun_all
+from maikit.server.services.kit import seal
 from maikit.server.services.lookup import get_challenge, get_phase
 from maikit.server.state import Platform
 
@@ -35,6 +36,7 @@ class PhasePublic(BaseModel):
     visibility: str
     ranking: str
     published: bool
+    bundle: dict = {}  # what an upload must carry beside the model: code, factsheet (required|optional|none), code_cap_mb
 
 
 class ChallengePublic(BaseModel):
@@ -46,6 +48,7 @@ class ChallengePublic(BaseModel):
     protocol: dict
     leaderboard: list[dict]
     phases: list[PhasePublic]
+    kit: bool = False  # a starting kit to download (signed in)
 
     def phase(self, slug: str) -> PhasePublic:
         return next(p for p in self.phases if p.slug == slug)
@@ -57,7 +60,7 @@ def phase_public(p: Phase, cdef: ChallengeDef, now) -> PhasePublic:
                        open=p.start <= now < p.end, max_submissions_per_day=d.max_submissions_per_day,
                        max_submissions=d.max_submissions, max_failed_per_day=d.max_failed_per_day,
                        execution_time_limit_s=d.execution_time_limit_s, visibility=d.visibility, ranking=d.ranking,
-                       published=p.published)
+                       published=p.published, bundle=d.bundle.model_dump())
 
 
 def challenge_public(c: Challenge, now) -> ChallengePublic:
@@ -65,6 +68,7 @@ def challenge_public(c: Challenge, now) -> ChallengePublic:
     return ChallengePublic(slug=c.slug, title=c.title, task=c.task, description=cdef.description,
                            upload_cap_mb=cdef.upload_cap_mb, protocol=cdef.protocol.model_dump(),
                            leaderboard=[col.model_dump() for col in cdef.leaderboard],
+                           kit=cdef.kit is not None and (bool(cdef.kit.files) or cdef.kit.guideline),
                            phases=[phase_public(p, cdef, now) for p in c.phases])
 
 
@@ -103,21 +107,25 @@ def read_definition(raw: bytes, *, yaml: bool) -> ChallengeDef:
 
 
 def placed(p: Platform, cdef: ChallengeDef) -> tuple[ChallengeDef, list[str]]:
-    """The definition with its data paths under the reference folder (a relative one taken
-    under it), and a line for each path that lies outside it (docs/challenge-yaml.md#data)."""
+    """The definition with its data paths and its kit folder under the reference folder (a
+    relative one taken under it), and a line for each path that lies outside it
+    (docs/challenge-yaml.md#data)."""
     root = p.settings.reference_dir
     cdef = cdef.model_copy(deep=True)
     problems = []
-    for kind in ("validation", "test"):
-        path = getattr(cdef.data, kind)
+    paths = [(f"data.{kind}", cdef.data, kind) for kind in ("validation", "test")]
+    if cdef.kit is not None:  # the starting kit is served to participants: under the same folder
+        paths.append(("kit.folder", cdef.kit, "folder"))
+    for field, holder, attr in paths:
+        path = getattr(holder, attr)
         if not path:
             continue
         if ".." not in Path(path).parts:
             path = absolute(path, root)
         if outside_root(path, root):
-            problems.append(f"data.{kind}: {getattr(cdef.data, kind)} is outside the server's reference data folder "
+            problems.append(f"{field}: {getattr(holder, attr)} is outside the server's reference data folder "
                             f"{root} (the MAI_SERVER_REFERENCE_ROOT setting)")
-        setattr(cdef.data, kind, path)
+        setattr(holder, attr, path)
     return cdef, problems
 
 
@@ -174,10 +182,13 @@ def upsert_challenge(s: Session, cdef: ChallengeDef, now) -> Challenge:
 
 
 def save_challenge(p: Platform, cdef: ChallengeDef) -> ChallengePublic:
-    """Create or update a challenge (Invalid: reference data outside the reference folder)."""
+    """Create or update a challenge (Invalid: reference data or the starting kit outside the
+    reference folder); the kit's files are checked and their sizes and sha256 recorded first
+    (:func:`maikit.server.services.kit.seal`)."""
     cdef, outside = placed(p, cdef)
     if outside:
         raise Invalid(outside[0])
+    seal(cdef)
     with p.db.write() as s, s.begin():
         return challenge_public(upsert_challenge(s, cdef, p.now()), p.now())
 

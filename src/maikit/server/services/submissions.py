@@ -19,12 +19,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from maikit.csvsafe import csv_text
+from maikit.errors import MaikitError
+from maikit.server.bundle import BundleDef
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import (ACTIVE_STATUSES, CANCELLED, FAILED, FAULT_MODEL, JOB_DONE, JOB_QUEUED, Challenge,
                                      Job, JobLog, Phase, Submission, User, Worker)
-from maikit.server.errors import Conflict, NotFound, PhaseClosed, QuotaExceeded, TooLarge
+from maikit.server.errors import Conflict, Invalid, NotFound, PhaseClosed, QuotaExceeded, TooLarge
+from maikit.server.factsheet import FACTSHEET_MAX_BYTES, parse_factsheet
 from maikit.server.jobs.pipeline import (CANCELLED_BY_ORGANISER, CANCELLED_BY_OWNER, cancel_submission, create_jobs,
                                          rerun_refusal, rerun_submission)
+from maikit.server.services import factsheets
 from maikit.server.services.challenges import ChallengePublic, challenge_public
 from maikit.server.services.lookup import get_phase
 from maikit.server.services.quota import lock_owner, owner_key, usage
@@ -49,6 +53,7 @@ class SubmissionPublic(BaseModel):
     description: str | None = None
     sha256: str | None
     fidelity_sha256: str | None
+    code: dict | None = None  # the bundle's code archive: sha256, size_bytes, format
     preflight: dict | None
     parent_id: int | None
     selected: bool
@@ -82,9 +87,16 @@ def submission_public(s: Session, sub: Submission, u: User | None) -> Submission
         reason=sub.reason, fault=sub.fault, metrics=None if hidden else sub.metrics,
         runtime_ms=None if hidden else sub.runtime_ms, score=None if hidden else sub.score,
         size_bytes=sub.size_bytes, description=sub.description, sha256=sub.runtime_sha256, fidelity_sha256=sub.fidelity_sha256,
-        preflight=sub.preflight, parent_id=sub.parent_id, selected=sub.selected, counts_quota=sub.counts_quota,
+        code=code_info(sub), preflight=sub.preflight, parent_id=sub.parent_id, selected=sub.selected, counts_quota=sub.counts_quota,
         created_at=sub.created_at.isoformat(), finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
         queue_position=position, runtime_details=None if hidden else runtime_details(sub))
+
+
+def code_info(sub: Submission) -> dict | None:
+    """The submission's code archive as its owner and the organisers see it (None: none)."""
+    if sub.code_sha256 is None or sub.code_size_bytes is None:
+        return None
+    return {"sha256": sub.code_sha256, "size_bytes": sub.code_size_bytes, "format": sub.code_format}
 
 
 # what a device runner adds to a runtime result (the export carries them too)
@@ -116,23 +128,52 @@ class Upload:
     public: SubmissionPublic | None = None  # when ok (quota filled in)
 
 
-def run_preflight(p: Platform, files: dict, cdef: ChallengeDef) -> dict:
+def run_preflight(p: Platform, files: dict, cdef: ChallengeDef, code: Path | None = None,
+                  code_unpacked_cap: int | None = None) -> dict:
     from maikit.worker.sandbox import Limits, SandboxFailure
 
     limits = Limits(memory_mb=p.settings.preflight_memory_mb, cpu_s=p.settings.preflight_timeout_s,
                     wall_s=p.settings.preflight_timeout_s, nice=p.settings.preflight_nice)
+    kwargs = {"files": {k: str(v) for k, v in files.items()}, "task": cdef.task, "target": cdef.protocol.target}
+    if code is not None:
+        kwargs |= {"code": str(code), "code_unpacked_cap": code_unpacked_cap}
     try:
         with p.preflight_slots:  # at most N children at once; the others wait their turn
-            return {"ok": True, **p.sandbox("preflight", {"files": {k: str(v) for k, v in files.items()},
-                                                                "task": cdef.task, "target": cdef.protocol.target}, limits)}
+            return {"ok": True, **p.sandbox("preflight", kwargs, limits)}
     except SandboxFailure as e:
         return {"ok": False, "reason": e.reason, "kind": e.kind}
 
 
+def missing_parts(bundle: BundleDef, *, code: bool, factsheet: bool) -> str | None:
+    """What a phase's bundle lacks (None: complete): the parts it requires that are not there."""
+    missing = [what for what, need, have in (("the code archive", bundle.code, code), ("the factsheet", bundle.factsheet, factsheet))
+               if need == "required" and not have]
+    if not missing:
+        return None
+    how = {"the code archive": "--code FILE", "the factsheet": "--factsheet FILE, or write it on the phase's factsheet page"}
+    return (f"incomplete bundle: this phase needs {' and '.join(missing)} beside the model "
+            f"({'; '.join(how[m] for m in missing)})")
+
+
+def _refuse_extras(bundle: BundleDef, phase: str, code: bool, factsheet: bool) -> None:
+    extra = [what for what, want, have in (("a code archive", bundle.code, code), ("a factsheet", bundle.factsheet, factsheet))
+             if want == "none" and have]
+    if extra:
+        raise Invalid(f"phase {phase!r} takes no {' and no '.join(e.removeprefix('a ') for e in extra)}; "
+                      "send the model file(s) only")
+
+
 def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: BinaryIO, fidelity_file: BinaryIO | None = None,
-                  declared_length: str | None = None, description: str = "") -> Upload:
+                  declared_length: str | None = None, description: str = "", *, code_file: BinaryIO | None = None,
+                  factsheet: bytes | None = None) -> Upload:
     """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs
-    (a blocking call: the preflight child and the database; run it with ``p.run_upload``)."""
+    (a blocking call: the preflight child and the database; run it with ``p.run_upload``).
+
+    A phase with a ``bundle`` takes a code archive (``code_file``) and a factsheet (YAML or
+    JSON bytes) too; preflight refuses a bundle that lacks a required part, a factsheet with a
+    bad field and an archive that is not a safe one (:func:`maikit.archive.check_archive`, in
+    the preflight child), naming what is wrong. An accepted factsheet becomes the owner's
+    factsheet for the phase (:mod:`~maikit.server.services.factsheets`)."""
     now = p.now()
     with p.db.read() as s:
         _c, ph, cdef = get_phase(s, slug, phase)
@@ -146,12 +187,15 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
         owner = owner_key(u)
         failed_refusal = usage(s, phase_id=ph.id, owner=owner, pdef=pdef, now=now).failed_refusal()
         phase_id = ph.id
+        sheet_on_file = pdef.bundle.factsheet != "none" and factsheets.row_of(s, ph.id, owner) is not None
     if failed_refusal:
         raise QuotaExceeded(failed_refusal)
+    _refuse_extras(pdef.bundle, phase, code_file is not None, factsheet is not None)
     cap = upload_cap_bytes(cdef)
-    if declared_length and declared_length.isdigit() and int(declared_length) > body_limit(cdef):
+    if declared_length and declared_length.isdigit() and int(declared_length) > body_limit(cdef, phase):
         raise TooLarge(f"upload larger than the challenge's cap of {cdef.upload_cap_mb:g} MB")
     spooled: dict = {}
+    code = None  # the spooled code archive (path, sha256, size)
     try:
         for role, up in (("runtime", runtime_file), ("fidelity", fidelity_file)):
             if up is None:
@@ -162,10 +206,25 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
                 raise TooLarge(f"{role} file larger than the challenge's cap of {cdef.upload_cap_mb:g} MB")
         if "fidelity" not in spooled:
             spooled["fidelity"] = spooled["runtime"]
+        if code_file is not None:
+            try:
+                code = p.store.spool(code_file, code_cap_bytes(pdef))
+            except TooLarge:
+                raise TooLarge(f"code archive larger than the phase's cap of {pdef.bundle.code_cap_mb:g} MB")
         paths = {"runtime": spooled["runtime"][0]}
         if spooled["fidelity"] is not spooled["runtime"]:
             paths["fidelity"] = spooled["fidelity"][0]
-        verdict = run_preflight(p, paths, cdef)
+        sheet, verdict = None, None
+        if factsheet is not None:
+            try:
+                sheet = parse_factsheet(factsheet)
+            except MaikitError as e:
+                verdict = {"ok": False, "reason": str(e)}
+        if verdict is None:
+            missing = missing_parts(pdef.bundle, code=code is not None, factsheet=sheet is not None or sheet_on_file)
+            verdict = {"ok": False, "reason": missing} if missing else None
+        if verdict is None:
+            verdict = run_preflight(p, paths, cdef, code[0] if code else None, 20 * code_cap_bytes(pdef))
         size = spooled["runtime"][2]
         if not verdict["ok"]:
             with p.db.write() as s, s.begin():
@@ -174,7 +233,7 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
                                  reason=f"preflight: {verdict['reason']}", fault=FAULT_MODEL, counts_quota=False,
                                  size_bytes=size, runtime_sha256=spooled["runtime"][1],
                                  fidelity_sha256=spooled["fidelity"][1], created_at=now, finished_at=now,
-                                 description=description or None,
+                                 description=description or None, code_sha256=code[1] if code else None,
                                  preflight={"ok": False, "reason": verdict["reason"]})
                 s.add(sub)
                 s.flush()
@@ -186,13 +245,17 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
             refusal = use.refusal()
             if refusal:
                 raise QuotaExceeded(refusal)
-            for role, (tmp, sha, _size) in spooled.items():
+            for role, (tmp, sha, _size) in [*spooled.items(), *([("code", code)] if code else [])]:
                 if tmp.exists():
                     p.store.keep(tmp, sha)
             sub = Submission(phase_id=phase_id, user_id=u.id, owner_key=owner, status="Submitted", counts_quota=True,
                              size_bytes=size, runtime_sha256=spooled["runtime"][1], fidelity_sha256=spooled["fidelity"][1],
                              created_at=now, preflight=verdict, description=description or None)
+            if code:
+                sub.code_sha256, sub.code_size_bytes, sub.code_format = code[1], code[2], verdict["code"]["format"]
             s.add(sub)
+            if sheet is not None:
+                factsheets.upsert(s, phase_id, u, sheet, now)
             s.flush()
             create_jobs(s, sub, cdef, now=p.now(), max_attempts=p.settings.max_attempts)  # queued from now
             s.flush()
@@ -201,7 +264,7 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
         out.quota = use.to_dict() | {"used_today": use.used_today + 1, "used_total": use.used_total + 1}
         return Upload(True, out.id, None, out)
     finally:
-        for tmp, _sha, _size in spooled.values():
+        for tmp, _sha, _size in [*spooled.values(), *([code] if code else [])]:
             tmp.unlink(missing_ok=True)
 
 
@@ -215,13 +278,24 @@ def _phase_still_there(s: Session, phase_id: int, slug: str, phase: str) -> None
 
 
 def upload_cap_bytes(cdef: ChallengeDef) -> int:
-    """The largest file accepted, per file."""
+    """The largest model file accepted, per file."""
     return int(cdef.upload_cap_mb * 1e6)
 
 
-def body_limit(cdef: ChallengeDef) -> int:
-    """The largest request body accepted: two files at the cap plus room for the form's fields."""
-    return 2 * upload_cap_bytes(cdef) + 1_000_000
+def code_cap_bytes(pdef) -> int:
+    """The largest code archive a phase accepts."""
+    return int(pdef.bundle.code_cap_mb * 1e6)
+
+
+def body_limit(cdef: ChallengeDef, phase: str | None = None) -> int:
+    """The largest request body accepted: two model files at the cap, the phase's code archive
+    and factsheet when it takes them, plus room for the form's fields."""
+    limit = 2 * upload_cap_bytes(cdef) + 1_000_000
+    if phase is not None:
+        bundle = cdef.phase(phase).bundle
+        limit += (code_cap_bytes(cdef.phase(phase)) if bundle.code != "none" else 0)
+        limit += FACTSHEET_MAX_BYTES if bundle.factsheet != "none" else 0
+    return limit
 
 
 def stage_logs(s: Session, sub: Submission) -> dict:
@@ -247,7 +321,7 @@ def export_rows(s: Session, phase_id: int) -> list[dict]:
             "reason": sub.reason, "fault": sub.fault, "parent_id": sub.parent_id, "superseded": sub.superseded,
             "created_at": sub.created_at.isoformat(), "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
             "sha256": sub.runtime_sha256, "fidelity_sha256": sub.fidelity_sha256, "size_bytes": sub.size_bytes,
-            "score": sub.score, "runtime_ms": sub.runtime_ms, "metrics": sub.metrics,
+            "code": code_info(sub), "score": sub.score, "runtime_ms": sub.runtime_ms, "metrics": sub.metrics,
             "runtime": {k: run.get(k) for k in ("avg_ms", "std_ms", "p50_ms", "p90_ms", "min_ms", "runs", "samples_ms",
                                                  "threads", "input_shape", "settings", "worker", *DEVICE_KEYS)},
             "fingerprint": run.get("fingerprint") or {k: run.get(k) for k in ("cpu", "machine", "runtime_version", "versions")},
@@ -289,19 +363,63 @@ def read_logs(p: Platform, sub_id: int, u: User) -> dict:
         return stage_logs(s, visible_submission(s, sub_id, u))
 
 
-def stored_file(p: Platform, sub_id: int, role: str) -> Path:
-    """A submitted file in the store (for organisers): ``runtime`` or ``fidelity``."""
-    if role not in ("runtime", "fidelity"):
-        raise NotFound("role must be runtime or fidelity")
+FILE_ROLES = ("runtime", "fidelity", "code")
+
+
+def stored_file(p: Platform, sub_id: int, role: str) -> tuple[Path, str]:
+    """A submitted file in the store (for organisers): ``runtime``, ``fidelity`` or ``code``
+    (the bundle's code archive); its path and the name to download it as."""
+    if role not in FILE_ROLES:
+        raise NotFound(f"role must be one of {', '.join(FILE_ROLES)}")
     with p.db.read() as s:
         sub = s.get(Submission, sub_id)
         if sub is None:
             raise NotFound(f"no submission {sub_id}")
-        sha = sub.runtime_sha256 if role == "runtime" else sub.fidelity_sha256
+        sha = {"runtime": sub.runtime_sha256, "fidelity": sub.fidelity_sha256, "code": sub.code_sha256}[role]
+        name = f"code-{sub_id}.{sub.code_format}" if role == "code" else f"{role}.tflite"
+        # a rejected upload's code archive was not kept: its sha256 is recorded, its size is not
+        if sha is None or (role == "code" and sub.code_size_bytes is None):
+            raise NotFound(f"submission {sub_id} has no {role} file")
     path = p.store.path(sha)
     if not path.is_file():
         raise NotFound("file not stored")
-    return path
+    return path, name
+
+
+def bundle_archive(p: Platform, sub_id: int) -> tuple[Path, str]:
+    """A submission's whole bundle as one zip (for organisers): the model file(s), the code
+    archive as sent, and the owner's factsheet for the phase (``factsheet.json``); (a temporary
+    file the caller removes, its download name)."""
+    import json
+    import tempfile
+    import zipfile
+
+    with p.db.read() as s:
+        sub = s.get(Submission, sub_id, options=[joinedload(Submission.phase)])
+        if sub is None:
+            raise NotFound(f"no submission {sub_id}")
+        sheet = factsheets.row_of(s, sub.phase_id, sub.owner_key)
+        parts = [("model.tflite", sub.runtime_sha256)]
+        if sub.fidelity_sha256 and sub.fidelity_sha256 != sub.runtime_sha256:
+            parts.append(("model_none.tflite", sub.fidelity_sha256))
+        if sub.code_sha256 and sub.code_size_bytes is not None:
+            parts.append((f"code.{sub.code_format or 'bin'}", sub.code_sha256))
+        data = sheet.data if sheet is not None else None
+        name = f"bundle-{sub.id}.zip"
+    missing = [n for n, sha in parts if sha is None or not p.store.path(sha).is_file()]
+    if missing:
+        raise NotFound(f"submission {sub_id} has no stored {', '.join(missing)} (a file rejected at upload is not kept)")
+    fd, tmp = tempfile.mkstemp(dir=p.store.root / "tmp", suffix=".zip")
+    try:
+        with open(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+            for member, sha in parts:
+                zf.write(p.store.path(sha), member)
+            if data is not None:
+                zf.writestr("factsheet.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp), name
 
 
 def _locked(s: Session, sub: Submission) -> Submission:

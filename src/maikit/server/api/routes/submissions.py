@@ -3,12 +3,15 @@ re-run, select."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
 from maikit.server.api.deps import organiser, state, user
 from maikit.server.api.schemas import SubmissionPublic
 from maikit.server.db.models import User
+from maikit.server.factsheet import FACTSHEET_MAX_BYTES
 from maikit.server.services import submissions
 from maikit.server.services.quota import phase_usage
 
@@ -23,10 +26,15 @@ async def create_submission(slug: str, phase: str, request: Request,
                             file: UploadFile = File(..., description="model.tflite (runtime), or the one file for both"),
                             fidelity_file: UploadFile | None = File(None, description="model_none.tflite (fidelity), optional"),
                             description: str = Form("", max_length=2000, description="what this model is (shown to you and the organisers)"),
+                            code_file: UploadFile | None = File(None, description="the code archive (.zip, .tar[.gz|.bz2|.xz]) of a phase that takes one"),
+                            factsheet_file: UploadFile | None = File(None, description="the factsheet (YAML or JSON) of a phase that takes one"),
                             u: User = Depends(user), st=Depends(state)):
-    """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs."""
-    up = await st.run_upload(submissions.submit_upload, st, u, slug, phase, file.file,
-                             fidelity_file.file if fidelity_file is not None else None,
+    """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs.
+    A phase with a bundle takes the code archive and the factsheet too (preflight names what is missing)."""
+    sheet = await factsheet_file.read(FACTSHEET_MAX_BYTES + 1) if factsheet_file is not None else None
+    up = await st.run_upload(partial(submissions.submit_upload, code_file=code_file.file if code_file is not None else None,
+                                     factsheet=sheet),
+                             st, u, slug, phase, file.file, fidelity_file.file if fidelity_file is not None else None,
                              request.headers.get("content-length"), description)
     if not up.ok:
         return JSONResponse({"detail": up.detail, "submission_id": up.submission_id}, status_code=422)
@@ -58,9 +66,9 @@ def read_logs(sub_id: int, u: User = Depends(user), st=Depends(state)) -> dict:
 
 @router.get("/submissions/{sub_id}/files/{role}", response_class=FileResponse)
 def download_file(sub_id: int, role: str, _: User = Depends(organiser), st=Depends(state)):
-    """A submitted file (organisers only): ``runtime`` or ``fidelity``."""
-    return FileResponse(submissions.stored_file(st, sub_id, role), media_type="application/octet-stream",
-                        filename=f"{role}.tflite")
+    """A submitted file (organisers only): ``runtime``, ``fidelity`` or ``code`` (the bundle's code archive)."""
+    path, name = submissions.stored_file(st, sub_id, role)
+    return FileResponse(path, media_type="application/octet-stream", filename=name)
 
 
 @router.post("/submissions/{sub_id}/cancel", response_model=SubmissionPublic)

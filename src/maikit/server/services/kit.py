@@ -1,0 +1,157 @@
+"""The starting kit: what a challenge hands its signed-in participants (training data,
+validation inputs without targets, a starter script, the generated optimisation guideline),
+each with its size and sha256.
+
+Hidden reference data is unreachable by construction: a download is looked up by the name
+the definition declares (a client's string is only a key, never a path), served only from
+the declared kit folder after symbolic links are resolved, and never from inside either
+reference split (``data.validation``, ``data.test``); the definition is refused when the kit
+folder overlaps them (:func:`maikit.server.bundle.kit_problems`). Sizes and sha256 are taken
+when the challenge is saved (:func:`seal`); a file changed since is refused until an
+organiser saves the challenge again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from maikit.server.bundle import GUIDELINE_NAME, KitFile, within
+from maikit.server.challenge import ChallengeDef
+from maikit.server.db.models import JOB_DONE, Job, Phase, Submission
+from maikit.server.errors import Conflict, Invalid, NotFound
+from maikit.server.services.lookup import get_challenge
+from maikit.server.state import Platform
+
+PROFILES_READ = 300  # newest runtime results read for the guideline's measured section
+
+
+@dataclass
+class KitEntry:
+    name: str  # what the download is addressed by
+    title: str
+    kind: str
+    size_bytes: int
+    sha256: str
+    phases: list[str] | None  # None: every phase
+    generated: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _hash(path: Path) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+def resolve(cdef: ChallengeDef, kf: KitFile) -> Path:
+    """The real path of a kit file, inside the kit folder and outside the reference data
+    (ValueError with the reason otherwise)."""
+    folder = Path(cdef.kit.folder)
+    if not folder.is_absolute():
+        raise ValueError(f"kit.folder must be an absolute path on the server, got {cdef.kit.folder!r} "
+                         "(mai challenge create makes it so)")
+    real_folder = folder.resolve()
+    path = (real_folder / kf.path).resolve()
+    for data in filter(None, (cdef.data.validation, cdef.data.test)):
+        if within(path, Path(data).resolve()):
+            raise ValueError(f"kit file {kf.path!r} lies inside the hidden reference data")
+    if not within(path, real_folder):
+        raise ValueError(f"kit file {kf.path!r} resolves outside the kit folder (a link?)")
+    if not path.is_file():
+        raise ValueError(f"kit file {kf.path!r} is not a file in {cdef.kit.folder}")
+    return path
+
+
+def seal(cdef: ChallengeDef) -> ChallengeDef:
+    """Check every kit file and record its size and sha256 (a sha256 the definition gives must
+    match); Invalid naming the file otherwise. Run when a challenge is saved."""
+    if cdef.kit is None:
+        return cdef
+    for i, kf in enumerate(cdef.kit.files):
+        try:
+            path = resolve(cdef, kf)
+        except ValueError as e:
+            raise Invalid(f"kit.files[{i}]: {e}") from None
+        sha, size = _hash(path)
+        if kf.sha256 is not None and kf.sha256 != sha:
+            raise Invalid(f"kit.files[{i}]: {kf.path!r} has sha256 {sha}, not the {kf.sha256} the definition gives")
+        kf.sha256, kf.size_bytes = sha, size
+    return cdef
+
+
+def _phase_ok(kf: KitFile, phase: str | None) -> bool:
+    return phase is None or kf.phases is None or phase in kf.phases
+
+
+def guideline_text(p: Platform, slug: str) -> str:
+    """The optimisation guideline for the challenge's target (:mod:`maikit.export.guideline`),
+    with the per-op profiles measured on its device by the runtime jobs of its phases."""
+    from maikit.export.guideline import optimisation_guideline
+    from maikit.tasks import get_task
+
+    with p.db.read() as s:
+        c = get_challenge(s, slug)
+        cdef = ChallengeDef.model_validate(c.definition)
+        rows = s.execute(select(Submission.owner_key, Job.result).join(Job, Job.submission_id == Submission.id)
+                         .join(Phase, Phase.id == Submission.phase_id)
+                         .where(Phase.challenge_id == c.id, Job.role == "runtime", Job.status == JOB_DONE,
+                                Job.device_tag == cdef.protocol.device)
+                         .order_by(Job.id.desc()).limit(PROFILES_READ)).all()
+    profiles = [(owner, (result or {}).get("op_profile")) for owner, result in rows if (result or {}).get("op_profile")]
+    spec = get_task(cdef.task)
+    return optimisation_guideline(cdef.protocol.target, challenge=cdef.title, task_title=spec.title,
+                                  protocol=cdef.protocol.model_dump(), input_shape=spec.latency_input_shape,
+                                  profiles=profiles)
+
+
+def _definition(p: Platform, slug: str) -> ChallengeDef:
+    with p.db.read() as s:
+        return ChallengeDef.model_validate(get_challenge(s, slug).definition)
+
+
+def listing(p: Platform, slug: str, phase: str | None = None) -> list[KitEntry]:
+    """The kit's downloads (for ``phase`` only when given), the guideline last."""
+    cdef = _definition(p, slug)
+    if phase is not None and phase not in {ph.slug for ph in cdef.phases}:
+        raise NotFound(f"challenge {slug!r} has no phase {phase!r}")
+    if cdef.kit is None:
+        return []
+    out = [KitEntry(kf.path, kf.title or kf.path, kf.kind, kf.size_bytes or 0, kf.sha256 or "", kf.phases)
+           for kf in cdef.kit.files if _phase_ok(kf, phase)]
+    if cdef.kit.guideline:
+        text = guideline_text(p, slug).encode()
+        out.append(KitEntry(GUIDELINE_NAME.format(target=cdef.protocol.target),
+                            f"Model optimisation guideline ({cdef.protocol.target})", "guideline", len(text),
+                            hashlib.sha256(text).hexdigest(), None, True))
+    return out
+
+
+def kit_download(p: Platform, slug: str, name: str) -> tuple[Path | bytes, KitEntry]:
+    """A download by its declared name: the file's path, or the generated guideline's bytes.
+    NotFound for a name the kit does not declare; Conflict for a file changed since saved."""
+    cdef = _definition(p, slug)
+    if cdef.kit is None:
+        raise NotFound(f"challenge {slug!r} has no starting kit")
+    if cdef.kit.guideline and name == GUIDELINE_NAME.format(target=cdef.protocol.target):
+        text = guideline_text(p, slug).encode()
+        return text, KitEntry(name, "Model optimisation guideline", "guideline", len(text),
+                              hashlib.sha256(text).hexdigest(), None, True)
+    kf = next((f for f in cdef.kit.files if f.path == name), None)
+    if kf is None:
+        raise NotFound(f"no file {name!r} in the starting kit of {slug!r}")
+    try:
+        path = resolve(cdef, kf)
+    except ValueError as e:
+        raise Conflict(f"{e}; an organiser must fix the kit and save the challenge again") from None
+    if path.stat().st_size != kf.size_bytes:
+        raise Conflict(f"kit file {name!r} changed since the challenge was saved; an organiser must save it again")
+    return path, KitEntry(kf.path, kf.title or kf.path, kf.kind, kf.size_bytes or 0, kf.sha256 or "", kf.phases)
