@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from maikit.server.bundle import GUIDELINE_NAME, KitFile, within
+from maikit.server.bundle import GUIDELINE_NAME, KitFile, kit_problems, within
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import JOB_DONE, Job, Phase, Submission
 from maikit.server.errors import Conflict, Invalid, NotFound
@@ -76,6 +76,11 @@ def seal(cdef: ChallengeDef) -> ChallengeDef:
     match); Invalid naming the file otherwise. Run when a challenge is saved."""
     if cdef.kit is None:
         return cdef
+    splits = [str(Path(d).resolve()) for d in (cdef.data.validation, cdef.data.test) if d]
+    overlap = kit_problems(cdef.kit.model_copy(update={"folder": str(Path(cdef.kit.folder).resolve())}),
+                           [p.slug for p in cdef.phases], splits)
+    if overlap:  # checked again where the paths are the server's, links resolved
+        raise Invalid(overlap[0])
     for i, kf in enumerate(cdef.kit.files):
         try:
             path = resolve(cdef, kf)
