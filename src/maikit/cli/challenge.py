@@ -1,6 +1,6 @@
-"""``mai challenge``: the challenge definition file (check, create) and an organiser's acts on a
-server (list, show, publish, rerun, export); docs/challenge-yaml.md and the README's "Running a
-challenge"."""
+"""``mai challenge``: the challenge definition file (check, create), an organiser's acts on a
+server (list, show, publish, rerun, export) and the report's results section (report,
+docs/testing-phase.md); docs/challenge-yaml.md and the README's "Running a challenge"."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ PHASE = typer.Option(..., "--phase", help="Phase slug, e.g. testing.")
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Challenges: check and create from a YAML file; list, show, publish, re-run, export on a server.",
+    group = typer.Typer(help="Challenges: check and create from a YAML file; list, show, publish, re-run, export "
+                             "on a server; the report's results section.",
                         no_args_is_help=True)
     for name, fn in (("check", check), ("create", create), ("list", list_challenges), ("show", show),
-                     ("publish", publish), ("rerun", rerun), ("export", export)):
+                     ("publish", publish), ("rerun", rerun), ("export", export), ("report", report)):
         group.command(name)(fn)
     app.add_typer(group, name="challenge")
 
@@ -197,3 +198,64 @@ def export(
 
         n = max(len(list(csv.reader(io.StringIO(body.decode())))) - 1, 0)
     say(f"{out}: {n} submission{'s' if n != 1 else ''} of {slug}/{phase}", err=True)
+
+
+def report(
+    slug: str = typer.Argument(..., metavar="SLUG", help="The challenge."),
+    out: Path = typer.Option(..., "--out", help="Folder for results.md, results.tex, figure.svg, figure.pdf, report.json."),
+    phase: Optional[str] = typer.Option(None, "--phase", help="The phase (default: the last test phase)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Read the platform's database directly (offline), e.g. postgresql+psycopg://user@host/db."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Read the SQLite database of a `mai serve --data-dir` folder (offline)."),
+    server: Optional[str] = typer.Option(None, "--server", help="Read through a running server's API instead (an organiser's token)."),
+    token: Optional[str] = typer.Option(None, "--token", help="With --server: an organiser's API token (default: MAI_TOKEN)."),
+    size_unit: Optional[str] = typer.Option(None, "--size-unit", help="Model size in KB or MB (default: KB for isp, MB for depth, as the reports print it)."),
+    figure: bool = typer.Option(True, "--figure/--no-figure", help="Draw the fidelity-vs-runtime figure (needs matplotlib)."),
+    as_json: bool = typer.Option(False, "--json", help="Print {out, files, rows} as JSON."),
+) -> None:
+    """Write a phase's results section as the reports print it: Table 1, the fidelity-vs-runtime
+    figure with the Pareto front, one subsection per team from its factsheet, Appendix A."""
+    from maikit.report import write_report
+
+    sources = [name for name, given in (("--db", db), ("--data-dir", data_dir), ("--server", server)) if given]
+    if len(sources) != 1:
+        raise MaikitError("give one of --db, --data-dir (offline, from the database) or --server (through the API)")
+    if server:
+        api = _api(server, token)
+        data = api.call("GET", f"/api/challenges/{slug}/phases/{phase}/report" if phase else f"/api/challenges/{slug}/report").json()
+    else:
+        data = _report_from_db(db or _sqlite_url(data_dir), slug, phase)
+    written = write_report(data, out, size_unit=size_unit, figure=figure)
+    if as_json:
+        print_json({"out": str(out), "files": {k: str(v) for k, v in written.items()},
+                    "rows": [{k: r[k] for k in ("rank", "team", "score", "pareto")} for r in data["rows"]]})
+        return
+    say(f"{slug}/{data['phase']['slug']}: {len(data['rows'])} team(s) -> " + ", ".join(str(p) for p in written.values()))
+
+
+def _sqlite_url(data_dir: Path) -> str:
+    db_file = data_dir / "platform.db"
+    if not db_file.is_file():
+        raise MaikitError("no platform.db in this folder (a `mai serve --data-dir` folder has one)", data_dir)
+    return f"sqlite:///{db_file.resolve()}"
+
+
+def _report_from_db(url: str, slug: str, phase: Optional[str]) -> dict:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from maikit.server.db.session import Database
+    from maikit.server.errors import ServiceError
+    from maikit.server.services.reports import report_data
+
+    try:
+        database = Database(url)
+    except (SQLAlchemyError, ValueError) as e:
+        raise MaikitError(f"cannot open the database {url!r} ({str(e).splitlines()[0]})") from None
+    try:
+        return report_data(database, slug, phase)
+    except ServiceError as e:
+        raise MaikitError(e.reason) from None
+    except SQLAlchemyError as e:
+        raise MaikitError(f"cannot read the platform's tables from {url!r} ({str(e).splitlines()[0][:200]}); "
+                          "is it a maikit database at the newest schema (mai server migrate)?") from None
+    finally:
+        database.dispose()

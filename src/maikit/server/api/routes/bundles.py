@@ -68,6 +68,12 @@ def report(slug: str, phase: str, _: User = Depends(organiser), st=Depends(state
     return reports.report_data(st.db, slug, phase)
 
 
+@router.get("/challenges/{slug}/report")
+def report_default_phase(slug: str, _: User = Depends(organiser), st=Depends(state)) -> dict:
+    """The report data of the challenge's last test phase (else its last phase)."""
+    return reports.report_data(st.db, slug)
+
+
 @router.get("/submissions/{sub_id}/bundle", response_class=FileResponse)
 def download_bundle(sub_id: int, _: User = Depends(organiser), st=Depends(state)):
     """A submission's bundle as one zip: model file(s), code archive, factsheet.json (organisers)."""
