@@ -16,7 +16,7 @@ from maikit.cli._common import MaiGroup
 _COMMAND_MODULES = (
     "data", "data_build", "isp", "metrics", "score", "models", "train", "predict",
     "export", "inspect", "bench", "eval", "device", "demo",
-    "serve", "submit", "challenge", "submission", "worker",
+    "serve", "submit", "bundle", "challenge", "submission", "worker",
 )
 
 app = typer.Typer(

@@ -54,6 +54,11 @@ class Api:
             raise MaikitError(f"cannot reach the server at {self.server} ({e})") from None
         if r.status_code in ok:
             return r
+        self.refused(r)
+
+    @staticmethod
+    def refused(r) -> None:
+        """Raise the server's refusal as a one-line MaikitError (a read response)."""
         try:
             detail = r.json().get("detail")
         except Exception:
@@ -131,15 +136,23 @@ def submit(
     challenge: str = typer.Option(..., "--challenge", help="Challenge slug, e.g. demo-isp."),
     phase: str = typer.Option("validation", "--phase", help="Phase slug."),
     wait: bool = typer.Option(False, "--wait", help="Follow the submission until it is Finished or Failed."),
+    code: Optional[Path] = typer.Option(None, "--code", help="The code archive (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz) of a phase that takes one (a final phase's bundle)."),
+    factsheet: Optional[Path] = typer.Option(None, "--factsheet", help="The factsheet (YAML or JSON) of a phase that takes one; once saved it also covers your later uploads."),
     as_json: bool = typer.Option(False, "--json", help="Print {id, status, stage, metrics, runtime_ms, score, reason, runtime_details} as JSON."),
 ) -> None:
-    """Upload a model to a challenge phase; the preflight verdict comes back at once."""
+    """Upload a model to a challenge phase; the preflight verdict comes back at once. A final
+    phase may need its bundle too: the code archive (--code) and the factsheet (--factsheet)."""
     files = _files(path)
+    parts = {"code_file": code, "factsheet_file": factsheet}
+    for opt, part in (("--code", code), ("--factsheet", factsheet)):
+        if part is not None and not part.is_file():
+            raise MaikitError(f"{opt}: not a file", part)
     api = Api(server, _token(token))
-    handles = {k: open(v, "rb") for k, v in files.items()}
+    handles = {k: open(v, "rb") for k, v in {**files, **{k: v for k, v in parts.items() if v is not None}}.items()}
     try:
         r = api.call("POST", f"/api/challenges/{challenge}/phases/{phase}/submissions", ok=(201, 422),
-                     files={k: (f"{k}.tflite", h, "application/octet-stream") for k, h in handles.items()})
+                     files={k: (f"{k}.tflite" if k in files else parts[k].name, h, "application/octet-stream")
+                            for k, h in handles.items()})
     finally:
         for h in handles.values():
             h.close()
