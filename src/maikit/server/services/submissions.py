@@ -587,5 +587,6 @@ def organiser_rows(p: Platform, *, challenge: str = "", phase: str = "", status:
         return [{"id": sub.id, "challenge": cslug, "phase": pslug, "user": uname, "status": sub.status,
                  "stage": sub.stage, "score": sub.score, "runtime_ms": sub.runtime_ms, "parent_id": sub.parent_id,
                  "superseded": sub.superseded, "created_at": sub.created_at, "reason": sub.reason,
-                 "can_rerun": rerun_refusal(sub) is None, "can_cancel": sub.status in ACTIVE_STATUSES}
+                 "can_rerun": rerun_refusal(sub) is None, "can_cancel": sub.status in ACTIVE_STATUSES,
+                 "bundle": code_info(sub) is not None}
                 for sub, pslug, cslug, uname in s.execute(q.order_by(Submission.id.desc()).limit(limit)).all()]

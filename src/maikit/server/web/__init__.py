@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from maikit.server.web import accounts, organiser, pages
+from maikit.server.web import accounts, bundles, organiser, pages
 from maikit.server.web.session import SessionCookies, secret_key
 
 
@@ -23,5 +23,5 @@ def mount(app: FastAPI) -> None:
     app.state.web_secret = secret_key(app.state.platform.settings.data_dir)
     app.add_middleware(SessionCookies)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for mod in (accounts, pages, organiser):
+    for mod in (accounts, pages, bundles, organiser):
         app.include_router(mod.router)

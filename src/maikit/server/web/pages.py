@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from urllib.parse import quote
 
 import anyio.from_thread
@@ -15,7 +16,8 @@ from maikit.server.api.errors import status_of
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import ACTIVE_STATUSES, User
 from maikit.server.errors import Interrupted, ServiceError, TooLarge
-from maikit.server.services import challenges, submissions
+from maikit.server.factsheet import FACTSHEET_MAX_BYTES
+from maikit.server.services import challenges, factsheets, kit, submissions
 from maikit.server.services.quota import challenge_usage, phase_usage
 from maikit.server.web.charts import histogram, scatter
 from maikit.server.web.render import render
@@ -36,7 +38,8 @@ def challenge_home(slug: str, request: Request):
     u = current_user(request)
     pub = challenges.read_challenge(st, slug)
     quota = challenge_usage(st, slug, u) if u is not None else {}
-    return render(request, "challenge.html", user=u, title=pub.title, c=pub, quota=quota)
+    files = kit.listing(st, slug) if u is not None and pub.kit else []
+    return render(request, "challenge.html", user=u, title=pub.title, c=pub, quota=quota, kit=files)
 
 
 def _board(request: Request, slug: str, phase: str):
@@ -97,7 +100,9 @@ def _submit_context(request: Request, slug: str, phase: str, u: User) -> dict:
     st = request.app.state.platform
     pub = challenges.read_challenge(st, slug)
     quota = phase_usage(st, slug, phase, u)  # NotFound for an unknown phase
-    return {"c": pub, "phase": pub.phase(phase), "quota": quota}
+    ph = pub.phase(phase)
+    on_file = ph.bundle.get("factsheet", "none") != "none" and factsheets.read_own(st, slug, phase, u).factsheet is not None
+    return {"c": pub, "phase": ph, "quota": quota, "sheet_on_file": on_file}
 
 
 @router.get("/challenges/{slug}/phases/{phase}/submit")
@@ -129,7 +134,12 @@ async def _limited_form(request: Request, limit: int):
                 raise _BodyTooLarge()
         return msg
 
-    return await Request(request.scope, counting).form(max_files=2, max_fields=10)
+    return await Request(request.scope, counting).form(max_files=4, max_fields=10)
+
+
+def _chosen(part):
+    """A form's file part, or None when no file was chosen (browsers send an empty part)."""
+    return None if part is None or isinstance(part, str) or not part.filename else part
 
 
 def _submit_start(request: Request, slug: str, phase: str) -> tuple[User, ChallengeDef]:
@@ -143,23 +153,25 @@ async def submit(slug: str, phase: str, request: Request):
     st = request.app.state.platform
     u, cdef = await run_in_threadpool(_submit_start, request, slug, phase)
     try:
-        form = await _limited_form(request, submissions.body_limit(cdef))
+        form = await _limited_form(request, submissions.body_limit(cdef, phase))
     except _BodyTooLarge:
         raise TooLarge(f"upload larger than the challenge's cap of {cdef.upload_cap_mb:g} MB per file")
     except ClientDisconnect:
         raise Interrupted("the upload was interrupted")
     check_csrf(request, form)
     runtime_file = form.get("file")
-    fidelity_file = form.get("fidelity_file")
-    if fidelity_file is not None and (isinstance(fidelity_file, str) or not fidelity_file.filename):
-        fidelity_file = None
+    fidelity_file = _chosen(form.get("fidelity_file"))
     ctx = await run_in_threadpool(_submit_context, request, slug, phase, u)
     if runtime_file is None or isinstance(runtime_file, str) or not runtime_file.filename:
         verdict = {"ok": False, "detail": "Choose a .tflite file to upload.", "findings": []}
         return render(request, "submit.html", status=422, user=u, title=f"Submit to {ctx['c'].title}", verdict=verdict, **ctx)
     description = str(form.get("description", ""))[:2000]
+    code_file, sheet_file = (_chosen(form.get(k)) for k in ("code_file", "factsheet_file"))
     try:
-        up = await st.run_upload(submissions.submit_upload, st, u, slug, phase, runtime_file.file,
+        sheet = await sheet_file.read(FACTSHEET_MAX_BYTES + 1) if sheet_file is not None else None
+        up = await st.run_upload(partial(submissions.submit_upload, code_file=code_file.file if code_file else None,
+                                         factsheet=sheet),
+                                 st, u, slug, phase, runtime_file.file,
                                  fidelity_file.file if fidelity_file is not None else None, None, description)
     except ServiceError as e:
         verdict = {"ok": False, "detail": e.reason, "findings": [], "refused": True}
