@@ -105,7 +105,9 @@ def test_running_a_challenge_as_the_readme_says(tmp_path):
         assert [r["team"] for r in board["rows"]] == ["Team A"]  # published: anyone sees it
         exported = (tmp_path / "testing.csv").read_text().splitlines()
         assert len(exported) == 2 and exported[0].startswith("id,user,status")
-        assert {"challenge publish", "challenge export", "challenge create", "submit alice-model"} <= set(ran)
+        report = (tmp_path / "report" / "results.md").read_text()  # the last step: the report's results section
+        assert "| Team A | alice | — |" in report and (tmp_path / "report" / "figure.pdf").is_file()
+        assert {"challenge publish", "challenge export", "challenge create", "submit alice-model", "challenge report"} <= set(ran)
     finally:
         if server is not None:
             stop_group(server)
