@@ -138,7 +138,7 @@ def test_a_final_upload_is_refused_until_its_bundle_is_complete_and_organisers_d
 
 
 def test_the_new_pages_pass_the_accessibility_basics(final_site, new_page, axe_source):
-    from test_pages import AXE_RULES, _basics
+    from test_pages import accessibility_problems
 
     page = new_page()
     sign_up(page, final_site.url, "a11y-reader")
@@ -146,11 +146,7 @@ def test_the_new_pages_pass_the_accessibility_basics(final_site, new_page, axe_s
     for path in ("/challenges/fin", "/challenges/fin/guideline", "/challenges/fin/phases/testing/factsheet",
                  "/challenges/fin/phases/testing/submit"):
         page.goto(final_site.url + path)
-        found = _basics(page)
-        if axe_source:
-            page.add_script_tag(content=axe_source)
-            result = page.evaluate("rules => axe.run(document, {runOnly: {type: 'rule', values: rules}})", AXE_RULES)
-            found += [f"{v['id']}: {n['html'][:80]}" for v in result["violations"] for n in v["nodes"]]
+        found = accessibility_problems(page, axe_source)
         if found:
             problems[path] = found
     assert problems == {}

@@ -230,6 +230,14 @@ def _basics(page) -> list[str]:
     }""")
 
 
+def accessibility_problems(page, axe_source: str) -> list[str]:
+    """The page's accessibility problems: the plain DOM checks and axe-core's."""
+    found = _basics(page)
+    page.add_script_tag(content=axe_source)
+    result = page.evaluate("rules => axe.run(document, {runOnly: {type: 'rule', values: rules}})", AXE_RULES)
+    return found + [f"{v['id']}: {n['html'][:80]}" for v in result["violations"] for n in v["nodes"]]
+
+
 def test_pages_pass_the_accessibility_basics(site, new_page, axe_source):
     page = new_page()
     sign_in(page, site.url, "organiser", "org-pass")
@@ -241,10 +249,7 @@ def test_pages_pass_the_accessibility_basics(site, new_page, axe_source):
     problems = {}
     for path in paths:
         page.goto(site.url + path)
-        found = _basics(page)
-        page.add_script_tag(content=axe_source)
-        result = page.evaluate("rules => axe.run(document, {runOnly: {type: 'rule', values: rules}})", AXE_RULES)
-        found += [f"{v['id']}: {n['html'][:80]}" for v in result["violations"] for n in v["nodes"]]
+        found = accessibility_problems(page, axe_source)
         if found:
             problems[path] = found
     for path in ("/signin", "/signup"):
