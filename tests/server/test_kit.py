@@ -134,7 +134,23 @@ def test_the_guideline_lists_the_targets_ops_and_what_three_participants_profile
     secret_op = [{"node": 1, "op": "CUMSUM", "shape": [1, 10], "ms": 0.5, "delegated": False}]
     finish(live, worker, {ids["alice"]: (fid, run(1.0, secret_op)), ids["bob"]: (fid, run(2.0, [])),
                           ids["organiser"]: (fid, run(4.0, []))})
-    text = live.get(url, "alice").text
+    text = live.get(url, "alice").text.split("## Measured on this platform", 1)[1]
     # median of 1, 2, 4 ms over 1e5 output elements: 2 ms -> 20000 us per million elements
     assert "| `CONV_2D` | 20000.0 | 2.000 | 100% | 3 |" in text
     assert "CUMSUM" not in text  # one participant's op: not told to the others
+
+    # what the hidden test phase measured counts only once its results are published
+    hidden = {}
+    for who in ("alice", "bob", "organiser"):
+        r = live.upload("kit4", tiny_models["isp"] / "model.tflite", who=who, phase="testing")
+        assert r.status_code == 201, r.text
+        hidden[r.json()["id"]] = (fid, run(1.0, [{"node": 1, "op": "SEGMENT_SUM", "shape": [1, 1000], "ms": 0.1}]))
+    finish(live, worker, hidden)
+
+    def measured() -> str:
+        return live.get(url, "alice").text.split("## Measured on this platform", 1)[1]
+
+    assert "SEGMENT_SUM" not in measured()
+    assert live.post("/api/challenges/kit4/phases/testing/publish", "organiser").status_code == 200
+    # 0.1 ms over 1000 output elements: 100000 us per million
+    assert "| `SEGMENT_SUM` | 100000.0 | 0.100 | 0% | 3 |" in measured()

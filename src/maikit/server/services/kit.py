@@ -21,8 +21,9 @@ from sqlalchemy import select
 
 from maikit.server.bundle import GUIDELINE_NAME, KitFile, kit_problems, within
 from maikit.server.challenge import ChallengeDef
-from maikit.server.db.models import JOB_DONE, Job, Phase, Submission
+from maikit.server.db.models import JOB_DONE, Job, Submission
 from maikit.server.errors import Conflict, Invalid, NotFound
+from maikit.server.services.leaderboards import board_refusal
 from maikit.server.services.lookup import get_challenge
 from maikit.server.state import Platform
 
@@ -99,18 +100,20 @@ def _phase_ok(kf: KitFile, phase: str | None) -> bool:
 
 def guideline_text(p: Platform, slug: str) -> str:
     """The optimisation guideline for the challenge's target (:mod:`maikit.export.guideline`),
-    with the per-op profiles measured on its device by the runtime jobs of its phases."""
+    with the per-op profiles measured on its device by the runtime jobs of its phases whose
+    results are public (a hidden phase's count once it is published)."""
     from maikit.export.guideline import optimisation_guideline
     from maikit.tasks import get_task
 
     with p.db.read() as s:
         c = get_challenge(s, slug)
         cdef = ChallengeDef.model_validate(c.definition)
+        # only phases whose results anyone may see: nothing measured in a hidden phase leaks through it
+        public = [ph.id for ph in c.phases if board_refusal(ph, cdef, None) is None]
         rows = s.execute(select(Submission.owner_key, Job.result).join(Job, Job.submission_id == Submission.id)
-                         .join(Phase, Phase.id == Submission.phase_id)
-                         .where(Phase.challenge_id == c.id, Job.role == "runtime", Job.status == JOB_DONE,
+                         .where(Submission.phase_id.in_(public), Job.role == "runtime", Job.status == JOB_DONE,
                                 Job.device_tag == cdef.protocol.device)
-                         .order_by(Job.id.desc()).limit(PROFILES_READ)).all()
+                         .order_by(Job.id.desc()).limit(PROFILES_READ)).all() if public else []
     profiles = [(owner, (result or {}).get("op_profile")) for owner, result in rows if (result or {}).get("op_profile")]
     spec = get_task(cdef.task)
     return optimisation_guideline(cdef.protocol.target, challenge=cdef.title, task_title=spec.title,
