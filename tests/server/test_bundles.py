@@ -13,7 +13,7 @@ import zipfile
 
 import yaml
 from bundle_testing import factsheet, zip_bytes
-from platform_testing import challenge_def, counted_submissions
+from platform_testing import challenge_def, submission_rows
 
 from maikit.server.services.users import create_user, issue_user_token
 
@@ -65,7 +65,9 @@ def test_an_incomplete_or_unsafe_bundle_is_refused_at_preflight_for_free_naming_
     # over the phase's code cap (50 KB): refused before anything runs, nothing kept
     r = _upload(live, "fin1", model, code=b"PK\x03\x04" + bytes(60_000), sheet=sheet)
     assert r.status_code == 413 and "code archive larger than the phase's cap of 0.05 MB" in r.json()["detail"]
-    assert counted_submissions(live, "fin1", "testing") == 0  # none of these used quota
+    # none of these used quota: each is a Failed preflight row
+    assert live.get("/api/challenges/fin1/phases/testing/quota", "alice").json()["used_total"] == 0
+    assert set(submission_rows(live, "fin1", "testing")) == {"Failed"}
     assert live.get("/api/challenges/fin1/phases/testing/factsheet", "alice").json()["factsheet"] is None
 
     # the validation phase takes no bundle: extra parts are refused, not silently dropped
