@@ -106,7 +106,7 @@ def test_running_a_challenge_as_the_readme_says(tmp_path):
         exported = (tmp_path / "testing.csv").read_text().splitlines()
         assert len(exported) == 2 and exported[0].startswith("id,user,status")
         report = (tmp_path / "report" / "results.md").read_text()  # the last step: the report's results section
-        assert "| Team A | alice | — |" in report and (tmp_path / "report" / "figure.pdf").is_file()
+        assert "| Team A † | alice | — |" in report and (tmp_path / "report" / "figure.pdf").is_file()
         assert {"challenge publish", "challenge export", "challenge create", "submit alice-model", "challenge report"} <= set(ran)
     finally:
         if server is not None:
