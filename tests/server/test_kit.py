@@ -5,6 +5,7 @@ reference data unreachable by any name, link or folder."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -154,3 +155,21 @@ def test_the_guideline_lists_the_targets_ops_and_what_three_participants_profile
     assert live.post("/api/challenges/kit4/phases/testing/publish", "organiser").status_code == 200
     # 0.1 ms over 1000 output elements: 100000 us per million
     assert "| `SEGMENT_SUM` | 100000.0 | 0.100 | 0% | 3 |" in measured()
+
+
+def test_mai_challenge_check_names_kit_files_it_cannot_serve(isp_split, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from maikit.cli import app
+
+    kit = _kit(tmp_path)
+    (kit / "leak.png").symlink_to(isp_split / "fujifilm" / "0.png")
+    d = _with_kit("kit5", isp_split, kit, [{"path": "train.zip"}, {"path": "missing.zip"}, {"path": "leak.png"}])
+    f = tmp_path / "kit5.yaml"
+    f.write_text(yaml.safe_dump(d))
+    r = CliRunner().invoke(app, ["challenge", "check", str(f), "--json"])
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["problems"] == [
+        f"kit.files[1]: kit file 'missing.zip' is not a file in {kit}",
+        "kit.files[2]: kit file 'leak.png' lies inside the hidden reference data"]

@@ -113,3 +113,33 @@ def within(inner: Path, outer: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def resolve_kit_file(folder: str, path: str, splits: list[str | None]) -> Path:
+    """The real path of a kit file: inside the kit folder and outside the reference splits once
+    links are resolved, and a regular file (ValueError with the reason otherwise)."""
+    if not Path(folder).is_absolute():
+        raise ValueError(f"kit.folder must be an absolute path on the server, got {folder!r} "
+                         "(mai challenge create makes it so)")
+    real_folder = Path(folder).resolve()
+    real = (real_folder / path).resolve()
+    for data in filter(None, splits):
+        if within(real, Path(data).resolve()):
+            raise ValueError(f"kit file {path!r} lies inside the hidden reference data")
+    if not within(real, real_folder):
+        raise ValueError(f"kit file {path!r} resolves outside the kit folder (a link?)")
+    if not real.is_file():
+        raise ValueError(f"kit file {path!r} is not a file in {folder}")
+    return real
+
+
+def kit_file_problems(kit: Kit | None, splits: list[str | None]) -> list[str]:
+    """Each declared kit file that could not be served from here, one line naming it (run
+    where the kit is: ``mai challenge check`` next to the file, the server when it checks)."""
+    out = []
+    for i, f in enumerate(kit.files if kit is not None and Path(kit.folder).is_absolute() else []):
+        try:
+            resolve_kit_file(kit.folder, f.path, splits)
+        except ValueError as e:
+            out.append(f"kit.files[{i}]: {e}")
+    return out

@@ -59,7 +59,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maikit.errors import MaikitError
-from maikit.server.bundle import BundleDef, Kit, kit_problems
+from maikit.server.bundle import BundleDef, Kit, kit_file_problems, kit_problems
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 STATISTICS = {"avg": "avg_ms", "p50": "p50_ms", "p90": "p90_ms", "min": "min_ms"}
@@ -312,10 +312,11 @@ def parse_challenge(obj: object, source: str = "challenge", base_dir: str | os.P
 
 def problems_of(obj: object, base_dir: str | os.PathLike | None = None) -> list[str]:
     """Every problem of a challenge object, one line each (empty when valid); with
-    ``base_dir``, also its reference data as seen from there (:func:`data_problems`)."""
+    ``base_dir``, also its reference data and its kit's files as seen from there
+    (:func:`data_problems`, :func:`~maikit.server.bundle.kit_file_problems`)."""
     c, problems = _validated(obj, base_dir)
     if c is not None and not problems and base_dir is not None:
-        problems = data_problems(c)
+        problems = data_problems(c) + kit_file_problems(c.kit, [c.data.validation, c.data.test])
     return problems
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maikit.errors import MaikitError
+from maikit.server.bundle import kit_file_problems
 from maikit.server.challenge import ChallengeDef, absolute, data_problems, outside_root, parse_challenge, problems_of, read_yaml
 from maikit.server.db.models import Challenge, Phase, Submission
 from maikit.server.errors import Conflict, Invalid
@@ -211,6 +212,8 @@ def check_definition(p: Platform, raw: bytes, *, yaml: bool) -> dict:
         if path and outside_root(path, p.settings.reference_dir):
             setattr(inside.data, kind, None)
     problems += data_problems(inside)
+    if cdef.kit is not None and not outside_root(cdef.kit.folder, p.settings.reference_dir):
+        problems += kit_file_problems(cdef.kit, [cdef.data.validation, cdef.data.test])
     with p.db.read() as s:
         refusal = change_refusal(s, cdef)
     if refusal:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from maikit.server.bundle import GUIDELINE_NAME, KitFile, kit_problems, within
+from maikit.server.bundle import GUIDELINE_NAME, KitFile, kit_problems, resolve_kit_file
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import JOB_DONE, Job, Submission
 from maikit.server.errors import Conflict, Invalid, NotFound
@@ -54,22 +54,9 @@ def _hash(path: Path) -> tuple[str, int]:
 
 
 def resolve(cdef: ChallengeDef, kf: KitFile) -> Path:
-    """The real path of a kit file, inside the kit folder and outside the reference data
-    (ValueError with the reason otherwise)."""
-    folder = Path(cdef.kit.folder)
-    if not folder.is_absolute():
-        raise ValueError(f"kit.folder must be an absolute path on the server, got {cdef.kit.folder!r} "
-                         "(mai challenge create makes it so)")
-    real_folder = folder.resolve()
-    path = (real_folder / kf.path).resolve()
-    for data in filter(None, (cdef.data.validation, cdef.data.test)):
-        if within(path, Path(data).resolve()):
-            raise ValueError(f"kit file {kf.path!r} lies inside the hidden reference data")
-    if not within(path, real_folder):
-        raise ValueError(f"kit file {kf.path!r} resolves outside the kit folder (a link?)")
-    if not path.is_file():
-        raise ValueError(f"kit file {kf.path!r} is not a file in {cdef.kit.folder}")
-    return path
+    """The real path of a kit file (:func:`maikit.server.bundle.resolve_kit_file`; ValueError
+    with the reason when it is not one to serve)."""
+    return resolve_kit_file(cdef.kit.folder, kf.path, [cdef.data.validation, cdef.data.test])
 
 
 def seal(cdef: ChallengeDef) -> ChallengeDef:
