@@ -73,10 +73,38 @@ def results_hidden(phase: Phase, cdef: ChallengeDef, u: User | None) -> bool:
     return cdef.phase(phase.slug).visibility == "hidden-until-published" and not phase.published
 
 
+def hidden_data(phase: Phase, u: User | None) -> bool:
+    """Whether ``u`` must not learn anything about the phase's reference data: a participant (or
+    anyone signed out) in a ``test`` phase, whose split is the hidden test data."""
+    return phase.kind == "test" and not (u is not None and u.is_organiser)
+
+
+# what a participant reads instead of a text that may name the hidden data (file names, image
+# sizes, counts): the full text is stored once and shown to the organisers (redacted at read
+# time, by role: one stored truth, nothing lost for the organisers, one place that decides)
+HIDDEN_FIDELITY_REASON = ("fidelity: the fidelity file failed on the hidden test data; the full message names that data, "
+                          "so only the organisers see it (a fidelity file with dynamic height and width runs at any "
+                          "image size; the validation phase shows its reasons in full)")
+HIDDEN_FIDELITY_LOG = "(the fidelity stage reads the hidden test data: its log is shown to the organisers only)\n"
+HIDDEN_RUNTIME_LOG = ("(the runtime stage's log holds the measurement: it is shown once the organisers publish this "
+                      "phase's results)\n")
+
+
+def visible_reason(sub: Submission, u: User | None) -> str | None:
+    """The submission's reason as ``u`` may read it: a fidelity failure in a phase with hidden
+    data becomes :data:`HIDDEN_FIDELITY_REASON` for participants (the organisers read it whole)."""
+    if sub.reason and sub.reason.startswith("fidelity:") and hidden_data(sub.phase, u):
+        return HIDDEN_FIDELITY_REASON
+    return sub.reason
+
+
 def submission_public(s: Session, sub: Submission, u: User | None) -> SubmissionPublic:
     phase = sub.phase
     cdef = ChallengeDef.model_validate(phase.challenge.definition)
     hidden = results_hidden(phase, cdef, u)
+    metrics = sub.metrics
+    if metrics and hidden_data(phase, u):  # the count of hidden images is the hidden data's
+        metrics = {k: v for k, v in metrics.items() if k != "images"}
     position = None
     if sub.status in ACTIVE_STATUSES:
         first = min((j.id for j in sub.jobs if j.status == JOB_QUEUED), default=None)
@@ -84,7 +112,7 @@ def submission_public(s: Session, sub: Submission, u: User | None) -> Submission
             position = int(s.scalar(select(func.count()).select_from(Job).where(Job.status == JOB_QUEUED, Job.id < first)))
     return SubmissionPublic(
         id=sub.id, challenge=cdef.slug, phase=phase.slug, user=sub.user.username, status=sub.status, stage=sub.stage,
-        reason=sub.reason, fault=sub.fault, metrics=None if hidden else sub.metrics,
+        reason=visible_reason(sub, u), fault=sub.fault, metrics=None if hidden else metrics,
         runtime_ms=None if hidden else sub.runtime_ms, score=None if hidden else sub.score,
         size_bytes=sub.size_bytes, description=sub.description, sha256=sub.runtime_sha256, fidelity_sha256=sub.fidelity_sha256,
         code=code_info(sub), preflight=sub.preflight, parent_id=sub.parent_id, selected=sub.selected, counts_quota=sub.counts_quota,
@@ -298,13 +326,24 @@ def body_limit(cdef: ChallengeDef, phase: str | None = None) -> int:
     return limit
 
 
-def stage_logs(s: Session, sub: Submission) -> dict:
-    """The log of every stage: the preflight verdict, then each job's status, attempt, error and text."""
+def stage_logs(s: Session, sub: Submission, u: User | None) -> dict:
+    """The log of every stage as ``u`` may read it: the preflight verdict, then each job's status,
+    attempt, error and text. For a participant, the fidelity stage of a phase with hidden data
+    (:func:`hidden_data`) shows neither its log nor its error (they may name hidden files, sizes,
+    counts), and the runtime stage of a phase whose results are hidden until published shows
+    no log (it holds the measurement); the organisers read everything."""
+    cdef = ChallengeDef.model_validate(sub.phase.challenge.definition)
+    no_data, no_results = hidden_data(sub.phase, u), results_hidden(sub.phase, cdef, u)
     stages: dict = {"preflight": sub.preflight}
     for job in sub.jobs:
         logs = s.execute(select(JobLog).where(JobLog.job_id == job.id).order_by(JobLog.id)).scalars().all()
-        stages[job.role] = {"status": job.status, "attempt": job.attempt, "error": job.error,
-                            "log": "".join(entry.text for entry in logs)}
+        text, error = "".join(entry.text for entry in logs), job.error
+        if job.role == "fidelity" and no_data:
+            text = HIDDEN_FIDELITY_LOG
+            error = HIDDEN_FIDELITY_REASON.removeprefix("fidelity: ") if error else None
+        elif job.role == "runtime" and no_results:
+            text = HIDDEN_RUNTIME_LOG
+        stages[job.role] = {"status": job.status, "attempt": job.attempt, "error": error, "log": text}
     return stages
 
 
@@ -360,7 +399,7 @@ def read_submission(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
 def read_logs(p: Platform, sub_id: int, u: User) -> dict:
     """The log of every stage of a submission ``u`` may see (:func:`stage_logs`)."""
     with p.db.read() as s:
-        return stage_logs(s, visible_submission(s, sub_id, u))
+        return stage_logs(s, visible_submission(s, sub_id, u), u)
 
 
 FILE_ROLES = ("runtime", "fidelity", "code")
@@ -564,8 +603,8 @@ def submission_detail(p: Platform, sub_id: int, u: User) -> Detail:
         hidden = pub.score is None and sub.score is not None
         jobs = {j.role: j for j in sub.jobs}
         run = (jobs["runtime"].result or {}) if "runtime" in jobs and not hidden else {}
-        return Detail(pub, hidden, run, stage_logs(s, sub), wait_estimate_s(s, pub.queue_position, p.now()),
-                      challenge_public(sub.phase.challenge, p.now()), sub.status, sub.stage, sub.reason, sub.fault)
+        return Detail(pub, hidden, run, stage_logs(s, sub, u), wait_estimate_s(s, pub.queue_position, p.now()),
+                      challenge_public(sub.phase.challenge, p.now()), sub.status, sub.stage, pub.reason, sub.fault)
 
 
 def organiser_rows(p: Platform, *, challenge: str = "", phase: str = "", status: str = "", user: str = "",
