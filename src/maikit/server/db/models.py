@@ -150,6 +150,13 @@ class Submission(Base):
     metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     runtime_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the input shape the runtime was timed at (NHWC or NCHW, as the file takes it)
+    runtime_shape: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # the runtime's and the score's confidence intervals (maikit.scoring.intervals)
+    runtime_interval: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    flags: Mapped[list | None] = mapped_column(JSON, nullable=True)  # why the result is flagged (empty: clean)
+    # a re-run's first submission (its chain of parent_id); None: the submission is its own lineage
+    lineage_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     phase: Mapped[Phase] = relationship()

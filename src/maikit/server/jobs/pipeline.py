@@ -154,7 +154,8 @@ def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: i
         cancel_submission(s, sub, now)
     sub.superseded = True
     new = Submission(phase_id=sub.phase_id, user_id=sub.user_id, owner_key=sub.owner_key, status=QUEUED,
-                     counts_quota=False, parent_id=sub.id, runtime_sha256=sub.runtime_sha256,
+                     counts_quota=False, parent_id=sub.id, lineage_id=sub.lineage_id or sub.id,
+                     runtime_sha256=sub.runtime_sha256,
                      fidelity_sha256=sub.fidelity_sha256, size_bytes=sub.size_bytes, preflight=sub.preflight,
                      description=sub.description,
                      selected=sub.selected, created_at=sub.created_at)
