@@ -5,6 +5,13 @@ charges quota. An accepted submission gets two jobs, ``fidelity`` (on the refere
 wherever it lives) and ``runtime`` (on a worker of the phase's device tag); when both are
 done the server scores it with :mod:`maikit.scoring` and it is Finished. A failed job fails
 the submission with the worker's reason and cancels its other job.
+
+Race-free under READ COMMITTED: every change of a submission that follows from its jobs'
+states (a result, a failure, a cancel, a requeue, a repair) holds the submission's row lock
+(:func:`lock_submission`) and reads the sibling jobs after taking it, so of two results
+committed at once the second sees the first. Locks are taken submission first, then job;
+the claim and the reaper, which find the job first, lock both in one statement with SKIP
+LOCKED and never wait (:mod:`maikit.server.jobs.queue`).
 """
 
 from __future__ import annotations
@@ -65,6 +72,18 @@ def job_payload(job: Job, lease_token: str, lease_s: float) -> dict:
     }
 
 
+def lock_submission(s: Session, sub_id: int) -> Submission:
+    """The submission read again under its row lock (PostgreSQL's FOR UPDATE; SQLite's writer
+    holds the whole database), and its jobs read after the lock: a decision from the siblings'
+    states sees every change committed before it. Call it before changing the submission or
+    its jobs in this transaction (it reloads them)."""
+    sub = s.execute(select(Submission).where(Submission.id == sub_id).with_for_update()
+                    .execution_options(populate_existing=True)).scalar_one()
+    s.expire(sub, ["jobs"])
+    s.execute(select(Job).where(Job.submission_id == sub_id).execution_options(populate_existing=True)).scalars().all()
+    return sub
+
+
 def mark_running(s: Session, job: Job) -> None:
     sub = job.submission
     if sub.status in (QUEUED, RUNNING):
@@ -88,8 +107,10 @@ def job_failed_infra(s: Session, job: Job, now: datetime) -> None:
 
 
 def apply_result(s: Session, job: Job, body: dict, now: datetime) -> None:
-    """Store a worker's result for a job it holds the lease of, and move the submission on."""
-    sub = job.submission
+    """Store a worker's result for a job it holds the lease of, and move the submission on.
+    The submission is locked before its jobs are read (the caller should lock it before the
+    job, :func:`lock_submission`, so that locks are taken in one order)."""
+    sub = lock_submission(s, job.submission_id)
     job.lease_hash, job.finished_at = None, now
     if job.cancel_requested or sub.status in (CANCELLED, FAILED):
         job.status = JOB_CANCELLED
@@ -150,6 +171,7 @@ def rerun_refusal(sub: Submission) -> str | None:
 def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: int) -> Submission:
     """A new submission of the same files (lineage: ``parent_id``); the old one is superseded
     (cancelled first when still active). Re-runs never count toward quota."""
+    sub = lock_submission(s, sub.id)
     if sub.status not in (FINISHED, FAILED, CANCELLED):
         cancel_submission(s, sub, now)
     sub.superseded = True

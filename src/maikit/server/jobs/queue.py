@@ -4,7 +4,9 @@ A job is ``queued`` -> ``leased`` (worker, lease hash, expiry, attempt) -> ``don
 ``failed`` | ``cancelled``. A claim is one UPDATE of the oldest matching queued row; on
 PostgreSQL its sub-select takes the row with ``FOR UPDATE SKIP LOCKED``, so concurrent
 claims (several server processes) never get the same job; SQLite runs writers one at a
-time. A lease that expires without a heartbeat puts the job back (attempt + 1) until
+time. The pick locks the job's submission too (a claim marks it Running), skipping a job
+whose submission another transaction holds: locks are taken submission first elsewhere
+(:mod:`maikit.server.jobs.pipeline`), so a claim never waits in the opposite order. A lease that expires without a heartbeat puts the job back (attempt + 1) until
 ``max_attempts`` leases were lost; then it fails as an infrastructure failure. A server that
 starts gives every lease one lease from its start (:func:`resume`): a server that was down
 longer than a lease keeps the work its workers finished meanwhile.
@@ -18,14 +20,14 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from maikit.server.core.security import hash_token, new_token
-from maikit.server.db.models import JOB_CANCELLED, JOB_FAILED, JOB_LEASED, JOB_QUEUED, Job
+from maikit.server.db.models import JOB_CANCELLED, JOB_FAILED, JOB_LEASED, JOB_QUEUED, Job, Submission
 
 
 def claim(s: Session, *, worker_id: int, roles: list[str], device_tag: str, now: datetime, lease_s: float) -> tuple[Job, str] | None:
     """Lease the oldest queued job for these roles and device; (job, lease token) or None."""
     tag_ok = or_(Job.device_tag.is_(None), Job.device_tag == device_tag) if device_tag != "*" else True
-    pick = (select(Job.id).where(Job.status == JOB_QUEUED, Job.role.in_(roles), tag_ok)
-            .order_by(Job.id).limit(1))
+    pick = (select(Job.id).join(Submission, Submission.id == Job.submission_id)
+            .where(Job.status == JOB_QUEUED, Job.role.in_(roles), tag_ok).order_by(Job.id).limit(1))
     if s.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     token = new_token("mai_l_")
@@ -69,8 +71,10 @@ def resume(s: Session, *, now: datetime, lease_s: float) -> int:
 
 
 def expired(s: Session, now: datetime) -> list[Job]:
-    """Leased jobs whose lease ran out (locked on PostgreSQL; skipped if another reaper has them)."""
-    q = select(Job).where(and_(Job.status == JOB_LEASED, Job.lease_expires_at < now)).order_by(Job.id)
+    """Leased jobs whose lease ran out, each locked with its submission on PostgreSQL (skipped
+    while another transaction holds either: another reaper, a result being stored)."""
+    q = (select(Job).join(Submission, Submission.id == Job.submission_id)
+         .where(and_(Job.status == JOB_LEASED, Job.lease_expires_at < now)).order_by(Job.id))
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
     return list(s.execute(q).scalars())

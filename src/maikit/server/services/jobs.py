@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from maikit.server.db.models import JOB_LEASED, JOB_QUEUED, Job, JobLog, Worker
 from maikit.server.errors import Conflict
-from maikit.server.jobs.pipeline import apply_result, reap
+from maikit.server.jobs.pipeline import apply_result, lock_submission, reap
 from maikit.server.jobs.queue import extend, job_for_lease, resume
 from maikit.server.state import Platform
 
@@ -62,6 +62,9 @@ def post_result(p: Platform, job_id: int, lease_token: str, result: dict) -> dic
     """The job's outcome (``ok``, ``result``, ``reason``, ``fault``); accepted once, for the
     current lease only."""
     with p.db.write() as s, s.begin():
+        sub_id = s.scalar(select(Job.submission_id).where(Job.id == job_id))
+        if sub_id is not None:
+            lock_submission(s, sub_id)  # the submission first, then the job: one lock order everywhere
         job = held(s, job_id, lease_token, lock=True)
         apply_result(s, job, result, p.now())
         return {"accepted": True, "job_status": job.status, "submission_status": job.submission.status}

@@ -27,7 +27,7 @@ from maikit.server.db.models import (ACTIVE_STATUSES, CANCELLED, FAILED, FAULT_M
 from maikit.server.errors import Conflict, Invalid, NotFound, PhaseClosed, QuotaExceeded, TooLarge
 from maikit.server.factsheet import FACTSHEET_MAX_BYTES, parse_factsheet
 from maikit.server.jobs.pipeline import (CANCELLED_BY_ORGANISER, CANCELLED_BY_OWNER, cancel_submission, create_jobs,
-                                         rerun_refusal, rerun_submission)
+                                         lock_submission, rerun_refusal, rerun_submission)
 from maikit.server.services import factsheets
 from maikit.server.services.challenges import ChallengePublic, challenge_public
 from maikit.server.services.lookup import get_phase
@@ -464,9 +464,7 @@ def bundle_archive(p: Platform, sub_id: int) -> tuple[Path, str]:
 def _locked(s: Session, sub: Submission) -> Submission:
     """``sub`` read again under its row lock (PostgreSQL; SQLite's writer holds the database):
     a change that decides from its status or its siblings sees every change committed before."""
-    s.execute(select(Submission.id).where(Submission.id == sub.id).with_for_update())
-    s.refresh(sub)
-    return sub
+    return lock_submission(s, sub.id)
 
 
 def cancel(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
