@@ -93,3 +93,39 @@ def test_two_results_committed_at_once_finish_the_submission(live, isp_split):
         else:
             assert abs(sub["score"] - 24.0) < 1e-9 and sub["runtime_ms"] == 100.0
     assert not stuck, f"{len(stuck)} of {PAIRS} submissions not finished: {stuck}"
+
+
+FAILED_CAP, JUNK_AT_ONCE, JUNK_ROUNDS = 20, 30, 3
+
+
+def test_simultaneous_junk_uploads_stop_at_the_failed_limit(live, isp_split):
+    """Issue 30 item 11: 30 junk uploads fired together (a barrier) against
+    ``max_failed_per_day: 20``, three rounds: each leaves exactly 20 Failed rows (old main: 21
+    and more); the other 10 are refused with the limit's reason and leave no row."""
+    from platform_testing import submission_rows
+
+    junk = b"\x00junk" * 100
+    for round_ in range(JUNK_ROUNDS):
+        slug = f"junk{round_}"
+        live.create_challenge(challenge_def(slug, isp_split, max_failed_per_day=FAILED_CAP))
+        start = threading.Barrier(JUNK_AT_ONCE)
+        answers: list[tuple[int, str]] = []
+
+        def upload(slug: str = slug, start: threading.Barrier = start) -> None:
+            with httpx.Client(base_url=live.url, timeout=300) as c:
+                start.wait()
+                r = c.post(f"/api/challenges/{slug}/phases/validation/submissions", headers=live.auth("alice"),
+                           files={"file": ("m.tflite", junk)})
+                answers.append((r.status_code, r.json()["detail"]))
+
+        threads = [threading.Thread(target=upload) for _ in range(JUNK_AT_ONCE)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert submission_rows(live, slug) == {"Failed": FAILED_CAP}, round_
+        codes = sorted(code for code, _ in answers)
+        assert codes == [422] * FAILED_CAP + [429] * (JUNK_AT_ONCE - FAILED_CAP), (round_, answers)
+        assert all(f"{FAILED_CAP} of {FAILED_CAP} failed today" in why for code, why in answers if code == 429)
+        quota = live.get(f"/api/challenges/{slug}/phases/validation/quota", "alice").json()
+        assert (quota["used_today"], quota["failed_today"]) == (0, FAILED_CAP)

@@ -7,7 +7,8 @@ failure toward nothing; a cancelled one toward nothing. Days are UTC calendar da
 
 Race-proof: :func:`lock_owner` bumps the owner's row first in the upload's transaction
 (a row lock on PostgreSQL, SQLite's write lock), so concurrent uploads of one owner count
-one after the other.
+one after the other. A failure at preflight is stored the same way (the lock, then the failed
+count again), so simultaneous junk uploads stop at ``max_failed_per_day``.
 """
 
 from __future__ import annotations

@@ -257,6 +257,12 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
         if not verdict["ok"]:
             with p.db.write() as s, s.begin():
                 _phase_still_there(s, phase_id, slug, phase)
+                # counted again under the owner's lock: of simultaneous failures, those past the
+                # limit are refused (no row), as simultaneous uploads past the quota are
+                lock_owner(s, u)
+                refusal = usage(s, phase_id=phase_id, owner=owner, pdef=pdef, now=now).failed_refusal()
+                if refusal:
+                    raise QuotaExceeded(refusal)
                 sub = Submission(phase_id=phase_id, user_id=u.id, owner_key=owner, status=FAILED, stage="preflight",
                                  reason=f"preflight: {verdict['reason']}", fault=FAULT_MODEL, counts_quota=False,
                                  size_bytes=size, runtime_sha256=spooled["runtime"][1],
@@ -270,7 +276,7 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
             _phase_still_there(s, phase_id, slug, phase)
             lock_owner(s, u)
             use = usage(s, phase_id=phase_id, owner=owner, pdef=pdef, now=now)
-            refusal = use.refusal()
+            refusal = use.refusal() or use.failed_refusal()
             if refusal:
                 raise QuotaExceeded(refusal)
             for role, (tmp, sha, _size) in [*spooled.items(), *([("code", code)] if code else [])]:
