@@ -17,9 +17,11 @@ from starlette.exceptions import HTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from maikit import __version__
-from maikit.server.api.errors import headers_of, status_of
+from maikit.errors import first_line
+from maikit.server.api.errors import database_error, headers_of, status_of
 from maikit.server.api.routes import bundles, challenges, health, jobs, leaderboard, submissions, users, workers
 from maikit.server.core.config import Settings
+from maikit.server.db.faults import DATABASE_ERRORS, database_away
 from maikit.server.db.session import open_database
 from maikit.server.errors import ServiceError
 from maikit.server.services.jobs import reap_once, resume_leases
@@ -41,6 +43,19 @@ async def _refused(request: Request, exc: ServiceError):
     if _for_pages(request):
         return error_page(request, status_of(exc), exc.reason)
     return JSONResponse({"detail": exc.reason}, status_code=status_of(exc), headers=headers_of(exc))
+
+
+async def _database_error(request: Request, exc: Exception):
+    """A database error: the database away (503, Retry-After) or a value it cannot hold (422),
+    answered as the platform's refusals are (:func:`maikit.server.api.errors.database_error`);
+    anything else is the bug it is (500, logged with its traceback)."""
+    refusal = database_error(exc, request.app.state.platform)
+    if refusal is None:
+        log.error("%s %s", request.method, request.url.path, exc_info=exc)
+        if _for_pages(request):
+            return error_page(request, 500, "Internal server error")
+        return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+    return await _refused(request, refusal)
 
 
 async def _http_error(request: Request, exc: HTTPException):
@@ -66,13 +81,19 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
                 await asyncio.sleep(settings.reap_every_s)
                 try:
                     await run_in_threadpool(reap_once, platform)
-                except Exception:  # the database may be briefly unavailable; try again next round
-                    log.exception("lease reaper")
+                except Exception as e:  # the database may be away: try again next round
+                    if not database_away(e):
+                        log.exception("lease reaper")
+                    elif platform.database_down():  # one line per outage, not a traceback a round
+                        log.warning("database unreachable (%s); leases are kept until it has been back for "
+                                    "one lease (%g s)", first_line(getattr(e, 'orig', None) or e), settings.lease_s)
 
         try:
             await run_in_threadpool(resume_leases, platform)  # before the reaper's first round
-        except Exception:  # the database may be briefly unavailable; the reaper will tell
-            log.exception("resuming leases on start")
+        except Exception as e:  # the database may be away: the reaper resumes the leases once it is back
+            if not database_away(e):
+                log.exception("resuming leases on start")
+            platform.database_down()
         task = asyncio.create_task(reaper())
         try:
             yield
@@ -90,4 +111,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_exception_handler(ServiceError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
+    for cls in DATABASE_ERRORS:
+        app.add_exception_handler(cls, _database_error)
     return app

@@ -35,6 +35,11 @@ class Platform:
     boards: BoardCache = field(init=False)
     # preflight children forked from one warm process (None: each a fresh interpreter)
     zygote: object | None = field(init=False, default=None)
+    # database outages noticed (a request or the reaper found it away) and how many of those
+    # notices the reaper has answered by resuming every lease once the database was back
+    _outage_notes: int = field(init=False, default=0)
+    _outage_resumed: int = field(init=False, default=0)
+    _outage_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         n = self.settings.preflight_concurrency or (os.cpu_count() or 1)
@@ -56,6 +61,25 @@ class Platform:
         from maikit.worker.sandbox import run_sandboxed
 
         return (self.zygote.run if self.zygote is not None else run_sandboxed)(func, kwargs, limits)
+
+    def database_down(self) -> bool:
+        """Note that the database was found away; True when this starts an outage (none was
+        pending), so the caller logs it once."""
+        with self._outage_lock:
+            new = self._outage_notes == self._outage_resumed
+            self._outage_notes += 1
+            return new
+
+    def outage_pending(self) -> int | None:
+        """A mark for :meth:`outage_answered` while an outage noticed here has not had its
+        leases resumed yet; None when none is pending."""
+        with self._outage_lock:
+            return self._outage_notes if self._outage_notes != self._outage_resumed else None
+
+    def outage_answered(self, mark: int) -> None:
+        """Every lease was resumed after the notices up to ``mark``."""
+        with self._outage_lock:
+            self._outage_resumed = max(self._outage_resumed, mark)
 
     def now(self):
         return self.clock.now()

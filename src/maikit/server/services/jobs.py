@@ -79,15 +79,27 @@ def queue_counts(p: Platform) -> tuple[int, int]:
 
 
 def reap_once(p: Platform) -> int:
-    """Requeue the jobs whose lease expired (fail those out of attempts); how many."""
+    """Requeue the jobs whose lease expired (fail those out of attempts); how many.
+
+    After a database outage (noticed by a request or by this reaper: :meth:`Platform.database_down`)
+    the first round that reaches the database again reaps nothing: it gives every lease one
+    lease from now instead (:func:`resume_leases`), as a server start does. A worker could not
+    heartbeat or post its result while the database was away, so a lease that ran out then says
+    nothing about the worker; it has one lease to deliver (from its outbox) or heartbeat."""
+    mark = p.outage_pending()
+    if mark is not None:
+        resume_leases(p, after="the database is back")
+        p.outage_answered(mark)
+        return 0
     with p.db.write() as s, s.begin():
         return reap(s, p.now())
 
 
-def resume_leases(p: Platform) -> int:
-    """The server starts: leases that were current when it stopped run one lease from now."""
+def resume_leases(p: Platform, after: str = "server start") -> int:
+    """The server starts (or the database is back after an outage): leases that were current
+    when it stopped run one lease from now."""
     with p.db.write() as s, s.begin():
         n = resume(s, now=p.now(), lease_s=p.settings.lease_s)
-    if n:
-        log.info("server start: %d leased job(s) get %g s for their workers to come back", n, p.settings.lease_s)
+    if n or after != "server start":
+        log.info("%s: %d leased job(s) get %g s for their workers to come back", after, n, p.settings.lease_s)
     return n

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from maikit.csvsafe import csv_text
 from maikit.server.challenge import ChallengeDef
+from maikit.server.db.faults import database_away
 from maikit.server.db.models import FINISHED, Phase, Submission, Team, User
 from maikit.server.errors import Forbidden
 from maikit.server.services.lookup import get_phase
@@ -199,7 +200,9 @@ class BoardCache:
     request). Visibility (private, hidden until published) is part of what is cached and has
     the same bound. The first request after that re-reads the phase and the board signature in
     a worker thread (requests arriving meanwhile wait for the same read); the bodies are
-    rebuilt only when the signature, the definition or the published flag changed.
+    rebuilt only when the signature, the definition or the published flag changed. While the
+    database is away, a board read before is served as it was (a phase never read since the
+    server started is a 503).
     """
 
     def __init__(self, db, clock, fresh_s: float):
@@ -236,7 +239,15 @@ class BoardCache:
         return board
 
     async def _load(self, key: tuple[str, str], prev: Board | None, commits: int) -> Board:
-        board = await anyio.to_thread.run_sync(load_board, self.db, key[0], key[1], prev, self.clock.monotonic(), commits)
+        checked = self.clock.monotonic()
+        try:
+            board = await anyio.to_thread.run_sync(load_board, self.db, key[0], key[1], prev, checked, commits)
+        except Exception as e:
+            if prev is None or not database_away(e):
+                raise
+            # the database is away: the board this process last read is served as it was (for
+            # ``fresh_s`` at a time, then the database is tried again), not a 503
+            board = replace(prev, checked=checked)
         now = self._boards.get(key)
         if now is None or (board.commits, board.checked) >= (now.commits, now.checked):
             self._boards[key] = board
