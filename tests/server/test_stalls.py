@@ -6,12 +6,14 @@ PostgreSQL (the ``live`` fixture)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import httpx
+import pytest
 from sqlalchemy import select
 
-from platform_testing import challenge_def
+from platform_testing import challenge_def, start_live, stop_live, wait_for
 
 PAIRS = 60  # result pairs posted at once per run (old main left ~1 in 3 Running on PostgreSQL)
 
@@ -129,3 +131,109 @@ def test_simultaneous_junk_uploads_stop_at_the_failed_limit(live, isp_split):
         assert all(f"{FAILED_CAP} of {FAILED_CAP} failed today" in why for code, why in answers if code == 429)
         quota = live.get(f"/api/challenges/{slug}/phases/validation/quota", "alice").json()
         assert (quota["used_today"], quota["failed_today"]) == (0, FAILED_CAP)
+
+
+@pytest.fixture
+def repairing(engine_name, tmp_path, request):
+    """A server whose repair sweep runs every reaper round (0.3 s)."""
+    url = request.getfixturevalue("pg_database") if engine_name == "postgresql" else None
+    lv = start_live(tmp_path, url, repair_every_s=0.0)
+    yield lv
+    stop_live(lv)
+
+
+FID = {"psnr": 22.0, "ssim": 0.8, "ms_ssim": 0.9, "images": 2}
+RUN = {"avg_ms": 100.0, "runs": 3}
+
+
+def _write_state(live, slug: str, status: str, jobs: dict[str, str]) -> int:
+    """A submission of alice written straight into the database with this status and these
+    job states (role -> status; a done job carries its result, a failed one an error)."""
+    from maikit.server.db.models import Challenge, Job, Phase, Submission, User
+
+    p = live.platform
+    with p.db.write() as s, s.begin():
+        ph = s.execute(select(Phase).join(Challenge).where(Challenge.slug == slug, Phase.slug == "validation")).scalar_one()
+        alice = s.execute(select(User).where(User.username == "alice")).scalar_one()
+        sub = Submission(phase_id=ph.id, user_id=alice.id, owner_key=f"u{alice.id}", status=status, counts_quota=True,
+                         runtime_sha256="0" * 64, fidelity_sha256="0" * 64, created_at=p.now(),
+                         finished_at=None if status in ("Queued", "Running", "Scoring") else p.now())
+        s.add(sub)
+        s.flush()
+        for role, state in jobs.items():
+            s.add(Job(submission_id=sub.id, role=role, device_tag="litert-cpu" if role == "runtime" else None,
+                      status=state, attempt=1, max_attempts=3, created_at=p.now(),
+                      result={"fidelity": FID, "runtime": RUN}[role] if state == "done" else None,
+                      error="the device rebooted" if state == "failed" else None))
+        return sub.id
+
+
+def _state(live, sub_id: int) -> tuple[str, dict[str, str], dict]:
+    from maikit.server.db.models import Job, Submission
+
+    with live.platform.db.read() as s:
+        sub = s.get(Submission, sub_id)
+        jobs = {j.role: j.status for j in s.execute(select(Job).where(Job.submission_id == sub_id)).scalars()}
+        return sub.status, jobs, {"score": sub.score, "fault": sub.fault, "reason": sub.reason}
+
+
+def test_the_repair_sweep_puts_right_every_contradictory_state(repairing, isp_split, caplog):
+    """Issue 30 item 2: each state that contradicts its jobs, written straight into the
+    database, is repaired by the sweep where the lease reaper runs, with a log line each:
+    all done but Running or Scoring -> Finished with its score (22 + 20 * (0.2 - 0.1) = 24);
+    a failed job but Running -> Failed (infrastructure: no quota, no failed count); a job
+    cancelled and none left but Running -> requeued, then finished by a worker; no job at
+    all -> new jobs queued; Failed with a queued job -> the job cancelled. Consistent states
+    are left as they are."""
+    live = repairing
+    caplog.set_level(logging.WARNING, logger="maikit.server")
+    live.create_challenge(challenge_def("fix", isp_split))
+    # the consistent ones first: written before the sweep can see the others
+    fine = {_write_state(live, "fix", "Queued", {"fidelity": "queued", "runtime": "queued"}): "Queued",
+            _write_state(live, "fix", "Running", {"fidelity": "done", "runtime": "queued"}): "Running",
+            _write_state(live, "fix", "Cancelled", {"fidelity": "done", "runtime": "done"}): "Cancelled",
+            _write_state(live, "fix", "Failed", {"fidelity": "failed", "runtime": "cancelled"}): "Failed"}
+    done_running = _write_state(live, "fix", "Running", {"fidelity": "done", "runtime": "done"})
+    done_scoring = _write_state(live, "fix", "Scoring", {"fidelity": "done", "runtime": "done"})
+    failed_running = _write_state(live, "fix", "Running", {"fidelity": "done", "runtime": "failed"})
+    none_left = _write_state(live, "fix", "Running", {"fidelity": "done", "runtime": "cancelled"})
+    no_jobs = _write_state(live, "fix", "Queued", {})
+    failed_queued = _write_state(live, "fix", "Failed", {"fidelity": "failed", "runtime": "queued"})
+
+    def repaired():
+        return (_state(live, done_running)[0] == "Finished" and _state(live, done_scoring)[0] == "Finished"
+                and _state(live, failed_running)[0] == "Failed" and _state(live, none_left)[1]["runtime"] == "queued"
+                and len(_state(live, no_jobs)[1]) == 2 and _state(live, failed_queued)[1]["runtime"] == "cancelled")
+
+    wait_for(repaired, 120, 0.2, "the sweep to repair every submission")
+    for sub_id in (done_running, done_scoring):
+        assert _state(live, sub_id)[2]["score"] == pytest.approx(24.0)
+    status, jobs, info = _state(live, failed_running)
+    assert info["fault"] == "infrastructure" and info["reason"] == "runtime: the device rebooted"
+    assert _state(live, none_left)[:2] == ("Queued", {"fidelity": "done", "runtime": "queued"})
+    assert _state(live, no_jobs)[:2] == ("Queued", {"fidelity": "queued", "runtime": "queued"})
+    assert _state(live, failed_queued)[:2] == ("Failed", {"fidelity": "failed", "runtime": "cancelled"})
+    for sub_id, status in fine.items():
+        assert _state(live, sub_id)[0] == status, sub_id
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("repaired submission")]
+    for sub_id, words in ((done_running, "every job is done but the submission is Running: scored it (24), Finished"),
+                          (done_scoring, "every job is done but the submission is Scoring: scored it"),
+                          (failed_running, "its runtime job failed but the submission is Running: failed it"),
+                          (none_left, "no job is left to run but the submission is Running: requeued its runtime job"),
+                          (no_jobs, "no job is left to run but the submission is Queued: it had no jobs; queued new ones"),
+                          (failed_queued, "the submission is Failed but a job of it is still queued: its queued jobs "
+                                          "cancelled")):
+        assert sum(line.startswith(f"repaired submission {sub_id}: {words}") for line in lines) == 1, (sub_id, lines)
+    assert len(lines) == 6, lines  # each once; the consistent ones never
+    # the requeued job runs: a worker's result finishes the submission
+    r = live.post("/api/workers/register", "worker", json={"name": "w", "roles": ["runtime"], "device_tag": "litert-cpu"})
+    wid = r.json()["worker_id"]
+    while True:
+        job = live.post("/api/workers/claim", "worker", json={"worker_id": wid, "wait_s": 5}).json()
+        if job["submission_id"] == none_left:
+            break
+    r = live.http.post(f"/api/jobs/{job['job_id']}/result", json={"ok": True, "result": RUN},
+                       headers={"Authorization": f"Bearer {job['lease_token']}"})
+    assert r.status_code == 200 and r.json()["submission_status"] == "Finished"
+    quota = live.get("/api/challenges/fix/phases/validation/quota", "alice").json()
+    assert quota["failed_today"] == 0  # the repaired failure is the platform's

@@ -1,13 +1,15 @@
 """The FastAPI application: ``create_app(settings)`` wires the database, the file store,
 the clock, the routers, the pages, the one error handler (the platform's refusals and HTTP
 errors: JSON under ``/api``, the error page elsewhere) and the lease reaper (which starts after
-every lease got one lease from the server's start, :func:`~maikit.server.services.jobs.resume_leases`)."""
+every lease got one lease from the server's start, :func:`~maikit.server.services.jobs.resume_leases`;
+it also repairs submissions whose status contradicts their jobs, every ``repair_every_s``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -24,7 +26,7 @@ from maikit.server.core.config import Settings
 from maikit.server.db.faults import DATABASE_ERRORS, database_away
 from maikit.server.db.session import open_database
 from maikit.server.errors import ServiceError
-from maikit.server.services.jobs import reap_once, resume_leases
+from maikit.server.services.jobs import reap_once, repair_once, resume_leases
 from maikit.server.state import Platform
 from maikit.server.store import FileStore
 from maikit.server.web import mount
@@ -77,10 +79,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         async def reaper():
+            repaired_at = None  # the first round repairs too
             while True:
                 await asyncio.sleep(settings.reap_every_s)
                 try:
                     await run_in_threadpool(reap_once, platform)
+                    if repaired_at is None or time.monotonic() - repaired_at >= settings.repair_every_s:
+                        await run_in_threadpool(repair_once, platform)
+                        repaired_at = time.monotonic()
                 except Exception as e:  # the database may be away: try again next round
                     if not database_away(e):
                         log.exception("lease reaper")

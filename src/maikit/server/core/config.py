@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     max_attempts: int = 3  # leases a job may lose before it fails as an infrastructure failure
     claim_wait_s: float = 20.0  # longest long-poll of a claim
     reap_every_s: float = 2.0  # how often expired leases are requeued
+    # how often submissions whose status contradicts their jobs are repaired (finished, failed
+    # or requeued, with a log line each: services.jobs.repair_once); also once at start
+    repair_every_s: float = 30.0
     preflight_timeout_s: float = 60.0
     preflight_memory_mb: int = 4096
     # preflight children run at this lower CPU priority (os.nice), so reads go first while

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from maikit.errors import MaikitError
 from maikit.server.challenge import STATISTICS, ChallengeDef
-from maikit.server.db.models import (CANCELLED, FAILED, FAULT_INFRA, FAULT_MODEL, FINISHED, JOB_CANCELLED, JOB_DONE,
-                                     JOB_FAILED, JOB_LEASED, JOB_QUEUED, QUEUED, RUNNING, SCORING, Job, Phase,
-                                     Submission)
+from maikit.server.db.models import (ACTIVE_STATUSES, CANCELLED, FAILED, FAULT_INFRA, FAULT_MODEL, FINISHED,
+                                     JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_LEASED, JOB_QUEUED, QUEUED, RUNNING, SCORING,
+                                     Job, Phase, Submission)
 
 ROLES = ("fidelity", "runtime")
 
@@ -209,6 +210,74 @@ def reap(s: Session, now: datetime) -> int:
             if sub.status == RUNNING and not any(j.status == JOB_LEASED for j in sub.jobs if j.id != job.id):
                 sub.status, sub.stage = QUEUED, None
     return len(jobs)
+
+
+def contradiction(sub: Submission) -> str | None:
+    """What in a submission's status contradicts its jobs' states (None: nothing). Every change
+    moves both in one transaction, so this is only ever left by a fault (a race of an older
+    version, a bug): :func:`repair` puts it right."""
+    jobs = sub.jobs
+    if sub.status in ACTIVE_STATUSES:
+        failed = next((j for j in jobs if j.status == JOB_FAILED), None)
+        if failed is not None:
+            return f"its {failed.role} job failed but the submission is {sub.status}"
+        if jobs and all(j.status == JOB_DONE for j in jobs):
+            return f"every job is done but the submission is {sub.status}"
+        if not any(j.status in (JOB_QUEUED, JOB_LEASED) for j in jobs):
+            return f"no job is left to run but the submission is {sub.status}"
+    elif any(j.status == JOB_QUEUED for j in jobs):
+        return f"the submission is {sub.status} but a job of it is still queued"
+    return None
+
+
+def repair(s: Session, sub: Submission, now: datetime, max_attempts: int) -> str | None:
+    """Put right what :func:`contradiction` finds (the caller holds the submission's lock,
+    :func:`lock_submission`): a failed job fails the submission (an infrastructure failure,
+    so it costs the participant nothing); all jobs done scores it (Finished; a failure if the
+    results cannot be scored); no job left requeues the jobs not done (new ones if it has
+    none); a finished, failed or cancelled submission's queued jobs are cancelled. What it
+    found and did, or None (nothing to repair)."""
+    found = contradiction(sub)
+    if found is None:
+        return None
+    jobs = sub.jobs
+    if sub.status not in ACTIVE_STATUSES:
+        for j in jobs:
+            if j.status == JOB_QUEUED:
+                j.status, j.finished_at = JOB_CANCELLED, now
+        return f"{found}: its queued jobs cancelled"
+    failed = next((j for j in jobs if j.status == JOB_FAILED), None)
+    if failed is not None:
+        _fail_submission(s, sub, f"{failed.role}: {failed.error or 'failed'}", FAULT_INFRA, now)
+        return f"{found}: failed it as an infrastructure failure"
+    if jobs and all(j.status == JOB_DONE for j in jobs):
+        try:
+            sub.status, sub.stage = SCORING, None
+            score_submission(sub, now)
+        except (KeyError, TypeError, ValueError, MaikitError) as e:
+            _fail_submission(s, sub, f"scoring: the jobs' results could not be scored ({e!r})", FAULT_INFRA, now)
+            return f"{found}: its results could not be scored ({e!r}); failed it as an infrastructure failure"
+        return f"{found}: scored it ({sub.score:g}), Finished"
+    if not jobs:
+        create_jobs(s, sub, challenge_def(sub.phase), now=now, max_attempts=max_attempts)
+        return f"{found}: it had no jobs; queued new ones"
+    again = [j for j in jobs if j.status != JOB_DONE]
+    for j in again:
+        j.status, j.cancel_requested, j.finished_at = JOB_QUEUED, False, None
+        j.worker_id, j.lease_hash, j.lease_expires_at = None, None, None
+    sub.status, sub.stage = QUEUED, None
+    return f"{found}: requeued its {' and '.join(j.role for j in again)} job{'s' if len(again) > 1 else ''}"
+
+
+def contradicting(s: Session) -> list[int]:
+    """The submissions that may contradict their jobs (:func:`contradiction` decides under the
+    lock): active with a failed job or with none queued or leased; done with a queued job."""
+    pending = select(Job.id).where(Job.submission_id == Submission.id, Job.status.in_((JOB_QUEUED, JOB_LEASED))).exists()
+    failed = select(Job.id).where(Job.submission_id == Submission.id, Job.status == JOB_FAILED).exists()
+    active = s.execute(select(Submission.id).where(Submission.status.in_(ACTIVE_STATUSES), or_(~pending, failed)))
+    done = s.execute(select(Job.submission_id).join(Submission, Submission.id == Job.submission_id)
+                     .where(Job.status == JOB_QUEUED, Submission.status.not_in(ACTIVE_STATUSES)))
+    return sorted({*active.scalars(), *done.scalars()})
 
 
 def _default_convention(task: str) -> str | None:

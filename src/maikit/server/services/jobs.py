@@ -1,7 +1,8 @@
 """A leased job, addressed by its lease token: the file it runs, heartbeats, log text, the
 result (all for the current lease only: Conflict otherwise), and the lease upkeep of the
-server (expired leases requeued, every lease resumed when the server starts). The queue and
-the submission pipeline beneath are :mod:`maikit.server.jobs`."""
+server (expired leases requeued, every lease resumed when the server starts, submissions whose
+status contradicts their jobs repaired). The queue and the submission pipeline beneath are
+:mod:`maikit.server.jobs`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from maikit.server.db.faults import database_away
 from maikit.server.db.models import JOB_LEASED, JOB_QUEUED, Job, JobLog, Worker
 from maikit.server.errors import Conflict
-from maikit.server.jobs.pipeline import apply_result, lock_submission, reap
+from maikit.server.jobs.pipeline import apply_result, contradicting, lock_submission, reap, repair
 from maikit.server.jobs.queue import extend, job_for_lease, resume
 from maikit.server.state import Platform
 
@@ -103,3 +105,27 @@ def resume_leases(p: Platform, after: str = "server start") -> int:
     if n or after != "server start":
         log.info("%s: %d leased job(s) get %g s for their workers to come back", after, n, p.settings.lease_s)
     return n
+
+
+def repair_once(p: Platform) -> int:
+    """Find every submission whose status contradicts its jobs and put it right
+    (:func:`~maikit.server.jobs.pipeline.repair`: finished, failed or requeued), each in a
+    transaction of its own under the submission's lock, with a log line saying what was
+    repaired; how many were."""
+    with p.db.read() as s:
+        candidates = contradicting(s)
+    repaired = 0
+    for sub_id in candidates:
+        try:
+            with p.db.write() as s, s.begin():
+                sub = lock_submission(s, sub_id)
+                what = repair(s, sub, p.now(), p.settings.max_attempts)
+        except Exception as e:  # one that cannot be repaired now does not hold up the others
+            if database_away(e):
+                raise  # an outage: the reaper says so once and tries again next round
+            log.exception("repair of submission %d", sub_id)
+            continue
+        if what:
+            repaired += 1
+            log.warning("repaired submission %d: %s", sub_id, what)
+    return repaired
