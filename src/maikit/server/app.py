@@ -12,7 +12,8 @@ import logging
 import time
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -68,6 +69,17 @@ async def _http_error(request: Request, exc: HTTPException):
     return await http_exception_handler(request, exc)
 
 
+async def _invalid_request(request: Request, exc: RequestValidationError):
+    """A request FastAPI could not read (a path id past the database's, a field too long):
+    the API keeps FastAPI's 422 (each field and why); a page gets the error page with the first
+    field and its reason."""
+    if _for_pages(request):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ())[1:]) or "request"
+        return error_page(request, 422, f"{where}: {first.get('msg', 'invalid')}")
+    return await request_validation_exception_handler(request, exc)
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool | None = None, migrate_empty: bool = False) -> FastAPI:
     """The app on a database of this code's schema
     (:func:`~maikit.server.db.session.open_database`: SQLite is migrated on start)."""
@@ -117,6 +129,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_exception_handler(ServiceError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for cls in DATABASE_ERRORS:
         app.add_exception_handler(cls, _database_error)
     return app

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from maikit.server.db.models import MAX_ID, ApiToken, Team, User, Worker, column_length
 from maikit.server.services.challenges import ChallengePublic, PhasePublic
 from maikit.server.services.submissions import SubmissionPublic
 
@@ -38,10 +39,10 @@ class TokenPublic(BaseModel):
 
 
 class UserCreate(BaseModel):
-    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    password: str | None = None
+    username: str = Field(pattern=rf"^[A-Za-z0-9_.-]{{1,{column_length(User.username)}}}$")
+    password: str | None = Field(None, max_length=1000)
     role: Literal["participant", "organiser"] = "participant"
-    team: str | None = None
+    team: str | None = Field(None, max_length=column_length(Team.name))
 
 
 class RoleChange(BaseModel):
@@ -60,8 +61,9 @@ class UserCreated(UserPublic):
 
 
 class WorkerTokenCreate(BaseModel):
-    device_tag: str = Field("*", description="the device tag this token may serve (* = any)")
-    label: str = ""
+    device_tag: str = Field("*", max_length=column_length(ApiToken.device_tag),
+                            description="the device tag this token may serve (* = any)")
+    label: str = Field("", max_length=column_length(ApiToken.label))
 
 
 class WorkerHealth(BaseModel):
@@ -72,9 +74,9 @@ class WorkerHealth(BaseModel):
 
 
 class WorkerRegister(BaseModel):
-    name: str = Field(max_length=100)
+    name: str = Field(max_length=column_length(Worker.name))
     roles: list[Literal["fidelity", "runtime", "noop"]] = ["fidelity", "runtime"]
-    device_tag: str = "litert-cpu"
+    device_tag: str = Field("litert-cpu", max_length=column_length(Worker.device_tag))
     fingerprint: dict = {}
     health: WorkerHealth | None = None  # the device's health check on start (None: no device to check)
 
@@ -86,7 +88,7 @@ class WorkerRegistered(BaseModel):
 
 
 class ClaimRequest(BaseModel):
-    worker_id: int
+    worker_id: int = Field(le=MAX_ID)
     wait_s: float = Field(0.0, ge=0, le=60)
 
 
@@ -97,6 +99,6 @@ class Heartbeat(BaseModel):
 
 class JobResult(BaseModel):
     ok: bool
-    result: dict[str, Any] | None = None
+    result: Any = None  # an object of the measured values: checked by the service, which names what is missing
     reason: str | None = None
     fault: Literal["model", "infrastructure"] | None = None

@@ -43,6 +43,15 @@ FAULT_MODEL, FAULT_INFRA = "model", "infrastructure"
 
 JOB_QUEUED, JOB_LEASED, JOB_DONE, JOB_FAILED, JOB_CANCELLED = "queued", "leased", "done", "failed", "cancelled"
 
+# the largest id a row can have: the id columns are INTEGER (32 bits on PostgreSQL); the API
+# refuses larger ones before any query (maikit.server.api.params.RowId)
+MAX_ID = 2**31 - 1
+
+
+def column_length(column) -> int:
+    """A string column's length (``User.username`` -> 64): the limit the API states for it."""
+    return column.property.columns[0].type.length
+
 
 class Team(Base):
     __tablename__ = "teams"

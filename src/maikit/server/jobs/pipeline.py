@@ -129,6 +129,55 @@ def apply_result(s: Session, job: Job, body: dict, now: datetime) -> None:
         score_submission(sub, now)
 
 
+def result_problem(job: Job, body: dict) -> str | None:
+    """What is wrong with a result that says ``ok`` (None: nothing; a failure report carries no
+    metrics): ``result`` must be an object holding, as real numbers, what the job's role
+    measures: a fidelity job the task's metrics, a runtime job the phase's statistic."""
+    import math
+
+    from maikit.tasks import get_task
+
+    if not body.get("ok"):
+        return None
+    cdef = challenge_def(job.submission.phase)
+    if job.role == "fidelity":
+        need = list(get_task(cdef.task).metric_names)
+    elif job.role == "runtime":
+        need = [STATISTICS[cdef.protocol.statistic]]
+    else:
+        return None
+    result = body.get("result")
+    if not isinstance(result, dict):
+        return f"'result' is {'missing' if result is None else 'not an object'} (it must hold {', '.join(need)})"
+    missing = [k for k in need if k not in result]
+    bad = [k for k in need if k in result and (isinstance(result[k], bool) or not isinstance(result[k], (int, float))
+                                               or not math.isfinite(result[k]))]
+    parts = ([f"'result' lacks {', '.join(missing)}"] if missing else []) \
+        + ([f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a finite number"] if bad else [])
+    return "; ".join(parts) or None
+
+
+def unusable_result(s: Session, job: Job, problem: str, now: datetime) -> str:
+    """A worker's result for a job it holds said ``ok`` but is unusable (:func:`result_problem`):
+    the lease is taken back at once, as if it had expired (not left to run out), and the job
+    goes back to the queue for another attempt; out of attempts, it fails and its submission
+    fails as an infrastructure failure (never the participant's: quota refunded). What
+    happened, in words. The submission is locked by the caller (:func:`lock_submission`)."""
+    from maikit.server.jobs.queue import requeue_or_fail
+
+    attempt = job.attempt
+    if not requeue_or_fail(job, now):
+        job.error = f"the workers' results were unusable {attempt} times ({problem}); infrastructure failure"
+        job_failed_infra(s, job, now)
+        return f"failed after {attempt} attempts (an infrastructure failure, not the model's)"
+    if job.status == JOB_CANCELLED:
+        return "was cancelled meanwhile"
+    sub = job.submission
+    if sub.status == RUNNING and not any(j.status == JOB_LEASED for j in sub.jobs if j.id != job.id):
+        sub.status, sub.stage = QUEUED, None
+    return f"is back in the queue ({attempt} of {job.max_attempts} attempts used)"
+
+
 def score_submission(sub: Submission, now: datetime) -> None:
     from maikit.scoring import score
     from maikit.tasks import get_task

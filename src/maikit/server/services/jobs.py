@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from maikit.server.db.faults import database_away
 from maikit.server.db.models import JOB_LEASED, JOB_QUEUED, Job, JobLog, Worker
-from maikit.server.errors import Conflict
-from maikit.server.jobs.pipeline import apply_result, contradicting, lock_submission, reap, repair
+from maikit.server.errors import Conflict, Invalid
+from maikit.server.jobs.pipeline import (apply_result, contradicting, lock_submission, reap, repair, result_problem,
+                                         unusable_result)
 from maikit.server.jobs.queue import extend, job_for_lease, resume
 from maikit.server.state import Platform
 
@@ -62,14 +63,24 @@ def append_log(p: Platform, job_id: int, lease_token: str, data: bytes) -> None:
 
 def post_result(p: Platform, job_id: int, lease_token: str, result: dict) -> dict:
     """The job's outcome (``ok``, ``result``, ``reason``, ``fault``); accepted once, for the
-    current lease only."""
+    current lease only. A result that says ``ok`` without the values its role measures (or
+    with values that are not numbers) is refused (Invalid, naming what is missing) and the
+    lease taken back at once: the job goes back to the queue for another attempt (the model
+    is not at fault, another worker may measure it; the attempts are bounded, so a broken
+    worker cannot loop), and fails as an infrastructure failure once its attempts are used up
+    (:func:`~maikit.server.jobs.pipeline.unusable_result`)."""
     with p.db.write() as s, s.begin():
         sub_id = s.scalar(select(Job.submission_id).where(Job.id == job_id))
         if sub_id is not None:
             lock_submission(s, sub_id)  # the submission first, then the job: one lock order everywhere
         job = held(s, job_id, lease_token, lock=True)
-        apply_result(s, job, result, p.now())
-        return {"accepted": True, "job_status": job.status, "submission_status": job.submission.status}
+        problem = result_problem(job, result)
+        if problem is None:
+            apply_result(s, job, result, p.now())
+            return {"accepted": True, "job_status": job.status, "submission_status": job.submission.status}
+        outcome = unusable_result(s, job, problem, p.now())
+    log.warning("job %d: unusable result (%s); the job %s", job_id, problem, outcome)
+    raise Invalid(f"job {job_id}: the result says ok but {problem}; the job {outcome}")
 
 
 def queue_counts(p: Platform) -> tuple[int, int]:

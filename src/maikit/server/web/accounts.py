@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from maikit.server.api.deps import client_address
 from maikit.server.api.errors import headers_of
 from maikit.server.api.errors import status_of
+from maikit.server.api.params import RowId
 from maikit.server.errors import Conflict, RateLimited, ServiceError
 from maikit.server.services import users
 from maikit.server.web.render import render
@@ -146,7 +147,7 @@ async def create_token(request: Request):
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-async def revoke_token(token_id: int, request: Request):
+async def revoke_token(token_id: RowId, request: Request):
     u = await run_in_threadpool(need_user, request)
     await checked_form(request)
     await run_in_threadpool(users.revoke_user_token, request.app.state.platform, u.id, token_id)

@@ -13,6 +13,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from maikit.server.api.errors import status_of
+from maikit.server.api.params import RowId
 from maikit.server.errors import ServiceError
 from maikit.server.services import challenges, factsheets, kit, reports, submissions
 from maikit.server.web.render import render
@@ -123,7 +124,7 @@ async def save_factsheet(slug: str, phase: str, request: Request):
 
 
 @router.get("/organiser/submissions/{sub_id}/bundle")
-def organiser_bundle(sub_id: int, request: Request):
+def organiser_bundle(sub_id: RowId, request: Request):
     need_organiser(request)
     path, name = submissions.bundle_archive(request.app.state.platform, sub_id)
     return FileResponse(path, media_type="application/zip", filename=name, background=BackgroundTask(path.unlink, missing_ok=True))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from maikit.server.api.params import RowId
 from maikit.server.db.models import ACTIVE_STATUSES, DONE_STATUSES, User
 from maikit.server.errors import NotFound
 from maikit.server.services import challenges, submissions, workers
@@ -57,13 +58,13 @@ async def _act(request: Request, fn, *args):
 
 
 @router.post("/submissions/{sub_id}/rerun")
-async def rerun(sub_id: int, request: Request):
+async def rerun(sub_id: RowId, request: Request):
     new = await _act(request, submissions.rerun, sub_id)
     return _back(f"Submission {sub_id} re-runs as {new.id}.")
 
 
 @router.post("/submissions/{sub_id}/cancel")
-async def cancel(sub_id: int, request: Request):
+async def cancel(sub_id: RowId, request: Request):
     await _act(request, submissions.cancel, sub_id)
     return _back(f"Submission {sub_id} cancelled.")
 

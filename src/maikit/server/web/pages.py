@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from maikit.server.api.errors import status_of
+from maikit.server.api.params import RowId
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import ACTIVE_STATUSES, User
 from maikit.server.errors import Interrupted, ServiceError, TooLarge
@@ -205,7 +206,7 @@ def my_submissions(slug: str, phase: str, request: Request, message: str = ""):
                   quota=quota, message=message)
 
 
-async def _own_action(request: Request, fn, sub_id: int, message: str) -> RedirectResponse:
+async def _own_action(request: Request, fn, sub_id: RowId, message: str) -> RedirectResponse:
     """A participant's form action on a submission (``fn(platform, sub_id, user)``: the same
     service and rules as the API's), then back to their list with ``message``."""
     u = await run_in_threadpool(need_user, request)
@@ -216,13 +217,13 @@ async def _own_action(request: Request, fn, sub_id: int, message: str) -> Redire
 
 
 @router.post("/submissions/{sub_id:int}/cancel")
-async def cancel_own(sub_id: int, request: Request):
+async def cancel_own(sub_id: RowId, request: Request):
     return await _own_action(request, submissions.cancel, sub_id,
                              f"Submission {sub_id} cancelled; it does not count toward your quota.")
 
 
 @router.post("/submissions/{sub_id:int}/select")
-async def select_own(sub_id: int, request: Request):
+async def select_own(sub_id: RowId, request: Request):
     return await _own_action(request, submissions.select_for_board, sub_id,
                              f"Submission {sub_id} is the one the leaderboard shows for you.")
 
@@ -256,7 +257,7 @@ def plain_reason(sub) -> str | None:
 
 
 @router.get("/submissions/{sub_id:int}")
-def submission_detail(sub_id: int, request: Request):
+def submission_detail(sub_id: RowId, request: Request):
     u = need_user(request)
     d = submissions.submission_detail(request.app.state.platform, sub_id, u)
     return render(request, "submission.html", user=u, title=f"Submission {sub_id}", sub=d.public, c=d.challenge,
@@ -265,7 +266,7 @@ def submission_detail(sub_id: int, request: Request):
 
 
 @router.get("/submissions/{sub_id:int}.json")
-def submission_json(sub_id: int, request: Request):
+def submission_json(sub_id: RowId, request: Request):
     u = need_user(request)
     return JSONResponse(submissions.read_submission(request.app.state.platform, sub_id, u).model_dump())
 

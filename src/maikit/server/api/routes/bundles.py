@@ -10,6 +10,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from maikit.server.api.deps import organiser, state, user
+from maikit.server.api.params import RowId
 from maikit.server.db.models import User
 from maikit.server.errors import TooLarge
 from maikit.server.factsheet import FACTSHEET_MAX_BYTES
@@ -75,7 +76,7 @@ def report_default_phase(slug: str, _: User = Depends(organiser), st=Depends(sta
 
 
 @router.get("/submissions/{sub_id}/bundle", response_class=FileResponse)
-def download_bundle(sub_id: int, _: User = Depends(organiser), st=Depends(state)):
+def download_bundle(sub_id: RowId, _: User = Depends(organiser), st=Depends(state)):
     """A submission's bundle as one zip: model file(s), code archive, factsheet.json (organisers)."""
     path, name = submissions.bundle_archive(st, sub_id)
     return FileResponse(path, media_type="application/zip", filename=name,

@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from maikit.server.api.deps import lease, state
+from maikit.server.api.params import RowId
 from maikit.server.api.schemas import Heartbeat, JobResult
 from maikit.server.services import jobs
 
@@ -16,25 +17,25 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}/file", response_class=FileResponse)
-def job_file(job_id: int, token: str = Depends(lease), st=Depends(state)):
+def job_file(job_id: RowId, token: str = Depends(lease), st=Depends(state)):
     """The submitted file this job runs."""
     return FileResponse(jobs.job_file(st, job_id, token), media_type="application/octet-stream")
 
 
 @router.post("/{job_id}/heartbeat", response_model=Heartbeat)
-def heartbeat(job_id: int, token: str = Depends(lease), st=Depends(state)) -> Heartbeat:
+def heartbeat(job_id: RowId, token: str = Depends(lease), st=Depends(state)) -> Heartbeat:
     """Extend the lease; ``cancel`` tells the worker to stop (the submission was cancelled)."""
     expires, cancel = jobs.heartbeat(st, job_id, token)
     return Heartbeat(lease_expires_at=expires, cancel=cancel)
 
 
 @router.post("/{job_id}/log", status_code=204)
-async def append_log(job_id: int, request: Request, token: str = Depends(lease), st=Depends(state)) -> None:
+async def append_log(job_id: RowId, request: Request, token: str = Depends(lease), st=Depends(state)) -> None:
     """Append text (the body, UTF-8) to this attempt's log."""
     await run_in_threadpool(jobs.append_log, st, job_id, token, await request.body())
 
 
 @router.post("/{job_id}/result")
-def post_result(job_id: int, body: JobResult, token: str = Depends(lease), st=Depends(state)) -> dict:
+def post_result(job_id: RowId, body: JobResult, token: str = Depends(lease), st=Depends(state)) -> dict:
     """The job's outcome; accepted once, for the current lease only."""
     return jobs.post_result(st, job_id, token, body.model_dump())

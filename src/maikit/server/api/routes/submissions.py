@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
 from maikit.server.api.deps import organiser, state, user
+from maikit.server.api.params import RowId
 from maikit.server.api.schemas import SubmissionPublic
 from maikit.server.db.models import User
 from maikit.server.factsheet import FACTSHEET_MAX_BYTES
@@ -54,37 +55,37 @@ def read_quota(slug: str, phase: str, u: User = Depends(user), st=Depends(state)
 
 
 @router.get("/submissions/{sub_id}", response_model=SubmissionPublic)
-def read_submission(sub_id: int, u: User = Depends(user), st=Depends(state)) -> SubmissionPublic:
+def read_submission(sub_id: RowId, u: User = Depends(user), st=Depends(state)) -> SubmissionPublic:
     return submissions.read_submission(st, sub_id, u)
 
 
 @router.get("/submissions/{sub_id}/logs")
-def read_logs(sub_id: int, u: User = Depends(user), st=Depends(state)) -> dict:
+def read_logs(sub_id: RowId, u: User = Depends(user), st=Depends(state)) -> dict:
     """The log of every stage (preflight verdict, then each job's attempts)."""
     return {"submission_id": sub_id, "stages": submissions.read_logs(st, sub_id, u)}
 
 
 @router.get("/submissions/{sub_id}/files/{role}", response_class=FileResponse)
-def download_file(sub_id: int, role: str, _: User = Depends(organiser), st=Depends(state)):
+def download_file(sub_id: RowId, role: str, _: User = Depends(organiser), st=Depends(state)):
     """A submitted file (organisers only): ``runtime``, ``fidelity`` or ``code`` (the bundle's code archive)."""
     path, name = submissions.stored_file(st, sub_id, role)
     return FileResponse(path, media_type="application/octet-stream", filename=name)
 
 
 @router.post("/submissions/{sub_id}/cancel", response_model=SubmissionPublic)
-def cancel(sub_id: int, u: User = Depends(user), st=Depends(state)) -> SubmissionPublic:
+def cancel(sub_id: RowId, u: User = Depends(user), st=Depends(state)) -> SubmissionPublic:
     """Cancel: your own (or your team's) queued or running submission, the quota given back;
     an organiser, any submission in any status."""
     return submissions.cancel(st, sub_id, u)
 
 
 @router.post("/submissions/{sub_id}/rerun", response_model=SubmissionPublic, status_code=201)
-def rerun(sub_id: int, u: User = Depends(organiser), st=Depends(state)) -> SubmissionPublic:
+def rerun(sub_id: RowId, u: User = Depends(organiser), st=Depends(state)) -> SubmissionPublic:
     """Run the same files again as a new submission (``parent_id`` = this one; no quota)."""
     return submissions.rerun(st, sub_id, u)
 
 
 @router.post("/submissions/{sub_id}/select", response_model=SubmissionPublic)
-def select_for_board(sub_id: int, u: User = Depends(user), st=Depends(state)) -> SubmissionPublic:
+def select_for_board(sub_id: RowId, u: User = Depends(user), st=Depends(state)) -> SubmissionPublic:
     """Choose this submission for a phase ranked by ``selected`` (one per participant)."""
     return submissions.select_for_board(st, sub_id, u)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from maikit.server.api.deps import organiser, state, worker_token
+from maikit.server.api.params import RowId
 from maikit.server.api.schemas import ClaimRequest, WorkerHealth, WorkerRegister, WorkerRegistered
 from maikit.server.db.models import ApiToken, User
 from maikit.server.services import workers
@@ -24,7 +25,7 @@ def register(body: WorkerRegister, tok: ApiToken = Depends(worker_token), st=Dep
 
 
 @router.post("/{worker_id}/health", status_code=204)
-def report_health(worker_id: int, body: WorkerHealth, tok: ApiToken = Depends(worker_token), st=Depends(state)) -> None:
+def report_health(worker_id: RowId, body: WorkerHealth, tok: ApiToken = Depends(worker_token), st=Depends(state)) -> None:
     """The device's latest health check; while it is not ``ok`` the worker is leased no job."""
     workers.report_health(st, tok.id, worker_id, body.ok, body.reason)
 
