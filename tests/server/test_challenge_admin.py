@@ -158,3 +158,27 @@ def test_a_phase_removed_while_an_upload_runs_its_preflight(live, tiny_models, i
             assert rm.status_code == 409 and up.status_code == 201
         outcomes.add(rm.status_code)
     assert 201 in outcomes  # the removal won at least once: the race was run
+
+
+def test_an_upload_whose_phase_went_away_says_which_phases_there_are(live, isp_split):
+    """The upload's last check of its phase (made under the lock it holds until it commits):
+    a phase removed meanwhile is named with the phases there are, one that another phase of
+    the same name replaced asks for the upload again (it said "has no phase 'testing'" of a
+    phase that was there)."""
+    import pytest
+
+    from maikit.server.db.models import Phase
+    from maikit.server.errors import Conflict, NotFound
+    from maikit.server.services.submissions import _phase_still_there
+
+    d = challenge_def("gone1", isp_split)
+    live.create_challenge(d)
+    with live.platform.db.write() as s, s.begin():
+        ids = dict(s.execute(select(Phase.slug, Phase.id).where(Phase.challenge.has(slug="gone1"))).all())
+        _phase_still_there(s, ids["testing"], "gone1", "testing")  # there: nothing to say
+        stale = max(s.scalars(select(Phase.id))) + 1000  # the id the upload read, now gone
+        with pytest.raises(NotFound, match=r"^challenge 'gone1' has no phase 'exam' \(its phases: validation, testing\)$"):
+            _phase_still_there(s, stale, "gone1", "exam")
+        with pytest.raises(Conflict, match=r"^phase 'testing' of challenge 'gone1' was replaced while the file was "
+                                           r"checked; upload it again$"):
+            _phase_still_there(s, stale, "gone1", "testing")

@@ -22,6 +22,9 @@ REPORTS = {
     "mai22-depth.yaml": ("depth", ["si-RMSE", "RMSE", "LOG10", "REL", "Runtime, ms", "Final Score"], "raspberry-pi-4", "cpu"),
 }
 
+# the input each report times (ISP §2.3: the packed RAW at half of Full HD; depth §2.3: a 480x640 photo)
+TIMED_SHAPES = {"isp": (1, 544, 960, 4), "depth": (1, 480, 640, 3)}
+
 
 def test_every_example_is_listed():
     assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == sorted(REPORTS)
@@ -50,6 +53,9 @@ def test_mai_challenge_check_passes_each_example_next_to_its_data(tmp_path, name
     assert [col.title for col in c.leaderboard] == titles
     assert {col.key for col in c.leaderboard} <= set(SPECS[task].metric_names) | {"runtime_ms", "score"}
     assert (c.protocol.device, c.protocol.target) == (device, target)
+    # the official shape: the one the platform times, stated to participants in the description
+    assert SPECS[task].latency_input_shape == TIMED_SHAPES[task]
+    assert "×".join(map(str, TIMED_SHAPES[task])) in c.description
     # LiteRT benchmark_model's defaults (docs/references.md#runtime)
     p = c.protocol
     assert (p.warmup_runs, p.warmup_seconds, p.min_runs, p.min_seconds, p.max_seconds) == (1, 0.5, 50, 1.0, 150.0)

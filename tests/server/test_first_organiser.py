@@ -13,12 +13,17 @@ import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from _fixtures import stop_group
 from platform_testing import PG_URL, _serve, free_port, stop_live, wait_for
+
+# the newest migration, read from the folder (not from Alembic, which the command uses)
+NEWEST = max(p.name.split("_", 1)[0] for p in (Path(__file__).resolve().parents[2] / "src" / "maikit" / "server" / "db"
+                                                / "migrations" / "versions").glob("[0-9]*_*.py"))
 
 
 @contextlib.contextmanager
@@ -62,7 +67,10 @@ def test_the_first_organiser_signs_in_with_what_create_user_prints(database, tmp
         assert r.returncode == 1 and r.stdout == ""
         assert r.stderr.strip() == (f"error: the database has no maikit schema: create or upgrade it with "
                                     f"`mai server migrate --db {url}`")
-        assert mai("server", "migrate", "--db", url).returncode == 0
+        r = mai("server", "migrate", "--db", url, "--json")
+        assert r.returncode == 0 and json.loads(r.stdout) == {"before": None, "after": NEWEST, "changed": True}, r.stderr
+        r = mai("server", "migrate", "--db", url)
+        assert r.returncode == 0 and r.stderr.strip() == f"the database was already at the newest schema (revision {NEWEST})"
     r = mai("server", "create-user", "root", "--organiser", *options, "--json")
     assert r.returncode == 0, r.stderr
     made = json.loads(r.stdout)
@@ -124,7 +132,7 @@ def test_an_empty_server_says_how_to_make_the_first_organiser(tmp_path):
 def test_serve_refuses_a_postgresql_database_without_this_codes_schema(tmp_path):
     """``mai serve --db`` on a fresh database stopped with `relation "challenges" does not exist`."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, inspect, text
 
     from maikit.server.db.session import alembic_config
 
@@ -145,6 +153,8 @@ def test_serve_refuses_a_postgresql_database_without_this_codes_schema(tmp_path)
         engine.dispose()
         r = mai("serve", *args, "--db", url)
         assert r.returncode == 1 and "error: the database's maikit schema (revision 9999) is newer than this maikit knows" in r.stderr
+        r = mai("server", "migrate", "--db", url)  # Alembic's own words were a traceback-like "Can't locate revision"
+        assert r.returncode == 1 and r.stderr.startswith("error: the database's maikit schema (revision 9999) is newer")
     with empty_pg() as url:
         engine = create_engine(url)
         with engine.begin() as c:
@@ -153,6 +163,12 @@ def test_serve_refuses_a_postgresql_database_without_this_codes_schema(tmp_path)
         r = mai("serve", *args, "--db", url)
         assert r.returncode == 1 and r.stderr.strip() == ("error: the database has tables but no maikit schema (no Alembic "
                                                           "revision): point --db at a database of its own")
+        r = mai("server", "migrate", "--db", url)  # it made maikit's tables among someone else's
+        assert r.returncode == 1 and r.stderr.strip() == ("error: the database has tables but no maikit schema (no Alembic "
+                                                          "revision): point --db at a database of its own")
+        with engine.connect() as c:
+            assert [t for t in inspect(c).get_table_names()] == ["someone_elses"]
+        engine.dispose()
     r = mai("serve", *args, "--db", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     assert r.returncode == 1 and r.stderr.startswith("error: cannot reach the database (")
 

@@ -61,7 +61,9 @@ def test_the_kit_lists_and_serves_its_files_with_size_and_sha256_to_signed_in_us
     # per phase: the validation inputs are the validation phase's only
     testing = {f["name"] for f in live.get("/api/challenges/kit1/kit?phase=testing", "bob").json()["files"]}
     assert testing == {"train.zip", "starter/train.py", "optimisation-guideline-cpu.md"}
-    assert live.get("/api/challenges/kit1/kit?phase=nope", "bob").status_code == 404
+    r = live.get("/api/challenges/kit1/kit?phase=nope", "bob")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "challenge 'kit1' has no phase 'nope' (its phases: validation, testing)"
 
     # a file changed on disk after the challenge was saved is refused until it is saved again
     (kit / "train.zip").write_bytes(os.urandom(10))

@@ -7,6 +7,7 @@ back; two choices made at once leave one submission selected."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import threading
@@ -42,7 +43,7 @@ def test_an_organiser_runs_a_challenge_from_the_command_line(live, tiny_models, 
     code, out, _ = mai(live, None, "challenge", "show", "cli1")
     assert code == 0 and "cli1/validation  validation" in out and "50 per UTC day" in out
 
-    model, none = tiny_models["isp"] / "model.tflite", tiny_models["isp"] / "model_none.tflite"
+    model = tiny_models["isp"] / "model.tflite"
     ids = []
     for phase in ("validation", "testing"):
         code, out, err = mai(live, "alice", "submit", str(model.parent), "--challenge", "cli1", "--phase", phase, "--json")
@@ -59,8 +60,15 @@ def test_an_organiser_runs_a_challenge_from_the_command_line(live, tiny_models, 
     assert code == 1 and err.strip() == "error: organisers only (HTTP 403)"
     code, out, err = mai(live, "organiser", "challenge", "publish", "cli1", "--phase", "testing", "--json")
     assert code == 0 and json.loads(out)["published"] is True, err
+    code, out, _ = mai(live, "organiser", "challenge", "publish", "cli1", "--phase", "testing")
+    assert code == 0 and out.strip() == "cli1/testing: results published; the leaderboard is public"  # was "is hidden-until-published"
     code, out, _ = mai(live, "alice", "submission", "show", str(ids[1]), "--json")
     assert json.loads(out)["score"] == live.get(f"/api/submissions/{ids[1]}", "organiser").json()["score"] is not None
+    # the report of one team says so in words ("1 team(s)", "1 teams are ranked" before)
+    code, _out, err = mai(live, "organiser", "challenge", "report", "cli1", "--phase", "testing", "--out",
+                          str(tmp_path / "report"), "--no-figure")
+    assert code == 0 and err == "" and _out.startswith("cli1/testing: 1 team -> "), err
+    assert "\n1 team is ranked in the testing phase." in "\n" + (tmp_path / "report" / "results.md").read_text().split("## Challenge Results\n\n", 1)[1]
 
     # re-run a phase: the newest of each lineage, no quota
     code, out, _ = mai(live, "organiser", "challenge", "rerun", "cli1", "--phase", "validation", "--json")
@@ -88,6 +96,12 @@ def test_an_organiser_runs_a_challenge_from_the_command_line(live, tiny_models, 
     # files and logs
     code, _out, err = mai(live, "organiser", "submission", "download", str(ids[0]), "--out", str(tmp_path / "m.tflite"))
     assert code == 0 and (tmp_path / "m.tflite").read_bytes() == model.read_bytes()
+    code, out, err = mai(live, "organiser", "submission", "download", str(ids[0]), "--role", "fidelity", "--out",
+                         str(tmp_path / "f.tflite"), "--json")
+    none = tiny_models["isp"] / "model_none.tflite"
+    assert code == 0 and json.loads(out) == {"id": ids[0], "role": "fidelity", "out": str(tmp_path / "f.tflite"),
+                                             "size_bytes": none.stat().st_size,
+                                             "sha256": hashlib.sha256(none.read_bytes()).hexdigest()}, err
     code, _out, err = mai(live, "alice", "submission", "download", str(ids[0]), "--out", str(tmp_path / "x.tflite"))
     assert code == 1 and not (tmp_path / "x.tflite").exists()
     code, out, _ = mai(live, "alice", "submission", "logs", str(ids[0]))
@@ -115,6 +129,14 @@ def test_a_participant_cancels_and_selects_from_the_command_line(live, tiny_mode
     assert json.loads(out)["status"] == "Cancelled" and json.loads(out)["reason"] == "cancelled by its owner"
     assert live.get(quota, "alice").json()["used_today"] == 1  # the quota given back
     assert live.upload("cli2", model).status_code == 201
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer")
+    rejected = live.upload("cli2", junk).json()
+    # the list says why each failed or was cancelled, as the web page's "Your submissions" does
+    code, out, _ = mai(live, "alice", "submission", "list", "--challenge", "cli2")
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
+    assert code == 0 and "cancelled by its owner" in rows[str(a)]
+    assert rejected["detail"].startswith("preflight: ") and rejected["detail"] in rows[str(rejected["submission_id"])]
     code, _out, err = mai(live, "alice", "submission", "cancel", str(a))
     assert code == 1
     assert err.strip() == f"error: submission {a} is Cancelled; only a queued or running submission can be cancelled (HTTP 409)"
@@ -184,11 +206,16 @@ def test_mai_submit_prints_the_preflight_warnings(live, tiny_models, isp_split):
                 for role, name in (("runtime", "model.tflite"), ("fidelity", "model_none.tflite"))
                 for f in inspect_tflite(model / name, targets=("npu",))["findings"]]
     assert expected and any("float model" in line for line in expected)
-    code, _out, err = mai(live, "alice", "submit", str(model), "--challenge", "warn")
+    code, out, err = mai(live, "alice", "submit", str(model), "--challenge", "warn", "--description", "[b]int8[/b] next")
     assert code == 0, err
     lines = err.splitlines()
     assert lines[0].startswith("preflight passed; submission ")
     assert lines[1:] == [f"warning: {line}" for line in expected]
+    # the web form's description, from the command line too
+    sub_id = int(lines[0].split()[3])
+    assert live.get(f"/api/submissions/{sub_id}", "alice").json()["description"] == "[b]int8[/b] next"
+    code, _out, err = mai(live, "alice", "submit", str(model), "--challenge", "warn", "--description", "x" * 2001)
+    assert code == 1 and err.strip() == "error: `--description` holds at most 2000 characters, got 2001"
 
 
 def test_wait_counts_jobs_in_words():

@@ -202,3 +202,20 @@ def test_report_errors_are_one_line(tmp_path):
                                  f"sqlite:///{tmp_path / 'other.db'}"])
     assert r.exit_code == 1 and "is it a maikit database at the newest schema" in r.output
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("teams, words", [(0, "No team is ranked"), (1, "1 team is ranked"), (2, "2 teams are ranked")])
+def test_the_report_counts_its_teams_in_words(tmp_path, teams, words):
+    """"1 teams are ranked in the Testing phase" was printed for a phase with one team."""
+    from maikit.report import write_report
+
+    rows = [{"rank": i + 1, "team": f"T{i}", "author": f"a{i}", "submission_id": i + 1, "size_bytes": 1000,
+             "metrics": {"psnr": 20.0 - i, "ssim": 0.8}, "runtime_ms": 100.0 + i, "score": 20.0 - i, "pareto": True,
+             "code": False, "factsheet": None} for i in range(teams)]
+    data = {"challenge": {"slug": "c", "title": "C", "task": "isp"},
+            "phase": {"slug": "testing", "title": "Testing", "kind": "test", "ranking": "best", "published": True},
+            "columns": [{"key": "psnr", "title": "PSNR", "sort": "desc", "precision": 2},
+                        {"key": "score", "title": "Final Score", "sort": "desc", "precision": 2}], "rows": rows}
+    written = write_report(data, tmp_path, figure=False)
+    assert f"\n{words} in the Testing phase. Table 1 reports" in written["results.md"].read_text()
+    assert f"\n{words} in the Testing phase. Table~\\ref{{tab:results}} reports" in written["results.tex"].read_text()

@@ -151,8 +151,8 @@ def publish(
     if as_json:
         print_json(p)
     else:
-        say(f"{slug}/{phase}: results published; the leaderboard is {p['visibility']}"
-                      + (" (organisers only)" if p["visibility"] == "private" else ""))
+        say(f"{slug}/{phase}: results published; " + ("the leaderboard stays private (organisers only)"
+                                                       if p["visibility"] == "private" else "the leaderboard is public"))
 
 
 def rerun(
@@ -229,7 +229,7 @@ def report(
         print_json({"out": str(out), "files": {k: str(v) for k, v in written.items()},
                     "rows": [{k: r[k] for k in ("rank", "team", "score", "pareto")} for r in data["rows"]]})
         return
-    say(f"{slug}/{data['phase']['slug']}: {len(data['rows'])} team(s) -> " + ", ".join(str(p) for p in written.values()))
+    say(f"{slug}/{data['phase']['slug']}: {len(data['rows'])} team{'' if len(data['rows']) == 1 else 's'} -> " + ", ".join(str(p) for p in written.values()))
 
 
 def _sqlite_url(data_dir: Path) -> str:

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import err_console, print_json, say
+from maikit.cli._common import print_json, say
 
 
 def register(app: typer.Typer) -> None:
@@ -61,21 +61,33 @@ def serve(
 
 def migrate(
     db: str = typer.Option(..., "--db", help="Database URL, e.g. postgresql+psycopg://user@host/db."),
+    as_json: bool = typer.Option(False, "--json", help="Print {before, after, changed} (Alembic revisions) as JSON."),
 ) -> None:
-    """Bring a database to the newest schema (Alembic upgrade head)."""
+    """Bring a database to the newest schema (Alembic upgrade head). A schema newer than this
+    maikit's, or a database holding other tables but no maikit schema, is refused."""
     from sqlalchemy.exc import OperationalError
 
     from maikit.errors import MaikitError
-    from maikit.server.db.session import Database, migrate as run
+    from maikit.server.db.session import Database, migrate as run, schema_refusal, schema_state
 
     database = Database(db)
     try:
+        state, before = schema_state(database.engine)
+        if state in ("newer", "foreign"):
+            raise MaikitError(schema_refusal(db, database.engine))
         run(db, database.engine)
+        after = schema_state(database.engine)[1]
     except OperationalError as e:
         raise MaikitError(f"cannot reach the database ({str(e.orig).splitlines()[0] if e.orig else e})") from None
     finally:
         database.dispose()
-    err_console.print("database is at the newest schema")
+    if as_json:
+        print_json({"before": before, "after": after, "changed": before != after})
+    elif before == after:
+        say(f"the database was already at the newest schema (revision {after})", err=True)
+    else:
+        say(f"database is at the newest schema (revision {after}; it was {'empty' if before is None else 'at ' + before})",
+            err=True)
 
 
 @contextlib.contextmanager

@@ -53,16 +53,19 @@ def list_submissions(
         say(f"no submission in {challenge}/{phase}" + (" that matches" if status or user else ""))
         return
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{challenge} / {phase}")
-    for col in ("#", "user", "uploaded", "status", "score", "runtime, ms", ""):
+    table = Table(title=Text(f"{challenge} / {phase}"))
+    for col in ("#", "user", "uploaded", "status", "score", "runtime, ms", "", "reason"):
         table.add_column(col, justify="right" if col in ("#", "score", "runtime, ms") else "left")
     for s in subs:
         status_text = s["status"] + (f" ({s['stage']})" if s.get("stage") else "")
-        table.add_row(str(s["id"]), s["user"], s["created_at"][:19].replace("T", " "), status_text,
-                      "" if s.get("score") is None else f"{s['score']:.2f}",
-                      "" if s.get("runtime_ms") is None else f"{s['runtime_ms']:.1f}",
-                      "selected" if s.get("selected") else (f"re-run of {s['parent_id']}" if s.get("parent_id") else ""))
+        cells = (str(s["id"]), s["user"], s["created_at"][:19].replace("T", " "), status_text,
+                 "" if s.get("score") is None else f"{s['score']:.2f}",
+                 "" if s.get("runtime_ms") is None else f"{s['runtime_ms']:.1f}",
+                 "selected" if s.get("selected") else (f"re-run of {s['parent_id']}" if s.get("parent_id") else ""),
+                 s.get("reason") or "")  # why it failed or was cancelled (a rejected file: the preflight's reason)
+        table.add_row(*(Text(c) for c in cells))  # names and reasons as they are, never read as markup
     console.print(table)
 
 
@@ -109,6 +112,7 @@ def download(
     role: str = typer.Option("runtime", "--role", help="runtime (model.tflite) or fidelity (model_none.tflite)."),
     out: Path = typer.Option(..., "--out", help="The file to write."),
     server: str = SERVER, token: Optional[str] = TOKEN,
+    as_json: bool = typer.Option(False, "--json", help="Print {id, role, out, size_bytes, sha256} as JSON."),
 ) -> None:
     """A submitted file (organisers)."""
     from maikit.io import atomic_path
@@ -118,4 +122,10 @@ def download(
     body = Api(server, _token(token)).call("GET", f"/api/submissions/{sub_id}/files/{role}").content
     with atomic_path(out) as tmp:
         tmp.write_bytes(body)
+    if as_json:
+        import hashlib
+
+        print_json({"id": sub_id, "role": role, "out": str(out), "size_bytes": len(body),
+                    "sha256": hashlib.sha256(body).hexdigest()})
+        return
     say(f"{out}: the {role} file of submission {sub_id} ({len(body)} bytes)", err=True)

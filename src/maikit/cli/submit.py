@@ -138,10 +138,13 @@ def submit(
     wait: bool = typer.Option(False, "--wait", help="Follow the submission until it is Finished or Failed."),
     code: Optional[Path] = typer.Option(None, "--code", help="The code archive (.zip, .tar, .tar.gz, .tar.bz2, .tar.xz) of a phase that takes one (a final phase's bundle)."),
     factsheet: Optional[Path] = typer.Option(None, "--factsheet", help="The factsheet (YAML or JSON) of a phase that takes one; once saved it also covers your later uploads."),
+    description: str = typer.Option("", "--description", help="What this model is (at most 2000 characters; shown to you and the organisers, as the web form's)."),
     as_json: bool = typer.Option(False, "--json", help="Print {id, status, stage, metrics, runtime_ms, score, reason, runtime_details} as JSON."),
 ) -> None:
     """Upload a model to a challenge phase; the preflight verdict comes back at once. A final
     phase may need its bundle too: the code archive (--code) and the factsheet (--factsheet)."""
+    if len(description) > 2000:
+        raise MaikitError(f"`--description` holds at most 2000 characters, got {len(description)}")
     files = _files(path)
     parts = {"code_file": code, "factsheet_file": factsheet}
     for opt, part in (("--code", code), ("--factsheet", factsheet)):
@@ -151,7 +154,7 @@ def submit(
     handles = {k: open(v, "rb") for k, v in {**files, **{k: v for k, v in parts.items() if v is not None}}.items()}
     try:
         r = api.call("POST", f"/api/challenges/{challenge}/phases/{phase}/submissions", ok=(201, 422),
-                     files={k: (f"{k}.tflite" if k in files else parts[k].name, h, "application/octet-stream")
+                     data={"description": description} if description else None, files={k: (f"{k}.tflite" if k in files else parts[k].name, h, "application/octet-stream")
                             for k, h in handles.items()})
     finally:
         for h in handles.values():
@@ -165,7 +168,10 @@ def submit(
         if as_json:
             print_json(sub)
         else:
-            err_console.print(f"[bold red]rejected:[/] {body['detail']}", highlight=False, soft_wrap=True)
+            from rich.text import Text
+
+            err_console.print(Text("rejected:", style="bold red") + Text(f" {body['detail']}"), highlight=False,
+                              soft_wrap=True)  # the reason as it is: never read as markup
         raise typer.Exit(EXIT_PROBLEMS)
     sub = r.json()
     err_console.print(f"preflight passed; submission {sub['id']} is {sub['status']}", highlight=False)

@@ -6,6 +6,11 @@ import re
 
 from maikit.report.table import Table
 
+
+def ranked_teams(n: int) -> str:
+    """"1 team is ranked", "3 teams are ranked", "No team is ranked"."""
+    return "No team is ranked" if n == 0 else f"{n} team is ranked" if n == 1 else f"{n} teams are ranked"
+
 ARROWS = {"up": " ↑", "down": " ↓", "": ""}
 PARETO_MARK = "†"
 
@@ -69,7 +74,7 @@ def _demote(markdown: str, by: int = 3) -> str:
 def markdown_section(data: dict, table: Table, figure: bool) -> str:
     c, ph = data["challenge"], data["phase"]
     lines = [f"# {c['title']}: results", "", "## Challenge Results", "",
-             f"{len(table.rows)} teams are ranked in the {ph.get('title') or ph['slug']} phase. Table 1 reports "
+             f"{ranked_teams(len(table.rows))} in the {ph.get('title') or ph['slug']} phase. Table 1 reports "
              f"the fidelity and runtime of each team's solution, the proposed methods are described in Challenge Methods, "
              "and the team members and affiliations are listed in Appendix A.", "", caption(data, table), ""]
     lines += table_markdown(table) + [""]

@@ -24,7 +24,7 @@ from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import JOB_DONE, Job, Submission
 from maikit.server.errors import Conflict, Invalid, NotFound
 from maikit.server.services.leaderboards import board_refusal
-from maikit.server.services.lookup import get_challenge
+from maikit.server.services.lookup import get_challenge, no_phase
 from maikit.server.state import Platform
 
 PROFILES_READ = 300  # newest runtime results read for the guideline's measured section
@@ -117,7 +117,7 @@ def listing(p: Platform, slug: str, phase: str | None = None) -> list[KitEntry]:
     """The kit's downloads (for ``phase`` only when given), the guideline last."""
     cdef = _definition(p, slug)
     if phase is not None and phase not in {ph.slug for ph in cdef.phases}:
-        raise NotFound(f"challenge {slug!r} has no phase {phase!r}")
+        raise no_phase(slug, phase, [ph.slug for ph in cdef.phases])
     if cdef.kit is None:
         return []
     out = [KitEntry(kf.path, kf.title or kf.path, kf.kind, kf.size_bytes or 0, kf.sha256 or "", kf.phases)

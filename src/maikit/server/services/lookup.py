@@ -24,6 +24,10 @@ def get_phase(s: Session, slug: str, phase: str) -> tuple[Challenge, Phase, Chal
     c = get_challenge(s, slug)
     p = s.execute(select(Phase).where(Phase.challenge_id == c.id, Phase.slug == phase)).scalar_one_or_none()
     if p is None:
-        names = ", ".join(ph.slug for ph in c.phases) or "none yet"
-        raise NotFound(f"challenge {slug!r} has no phase {phase!r} (its phases: {names})")
+        raise no_phase(slug, phase, [ph.slug for ph in c.phases])
     return c, p, ChallengeDef.model_validate(c.definition)
+
+
+def no_phase(slug: str, phase: str, names: list[str]) -> NotFound:
+    """The one refusal of an unknown phase, naming the phases the challenge has."""
+    return NotFound(f"challenge {slug!r} has no phase {phase!r} (its phases: {', '.join(names) or 'none yet'})")

@@ -304,11 +304,13 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
 
 def _phase_still_there(s: Session, phase_id: int, slug: str, phase: str) -> None:
     """The phase read at the upload's start, held until it commits (a key-share lock: an
-    organiser's removal of the phase waits for it, then sees its submission); NotFound when it
-    was removed while the file was checked."""
+    organiser's removal of the phase waits for it, then sees its submission); NotFound naming
+    the phases there are when it was removed while the file was checked, Conflict when another
+    phase of its name took its place meanwhile."""
     if s.execute(select(Phase.id).where(Phase.id == phase_id).with_for_update(key_share=True)).first() is None:
         get_phase(s, slug, phase)  # NotFound naming the phases there are now
-        raise NotFound(f"challenge {slug!r} has no phase {phase!r}")
+        raise Conflict(f"phase {phase!r} of challenge {slug!r} was replaced while the file was checked; "
+                       "upload it again")
 
 
 def upload_cap_bytes(cdef: ChallengeDef) -> int:
