@@ -53,6 +53,27 @@ def test_steps_of_different_lengths_give_the_statistics():
     assert r.p90_ms == pytest.approx(np.percentile(ms, 90)) and r.max_ms == pytest.approx(4.0)
 
 
+def test_cpu_time_is_recorded_beside_the_wall_time():
+    """A run that spends part of its wall time off the CPU: the wall figures are the steps'
+    lengths, the CPU figures the CPU clock's advance in each step, read outside the window."""
+    wall, cpu = FakeClock(), FakeClock(start=5.0)
+    plan = iter([(0.004, 0.001)] + [(0.004, 0.002), (0.008, 0.002), (0.004, 0.003), (0.016, 0.001)] * 3)
+
+    class HalfIdle(StepBackend):
+        def step(self):
+            w, c = next(plan)
+            self.clock.advance(w)
+            cpu.advance(c)
+
+    r = measure(HalfIdle(wall, 0), LoopSettings(runs=12, min_seconds=0, max_seconds=5, warmup_runs=0, warmup_seconds=0),
+                clock=wall, cpu_clock=cpu)
+    assert r.samples_ms == pytest.approx([4.0, 8.0, 4.0, 16.0] * 3)
+    assert r.cpu_samples_ms == pytest.approx([2.0, 2.0, 3.0, 1.0] * 3)
+    assert r.avg_ms == pytest.approx(8.0) and r.cpu_avg_ms == pytest.approx(2.0)
+    assert r.cpu_p50_ms == pytest.approx(2.0) and r.cpu_min_ms == pytest.approx(1.0) and r.cpu_max_ms == pytest.approx(3.0)
+    assert r["cpu_std_ms"] == pytest.approx(np.std([2.0, 2.0, 3.0, 1.0]))
+
+
 def test_max_seconds_caps_the_run():
     clock = FakeClock()
     r = measure(StepBackend(clock, 2**-7), LoopSettings(runs=10**6, min_seconds=0.0, max_seconds=0.25, warmup_runs=0, warmup_seconds=0), clock=clock)
@@ -102,6 +123,11 @@ def test_benchmark_tflite_rules_and_keys(tiny_file):
     assert r["runs"] >= 7 and r["elapsed_s"] >= 0.2 and r["threads"] == 2
     assert r["warmup_runs"] >= 2 and r["input_shape"] == [1, 16, 16, 4]
     assert r["runtime_version"] and r["cpu"]
+    # the inference thread's CPU time per run: never more than its wall time (the CPU clock is
+    # read just outside the wall clock's window: a few microseconds more at most)
+    assert len(r["cpu_samples_ms"]) == len(r["samples_ms"]) == r["runs"]
+    assert all(0 < c <= w + 0.5 for c, w in zip(r["cpu_samples_ms"], r["samples_ms"]))
+    assert 0 < r["cpu_min_ms"] <= r["cpu_avg_ms"] <= r["cpu_max_ms"]
     capped = benchmark_tflite(tiny_file, runs=10**7, min_seconds=0.0, max_seconds=0.3, warmup_seconds=0.0)
     assert capped["stopped_by"] == "max_seconds" and capped["runs"] < 10**7
 

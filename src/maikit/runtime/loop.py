@@ -18,8 +18,16 @@ latency metric) in milliseconds, and the raw per-run times (``samples_ms``). Pea
 measured around init + runs. A measurement is
 a :class:`Measurement` (read like a mapping too: ``m["avg_ms"]``, ``{**m}``).
 
-The loop reads time from an injectable ``clock`` (default :func:`time.perf_counter`), so its
-rules can be tested with a clock that advances by a set amount per step.
+Beside the wall time, every timed run's **CPU time** is recorded: the CPU time of the thread
+that runs the inference (:func:`time.thread_time`, read outside the wall-clock window), with
+the same statistics as ``cpu_avg_ms`` ... ``cpu_p90_ms`` and ``cpu_samples_ms``. It leaves out
+the time the thread was not running (waiting for a CPU, steal by a hypervisor, sleeping on
+the other threads or an accelerator): see docs/runtime-measurement.md for when that is a
+fair figure. The stopping rules read the wall clock only.
+
+The loop reads time from an injectable ``clock`` (default :func:`time.perf_counter`) and
+CPU time from ``cpu_clock`` (default :func:`time.thread_time`), so its rules can be tested
+with clocks that advance by a set amount per step.
 """
 
 from __future__ import annotations
@@ -93,19 +101,25 @@ class Backend(Protocol):
 
 
 def _run_until(
-    step: Callable[[], None], min_runs: int, min_s: float, max_s: float, clock=time.perf_counter
+    step: Callable[[], None], min_runs: int, min_s: float, max_s: float, clock=time.perf_counter,
+    cpu_clock: Callable[[], float] | None = None, cpu_times: list[float] | None = None,
 ) -> tuple[list[float], float]:
     """Run ``step`` until both ``min_runs`` and ``min_s`` are reached, or ``max_s`` elapsed.
 
-    Returns the per-run times and the wall time of the whole loop (seconds).
+    Returns the per-run times and the wall time of the whole loop (seconds); with
+    ``cpu_clock``, each run's CPU time is appended to ``cpu_times`` (read outside the
+    wall-clock window, so the wall figures are the same with or without it).
     """
     times: list[float] = []
     start = clock()
     elapsed = 0.0
     while (len(times) < min_runs or elapsed < min_s) and elapsed < max_s:
+        c0 = cpu_clock() if cpu_clock else 0.0
         t0 = clock()
         step()
         t1 = clock()
+        if cpu_clock:
+            cpu_times.append(cpu_clock() - c0)
         times.append(t1 - t0)
         elapsed = t1 - start
     return times, elapsed
@@ -151,6 +165,14 @@ class Measurement:
     rss_method: str
     settings: dict
     samples_ms: list = field(default_factory=list)  # the raw per-run times of the measurement
+    # the CPU time of the inference's thread per run (module docstring), same statistics
+    cpu_avg_ms: float | None = None
+    cpu_std_ms: float | None = None
+    cpu_min_ms: float | None = None
+    cpu_max_ms: float | None = None
+    cpu_p50_ms: float | None = None
+    cpu_p90_ms: float | None = None
+    cpu_samples_ms: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -170,15 +192,17 @@ class Measurement:
         return getattr(self, key, default) if key in self.keys() else default
 
 
-def measure(backend: Backend, settings: LoopSettings = DEFAULTS, clock: Callable[[], float] = time.perf_counter) -> Measurement:
-    """Load and measure ``backend``; ``clock`` returns seconds (injectable for tests)."""
+def measure(backend: Backend, settings: LoopSettings = DEFAULTS, clock: Callable[[], float] = time.perf_counter,
+            cpu_clock: Callable[[], float] = time.thread_time) -> Measurement:
+    """Load and measure ``backend``; ``clock`` (wall) and ``cpu_clock`` (the inference's
+    thread's CPU time) return seconds (injectable for tests)."""
     try:
-        return _measure(backend, settings, clock)
+        return _measure(backend, settings, clock, cpu_clock)
     finally:
         backend.close()
 
 
-def _measure(backend: Backend, settings: LoopSettings, clock) -> Measurement:
+def _measure(backend: Backend, settings: LoopSettings, clock, cpu_clock) -> Measurement:
     with PeakRss() as rss:
         t0 = clock()
         backend.load()
@@ -189,7 +213,9 @@ def _measure(backend: Backend, settings: LoopSettings, clock) -> Measurement:
         backend.step()
         first_s = clock() - t0
         warm, _ = _run_until(backend.step, settings.warmup_runs, settings.warmup_seconds, settings.max_seconds, clock)
-        runs, elapsed = _run_until(backend.step, settings.runs, settings.min_seconds, settings.max_seconds, clock)
+        cpu: list[float] = []
+        runs, elapsed = _run_until(backend.step, settings.runs, settings.min_seconds, settings.max_seconds, clock,
+                                   cpu_clock, cpu)
     return Measurement(
         backend=backend.name,
         init_ms=init_s * 1000.0,
@@ -205,4 +231,6 @@ def _measure(backend: Backend, settings: LoopSettings, clock) -> Measurement:
         rss_method=rss.method,
         settings=asdict(settings),
         samples_ms=[t * 1000.0 for t in runs],
+        **{f"cpu_{k}": v for k, v in summarise(cpu).items()},
+        cpu_samples_ms=[t * 1000.0 for t in cpu],
     )

@@ -6,10 +6,12 @@ warm-up, minimum runs and seconds, statistic — applied exactly as ``mai bench`
 them, through :func:`maikit.runtime.loop.measure`) and returns a plain dict::
 
     {"backend", "device", "value_ms", "statistic", "samples_ms", "stats", "cv",
+     "cpu_avg_ms", ..., "cpu_p90_ms", "cpu_samples_ms",
      "init_ms", "first_ms", "warmup_avg_ms", "memory_mb", "fingerprint", "protocol", "notes"}
 
 ``samples_ms`` is None where the runtime reports only aggregates (``benchmark_model`` on a
-phone). A model that cannot run raises :class:`ModelFault` with one ``kind`` of
+phone); the ``cpu_*`` figures (the inference thread's CPU time per run, beside the wall time:
+:mod:`maikit.runtime.loop`) are None where the loop does not run in maikit's own process. A model that cannot run raises :class:`ModelFault` with one ``kind`` of
 :data:`FAULT_KINDS` (it counts as the participant's failed attempt); a device that cannot
 be reached or used raises :class:`DeviceUnavailable` (an infrastructure failure, never
 charged to the participant).
@@ -133,6 +135,7 @@ def result_from_loop(loop: dict, protocol: MeasureProtocol, backend: str, finger
     """The common result dict from :func:`maikit.runtime.loop.measure`'s output."""
     stats = {k: loop[k] for k in ("avg_ms", "std_ms", "min_ms", "max_ms", "p50_ms", "p90_ms")}
     samples = loop.get("samples_ms")
+    cpu = {f"cpu_{k}": loop.get(f"cpu_{k}") for k in stats}
     return {
         "backend": backend,
         "value_ms": stats[f"{protocol.statistic}_ms"],
@@ -141,6 +144,8 @@ def result_from_loop(loop: dict, protocol: MeasureProtocol, backend: str, finger
         "stats": stats,
         "runs": loop["runs"],
         "cv": coefficient_of_variation(samples),
+        **cpu,
+        "cpu_samples_ms": loop.get("cpu_samples_ms"),
         "init_ms": loop["init_ms"],
         "first_ms": loop["first_ms"],
         "warmup_runs": loop["warmup_runs"],

@@ -370,7 +370,9 @@ def export_rows(s: Session, phase_id: int) -> list[dict]:
             "sha256": sub.runtime_sha256, "fidelity_sha256": sub.fidelity_sha256, "size_bytes": sub.size_bytes,
             "code": code_info(sub), "score": sub.score, "runtime_ms": sub.runtime_ms, "metrics": sub.metrics,
             "runtime": {k: run.get(k) for k in ("avg_ms", "std_ms", "p50_ms", "p90_ms", "min_ms", "runs", "samples_ms",
-                                                 "threads", "input_shape", "settings", "worker", *DEVICE_KEYS)},
+                                                 "cpu_avg_ms", "cpu_std_ms", "cpu_p50_ms", "cpu_p90_ms", "cpu_min_ms",
+                                                 "cpu_samples_ms", "threads", "input_shape", "settings", "worker",
+                                                 *DEVICE_KEYS)},
             "fingerprint": run.get("fingerprint") or {k: run.get(k) for k in ("cpu", "machine", "runtime_version", "versions")},
             "versions": {"runtime": run.get("versions_worker"), "fidelity": fid.get("versions_worker")},
         })
