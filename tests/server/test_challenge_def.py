@@ -125,7 +125,7 @@ def test_check_refuses_a_leaderboard_column_the_task_does_not_have(tmp_path, key
     code, out, err = _check(tmp_path, d)
     assert code == 1 and out == ""
     assert err.splitlines() == [f"{tmp_path / 'c.yaml'}: leaderboard[1].key: {words} "
-                                "(its columns: psnr, ssim, ms_ssim, runtime_ms, score)"]
+                                "(its columns: psnr, ssim, ms_ssim, runtime_ms, cpu_ms, score)"]
 
 
 def test_check_refuses_a_daily_limit_above_the_total(tmp_path):

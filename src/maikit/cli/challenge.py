@@ -128,7 +128,8 @@ def show(
         return
     pr = c["protocol"]
     lines = [f"{c['slug']}: {c['title']} (task {c['task']})",
-             f"runtime on device {pr['device']} (target {pr['target']}), {pr['threads']} threads, statistic {pr['statistic']}, "
+             f"runtime on device {pr['device']} (target {pr['target']}), {pr['threads']} threads, statistic {pr['statistic']}"
+             f"{' of the CPU time (scored; wall time shown beside it)' if pr.get('statistic_basis') == 'cpu' else ''}, "
              f"at least {pr['min_runs']} runs and {pr['min_seconds']:g} s; uploads up to {c['upload_cap_mb']:g} MB per file",
              "leaderboard: " + ", ".join(col["title"] for col in c["leaderboard"])]
     for p in c["phases"]:

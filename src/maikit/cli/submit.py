@@ -224,7 +224,8 @@ def leaderboard(
         return
     from rich.table import Table
 
-    table = Table(title=f"{challenge} / {phase} ({board['ranking']})")
+    basis = ", scored on CPU time" if board.get("runtime_basis") == "cpu" else ""
+    table = Table(title=f"{challenge} / {phase} ({board['ranking']}{basis})")
     for col in board["columns"]:
         table.add_column(col["title"], justify="left" if col["key"] == "team" else "right")
     for row in board["rows"]:

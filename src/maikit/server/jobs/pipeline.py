@@ -124,6 +124,9 @@ def apply_result(s: Session, job: Job, body: dict, now: datetime) -> None:
         return
     job.status, job.result = JOB_DONE, body.get("result") or {}
     if all(j.status == JOB_DONE for j in sub.jobs):
+        if (missing := missing_figure(sub)) is not None:
+            _fail_submission(s, sub, missing, FAULT_INFRA, now)
+            return
         sub.status, sub.stage = SCORING, None
         s.flush()
         score_submission(sub, now)
@@ -178,6 +181,19 @@ def unusable_result(s: Session, job: Job, problem: str, now: datetime) -> str:
     return f"is back in the queue ({attempt} of {job.max_attempts} attempts used)"
 
 
+def missing_figure(sub: Submission) -> str | None:
+    """Why the runtime result cannot be scored by the phase's protocol (a device that reports
+    no CPU time where the score reads it: not the participant's fault), or None."""
+    cdef = challenge_def(sub.phase)
+    if cdef.protocol.statistic_basis != "cpu":
+        return None
+    run = next((j.result for j in sub.jobs if j.role == "runtime"), None) or {}
+    if run.get("cpu_" + STATISTICS[cdef.protocol.statistic]) is None:
+        return (f"runtime: the device (backend {run.get('backend') or 'unknown'}) reported no CPU time, and this "
+                "challenge scores CPU time (protocol.statistic_basis: cpu): a litert-cpu worker measures it")
+    return None
+
+
 def score_submission(sub: Submission, now: datetime) -> None:
     from maikit.scoring import score
     from maikit.tasks import get_task
@@ -186,13 +202,20 @@ def score_submission(sub: Submission, now: datetime) -> None:
     spec = get_task(cdef.task)
     results = {j.role: j.result for j in sub.jobs}
     fid, run = results["fidelity"], results["runtime"]
-    runtime_ms = float(run[STATISTICS[cdef.protocol.statistic]])
+    if (missing := missing_figure(sub)) is not None:
+        raise MaikitError(missing)
+    key = STATISTICS[cdef.protocol.statistic]
+    runtime_ms = float(run[key])  # wall time, whatever the score reads
+    cpu_ms = run.get("cpu_" + key)
     metrics = {name: fid[name] for name in spec.metric_names}
     metrics["images"] = fid.get("images")
     metrics["runtime_ms"] = runtime_ms
+    metrics["cpu_ms"] = None if cpu_ms is None else float(cpu_ms)
+    metrics["runtime_basis"] = basis = cdef.protocol.statistic_basis
     sub.metrics = metrics
     sub.runtime_ms = runtime_ms
-    sub.score = float(score(spec, float(fid[spec.primary_metric]), runtime_ms))
+    scored_ms = float(cpu_ms) if basis == "cpu" else runtime_ms
+    sub.score = float(score(spec, float(fid[spec.primary_metric]), scored_ms))
     sub.status, sub.finished_at = FINISHED, now
 
 

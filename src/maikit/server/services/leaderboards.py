@@ -100,7 +100,8 @@ def _build_rows(s: Session, phase: Phase, cdef: ChallengeDef, conds: list) -> li
             row[col.key] = score if col.key == "score" else (runtime_ms if col.key == "runtime_ms" else m.get(col.key))
         rows.append(row)
         fid = m.get(primary)
-        points.append(None if fid is None or runtime_ms is None else (fid if higher else -fid, runtime_ms))
+        rt = m.get("cpu_ms") if cdef.protocol.statistic_basis == "cpu" else runtime_ms  # the figure the score read
+        points.append(None if fid is None or rt is None else (fid if higher else -fid, rt))
     for row, on in zip(rows, pareto_front(points)):
         row["pareto"] = on
     return rows
@@ -181,7 +182,7 @@ def load_board(db, slug: str, phase: str, prev: Board | None, checked: float, co
         rows = leaderboard_rows(s, p, cdef)
     cols = columns(cdef)
     body = json.dumps({"challenge": slug, "phase": phase, "task": cdef.task, "ranking": cdef.phase(p.slug).ranking,
-                       "columns": cols, "rows": rows},
+                       "runtime_basis": cdef.protocol.statistic_basis, "columns": cols, "rows": rows},
                       ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
     text = to_csv(rows, cols).encode()
     return Board(refusal, tuple(rows), body, text, _etag(body), _etag(text), cdef.task, tuple(cols), stamp, checked,
