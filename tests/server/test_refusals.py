@@ -1,6 +1,6 @@
 """The services' refusals get one status each, the same through the API (JSON ``detail``) and
 the pages (the error page): the table in ``maikit.server.api.errors``, checked against what the
-HTTP statuses mean (RFC 9110, RFC 6585) and through a running server."""
+HTTP statuses mean (RFC 9110, RFC 6585, RFC 4918 for 507) and through a running server."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import inspect
 from maikit.server import errors
 from maikit.server.api.errors import headers_of, status_of
 
-# by RFC 9110 / 6585: what each kind of refusal is
+# by RFC 9110 / 6585 / 4918: what each kind of refusal is
 MEANING = {"Interrupted": 400, "Unauthorized": 401, "Forbidden": 403, "PhaseClosed": 403, "NotFound": 404,
            "Conflict": 409, "TooLarge": 413, "Invalid": 422, "QuotaExceeded": 429, "RateLimited": 429,
-           "Unavailable": 503, "ServiceError": 400}
+           "Unavailable": 503, "StoreUnavailable": 507, "ServiceError": 400}
 
 
 def test_every_refusal_has_the_status_its_meaning_asks_for():

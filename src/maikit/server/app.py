@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from maikit import __version__
 from maikit.errors import first_line
+from maikit.server.api.bodies import BodyLimits, route_limits
 from maikit.server.api.errors import database_error, headers_of, status_of
 from maikit.server.api.routes import bundles, challenges, health, jobs, leaderboard, submissions, users, workers
 from maikit.server.core.config import Settings
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
     for mod in (health, users, challenges, submissions, leaderboard, workers, jobs, bundles):
         app.include_router(mod.router)
     mount(app)
+    app.add_middleware(BodyLimits, routes=route_limits(settings), default=settings.body_kb * 1000)
     if settings.trusted_proxies:  # outermost: every layer below sees the client's address and scheme
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_exception_handler(ServiceError, _refused)

@@ -61,6 +61,10 @@ class RateLimited(ServiceError):
         self.retry_after_s = retry_after_s
 
 
+class StoreUnavailable(ServiceError):
+    """The file store cannot take a file now (its disk is full, read-only, over a size limit)."""
+
+
 class Unavailable(ServiceError):
     """The platform cannot answer now (the database is away...); worth retrying later."""
 

@@ -4,6 +4,7 @@ preflight slots and the one leaderboard cache of this server process (:class:`Pl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -13,10 +14,14 @@ import anyio.to_thread
 
 from maikit.server.core.clock import Clock
 from maikit.server.core.config import Settings
-from maikit.server.core.limits import SlidingWindow
+from maikit.server.core.limits import SlidingWindow, Turns
 from maikit.server.db.session import Database
+from maikit.server.errors import RateLimited
 from maikit.server.services.leaderboards import BoardCache
 from maikit.server.store import FileStore
+
+
+UPLOAD_RETRY_S = 10.0  # the Retry-After of an upload refused for too many at once
 
 
 @dataclass
@@ -33,6 +38,9 @@ class Platform:
     signin_accounts: SlidingWindow = field(init=False)
     signin_addresses: SlidingWindow = field(init=False)
     boards: BoardCache = field(init=False)
+    # uploads in progress per account and per client address (docs/security.md)
+    account_turns: Turns = field(init=False)
+    address_turns: Turns = field(init=False)
     # preflight children forked from one warm process (None: each a fresh interpreter)
     zygote: object | None = field(init=False, default=None)
     # database outages noticed (a request or the reaper found it away) and how many of those
@@ -49,6 +57,9 @@ class Platform:
         st = self.settings
         self.signin_accounts = SlidingWindow(st.signin_account_attempts, st.signin_account_window_s)
         self.signin_addresses = SlidingWindow(st.signin_address_attempts, st.signin_address_window_s)
+        per_address = st.uploads_per_address or max(1, n - 1)
+        self.account_turns = Turns(st.uploads_per_account, st.upload_waiting)
+        self.address_turns = Turns(per_address, st.upload_waiting)
         self.boards = BoardCache(self.db, self.clock, self.settings.leaderboard_fresh_s)
         if self.settings.preflight_zygote:
             from maikit.worker.zygote import Zygote
@@ -89,6 +100,22 @@ class Platform:
         as many at once as there are preflight slots: uploads waiting their turn wait in the
         event loop, not in threads of the shared pool that every other request needs."""
         return await anyio.to_thread.run_sync(fn, *args, limiter=self.upload_threads)
+
+    @contextlib.asynccontextmanager
+    async def upload_turn(self, user_id: int, address: str | None):
+        """Wait for this account's and this address's turn to upload (the body, then the
+        preflight): at most ``uploads_per_account`` and ``uploads_per_address`` at once, more
+        waiting in line; RateLimited when ``upload_waiting`` wait already under either."""
+        async with contextlib.AsyncExitStack() as stack:
+            for turns, key, who in ((self.account_turns, user_id, "your account"),
+                                    (self.address_turns, address, "your address")):
+                if key is None:
+                    continue
+                if not await stack.enter_async_context(turns.turn(key)):
+                    raise RateLimited(f"too many uploads from {who} at once: {turns.at_once} at a time, "
+                                      f"{turns.waiting} more waiting; send the next when one is done",
+                                      retry_after_s=UPLOAD_RETRY_S)
+            yield
 
     async def run_password(self, fn, *args):
         """``fn(*args)`` (argon2: a sign-in, a sign-up, a password change) in a thread of its

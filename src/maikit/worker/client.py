@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+LOG_POST_BYTES = 1_000_000  # the server's job_log_kb default
+
 
 class LeaseLost(Exception):
     """The server no longer considers this worker the job's holder (409)."""
@@ -85,8 +87,10 @@ class Client:
         return self._check(self.http.post(f"/api/jobs/{job['job_id']}/heartbeat", headers=self._auth(job["lease_token"]))).json()
 
     def log(self, job: dict, text: str) -> None:
+        """Append ``text`` to the job's log: its first LOG_POST_BYTES bytes (the server's
+        default limit of a log post; a longer one would be refused whole with a 413)."""
         self._check(self.http.post(f"/api/jobs/{job['job_id']}/log", headers=self._auth(job["lease_token"]),
-                                   content=text.encode()))
+                                   content=text.encode()[:LOG_POST_BYTES]))
 
     def result(self, job: dict, body: dict) -> dict:
         return self._check(self.http.post(f"/api/jobs/{job['job_id']}/result", headers=self._auth(job["lease_token"]),

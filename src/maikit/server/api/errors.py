@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from maikit.server.db.faults import database_refusal
 from maikit.server.errors import (Conflict, Forbidden, Interrupted, Invalid, NotFound, PhaseClosed, QuotaExceeded,
-                                  RateLimited, ServiceError, TooLarge, Unauthorized, Unavailable)
+                                  RateLimited, ServiceError, StoreUnavailable, TooLarge, Unauthorized, Unavailable)
 
 # most specific first: the first class the error is an instance of gives its status
 STATUS: dict[type[ServiceError], int] = {
@@ -30,6 +30,7 @@ STATUS: dict[type[ServiceError], int] = {
     QuotaExceeded: 429,
     RateLimited: 429,
     Unavailable: 503,
+    StoreUnavailable: 507,  # Insufficient Storage (RFC 4918 section 11.5)
     ServiceError: 400,  # a refusal without a class of its own
 }
 

@@ -22,7 +22,10 @@ class Settings(BaseSettings):
     # how often submissions whose status contradicts their jobs are repaired (finished, failed
     # or requeued, with a log line each: services.jobs.repair_once); also once at start
     repair_every_s: float = 30.0
-    preflight_timeout_s: float = 60.0
+    # a preflight child's wall-clock and CPU limit: parsing and checking a file the size of the
+    # upload cap takes well under a second (docs/security.md); past it, the upload fails with
+    # "timeout" and its slot is free again
+    preflight_timeout_s: float = 20.0
     preflight_memory_mb: int = 4096
     # preflight children run at this lower CPU priority (os.nice), so reads go first while
     # uploads arrive, and at most this many at once (default: as many as the machine has cores;
@@ -35,6 +38,21 @@ class Settings(BaseSettings):
     # preflight is a fresh interpreter
     preflight_zygote: bool = True
     default_upload_cap_mb: float = 50.0
+    # uploads in progress (the body arriving, then the preflight) at once per account and per
+    # client address (default: one fewer than the preflight slots, at least 1, so that one
+    # address never holds every slot); more wait their turn in line, up to ``upload_waiting``
+    # per account or address; past that, 429 with Retry-After (docs/security.md)
+    uploads_per_account: int = 1
+    uploads_per_address: int | None = None
+    upload_waiting: int = 32
+    # request body limits in kB (1000 bytes) per kind of route; an upload's limit is its
+    # phase's (the challenge's upload cap per model file, the code archive's and factsheet's
+    # caps); past a limit, 413 at once (docs/security.md)
+    body_kb: int = 64  # every route not named below (JSON requests, the pages' forms)
+    signin_body_kb: int = 16  # sign-in, sign-up, password change
+    job_log_kb: int = 1000  # a worker's log text, per post
+    job_result_kb: int = 4000  # a worker's result (samples, per-op profile)
+    challenge_file_kb: int = 1000  # a challenge definition (create, check)
     # ``mai serve``'s in-process workers measure runtime jobs as ``mai worker --backend
     # litert-cpu`` does: the drift reference timed before and after each job against a baseline
     # calibrated on this machine at the first start (DATA_DIR/devices/litert-cpu.json), the

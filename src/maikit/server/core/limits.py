@@ -94,3 +94,39 @@ class AtOnce:
     def held(self, key: Hashable) -> int:
         with self._lock:
             return self._held.get(key, 0)
+
+
+class Turns:
+    """At most ``at_once`` holders per key; up to ``waiting`` more wait in line for their turn
+    (first come, first served); past that, none is given. For the event loop's tasks (an
+    upload waits here without a thread); every key's line is forgotten when it empties."""
+
+    def __init__(self, at_once: int, waiting: int):
+        self.at_once, self.waiting = at_once, waiting
+        self._lines: dict[Hashable, list] = {}  # key -> [semaphore, holders and waiters]
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: Hashable):
+        """Wait for a turn under ``key``: yields True while it is held, or False at once
+        (nothing held, nothing waited for) when ``waiting`` others wait already."""
+        import anyio
+
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = [anyio.Semaphore(self.at_once), 0]
+        if line[1] >= self.at_once + self.waiting:
+            yield False
+            return
+        line[1] += 1
+        try:
+            async with line[0]:
+                yield True
+        finally:
+            line[1] -= 1
+            if line[1] == 0:
+                del self._lines[key]
+
+    def queued(self, key: Hashable) -> int:
+        """Holders and waiters under ``key`` now."""
+        line = self._lines.get(key)
+        return line[1] if line else 0

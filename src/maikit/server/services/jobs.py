@@ -32,6 +32,12 @@ def held(s: Session, job_id: int, lease_token: str, lock: bool = False) -> Job:
     return job
 
 
+def check_lease(p: Platform, job_id: int, lease_token: str) -> None:
+    """Conflict unless ``lease_token`` is the job's current lease (before a body is read)."""
+    with p.db.read() as s:
+        held(s, job_id, lease_token)
+
+
 def job_file(p: Platform, job_id: int, lease_token: str) -> Path:
     """The submitted file this job runs."""
     with p.db.read() as s:

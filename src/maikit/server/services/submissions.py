@@ -33,6 +33,7 @@ from maikit.server.services.challenges import ChallengePublic, challenge_public
 from maikit.server.services.lookup import get_phase
 from maikit.server.services.quota import lock_owner, owner_key, usage
 from maikit.server.state import Platform
+from maikit.server.store import Spooled
 
 
 class SubmissionPublic(BaseModel):
@@ -191,8 +192,50 @@ def _refuse_extras(bundle: BundleDef, phase: str, code: bool, factsheet: bool) -
                       "send the model file(s) only")
 
 
-def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: BinaryIO, fidelity_file: BinaryIO | None = None,
-                  declared_length: str | None = None, description: str = "", *, code_file: BinaryIO | None = None,
+def _refuse_closed(ph: Phase, slug: str, phase: str, now: datetime) -> None:
+    if ph.kind == "development":
+        raise PhaseClosed(f"phase {phase!r} of {slug!r} takes no uploads: it is for training and timing models "
+                          f"locally (mai eval, mai bench); submit to a validation phase")
+    if not (ph.start <= now < ph.end):
+        when = f"opens {ph.start.isoformat()}" if now < ph.start else f"closed {ph.end.isoformat()}"
+        raise PhaseClosed(f"phase {phase!r} of {slug!r} is not open: it {when}")
+
+
+@dataclass
+class UploadTerms:
+    """What an upload to a phase may carry, in bytes: each model file, the code archive (None:
+    the phase takes none), the factsheet (None: none), the whole request body."""
+
+    file_cap: int
+    code_cap: int | None
+    factsheet_cap: int | None
+    body_limit: int
+    upload_cap_mb: float
+    code_cap_mb: float
+
+
+def upload_terms(p: Platform, u: User, slug: str, phase: str) -> UploadTerms:
+    """The caps of an upload by ``u`` to this phase, before any of its body is read: NotFound,
+    PhaseClosed, or QuotaExceeded (the failed-upload limit) refuse it first, as
+    :func:`submit_upload` would."""
+    now = p.now()
+    with p.db.read() as s:
+        _c, ph, cdef = get_phase(s, slug, phase)
+        pdef = cdef.phase(ph.slug)
+        _refuse_closed(ph, slug, phase, now)
+        failed_refusal = usage(s, phase_id=ph.id, owner=owner_key(u), pdef=pdef, now=now).failed_refusal()
+    if failed_refusal:
+        raise QuotaExceeded(failed_refusal)
+    return UploadTerms(file_cap=upload_cap_bytes(cdef),
+                       code_cap=code_cap_bytes(pdef) if pdef.bundle.code != "none" else None,
+                       factsheet_cap=FACTSHEET_MAX_BYTES if pdef.bundle.factsheet != "none" else None,
+                       body_limit=body_limit(cdef, ph.slug), upload_cap_mb=cdef.upload_cap_mb,
+                       code_cap_mb=pdef.bundle.code_cap_mb)
+
+
+def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: BinaryIO | Spooled,
+                  fidelity_file: BinaryIO | Spooled | None = None, declared_length: str | None = None,
+                  description: str = "", *, code_file: BinaryIO | Spooled | None = None,
                   factsheet: bytes | None = None) -> Upload:
     """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs
     (a blocking call: the preflight child and the database; run it with ``p.run_upload``).
@@ -201,17 +244,16 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
     JSON bytes) too; preflight refuses a bundle that lacks a required part, a factsheet with a
     bad field and an archive that is not a safe one (:func:`maikit.archive.check_archive`, in
     the preflight child), naming what is wrong. An accepted factsheet becomes the owner's
-    factsheet for the phase (:mod:`~maikit.server.services.factsheets`)."""
+    factsheet for the phase (:mod:`~maikit.server.services.factsheets`).
+
+    A file may come already written to the store's temporary folder (:class:`Spooled`, by a
+    route that streamed the body there under its cap); it is removed at the end either way.
+    A store that cannot take a file is StoreUnavailable (507), before any row is written."""
     now = p.now()
     with p.db.read() as s:
         _c, ph, cdef = get_phase(s, slug, phase)
         pdef = cdef.phase(ph.slug)
-        if ph.kind == "development":
-            raise PhaseClosed(f"phase {phase!r} of {slug!r} takes no uploads: it is for training and timing models "
-                              f"locally (mai eval, mai bench); submit to a validation phase")
-        if not (ph.start <= now < ph.end):
-            when = f"opens {ph.start.isoformat()}" if now < ph.start else f"closed {ph.end.isoformat()}"
-            raise PhaseClosed(f"phase {phase!r} of {slug!r} is not open: it {when}")
+        _refuse_closed(ph, slug, phase, now)
         owner = owner_key(u)
         failed_refusal = usage(s, phase_id=ph.id, owner=owner, pdef=pdef, now=now).failed_refusal()
         phase_id = ph.id
@@ -229,14 +271,14 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
             if up is None:
                 continue
             try:
-                spooled[role] = p.store.spool(up, cap)
+                spooled[role] = _spooled(p, up, cap)
             except TooLarge:
                 raise TooLarge(f"{role} file larger than the challenge's cap of {cdef.upload_cap_mb:g} MB")
         if "fidelity" not in spooled:
             spooled["fidelity"] = spooled["runtime"]
         if code_file is not None:
             try:
-                code = p.store.spool(code_file, code_cap_bytes(pdef))
+                code = _spooled(p, code_file, code_cap_bytes(pdef))
             except TooLarge:
                 raise TooLarge(f"code archive larger than the phase's cap of {pdef.bundle.code_cap_mb:g} MB")
         paths = {"runtime": spooled["runtime"][0]}
@@ -300,6 +342,15 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
     finally:
         for tmp, _sha, _size in [*spooled.values(), *([code] if code else [])]:
             tmp.unlink(missing_ok=True)
+
+
+def _spooled(p: Platform, up: BinaryIO | Spooled, cap: int) -> Spooled:
+    if isinstance(up, Spooled):
+        if up.size > cap:
+            up.path.unlink(missing_ok=True)
+            raise TooLarge(f"over the cap of {cap} bytes")
+        return up
+    return p.store.spool(up, cap)
 
 
 def _phase_still_there(s: Session, phase_id: int, slug: str, phase: str) -> None:

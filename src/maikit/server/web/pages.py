@@ -10,14 +10,15 @@ import anyio.from_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
-from maikit.server.api.errors import status_of
+from maikit.server.api.deps import client_address
+from maikit.server.api.errors import headers_of, status_of
 from maikit.server.api.params import RowId
+from maikit.server.api.routes.submissions import received_upload
+from maikit.server.api.uploads import Part
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import ACTIVE_STATUSES, User
-from maikit.server.errors import Interrupted, ServiceError, TooLarge
-from maikit.server.factsheet import FACTSHEET_MAX_BYTES
+from maikit.server.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from maikit.server.services import challenges, factsheets, kit, submissions
 from maikit.server.services.quota import challenge_usage, phase_usage
 from maikit.server.web.charts import histogram, scatter
@@ -113,71 +114,43 @@ def submit_page(slug: str, phase: str, request: Request):
     return render(request, "submit.html", user=u, title=f"Submit to {ctx['c'].title}", verdict=None, **ctx)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _limited_form(request: Request, limit: int):
-    """The multipart form, refused (413) past ``limit`` bytes before any of it is kept:
-    the declared length is checked first, then the bytes as they arrive."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge()
-    received = 0
-    receive = request.receive
-
-    async def counting():
-        nonlocal received
-        msg = await receive()
-        if msg["type"] == "http.request":
-            received += len(msg.get("body", b""))
-            if received > limit:
-                raise _BodyTooLarge()
-        return msg
-
-    return await Request(request.scope, counting).form(max_files=4, max_fields=10)
-
-
-def _chosen(part):
-    """A form's file part, or None when no file was chosen (browsers send an empty part)."""
-    return None if part is None or isinstance(part, str) or not part.filename else part
-
-
 def _submit_start(request: Request, slug: str, phase: str) -> tuple[User, ChallengeDef]:
     return need_user(request), challenges.definition(request.app.state.platform, slug, phase)
 
 
 @router.post("/challenges/{slug}/phases/{phase}/submit")
 async def submit(slug: str, phase: str, request: Request):
-    # the form arrives in the event loop; the database, the file store and the preflight
-    # child are waited for in threads, so an upload never holds up other requests
+    # the session is checked before any of the body is read; the form streams into the file
+    # store under the phase's caps (as the API's upload); the database, the file store and the
+    # preflight child are waited for in threads, so an upload never holds up other requests
     st = request.app.state.platform
-    u, cdef = await run_in_threadpool(_submit_start, request, slug, phase)
+    u, _cdef = await run_in_threadpool(_submit_start, request, slug, phase)
+    ctx = None
     try:
-        form = await _limited_form(request, submissions.body_limit(cdef, phase))
-    except _BodyTooLarge:
-        raise TooLarge(f"upload larger than the challenge's cap of {cdef.upload_cap_mb:g} MB per file")
-    except ClientDisconnect:
-        raise Interrupted("the upload was interrupted")
-    check_csrf(request, form)
-    runtime_file = form.get("file")
-    fidelity_file = _chosen(form.get("fidelity_file"))
-    ctx = await run_in_threadpool(_submit_context, request, slug, phase, u)
-    if runtime_file is None or isinstance(runtime_file, str) or not runtime_file.filename:
-        verdict = {"ok": False, "detail": "Choose a .tflite file to upload.", "findings": []}
-        return render(request, "submit.html", status=422, user=u, title=f"Submit to {ctx['c'].title}", verdict=verdict, **ctx)
-    description = str(form.get("description", ""))[:2000]
-    code_file, sheet_file = (_chosen(form.get(k)) for k in ("code_file", "factsheet_file"))
-    try:
-        sheet = await sheet_file.read(FACTSHEET_MAX_BYTES + 1) if sheet_file is not None else None
-        up = await st.run_upload(partial(submissions.submit_upload, code_file=code_file.file if code_file else None,
-                                         factsheet=sheet),
-                                 st, u, slug, phase, runtime_file.file,
-                                 fidelity_file.file if fidelity_file is not None else None, None, description)
+        async with st.upload_turn(u.id, client_address(request)):
+            form = await received_upload(request, st, u, slug, phase, {"csrf": Part(200, False, "the form's token is too long")})
+            try:
+                check_csrf(request, {"csrf": form.text("csrf", None)})
+                ctx = await run_in_threadpool(_submit_context, request, slug, phase, u)
+                if "file" not in form.files:
+                    verdict = {"ok": False, "detail": "Choose a .tflite file to upload.", "findings": []}
+                    return render(request, "submit.html", status=422, user=u, title=f"Submit to {ctx['c'].title}",
+                                  verdict=verdict, **ctx)
+                up = await st.run_upload(partial(submissions.submit_upload, code_file=form.files.get("code_file"),
+                                                 factsheet=form.texts.get("factsheet_file")),
+                                         st, u, slug, phase, form.files["file"], form.files.get("fidelity_file"), None,
+                                         form.text("description")[:2000])
+            finally:
+                form.discard()
     except ServiceError as e:
+        if type(e) in (Forbidden, Unauthorized, NotFound):  # the form's token, the session, the phase: the error page
+            raise
+        ctx = ctx or await run_in_threadpool(_submit_context, request, slug, phase, u)
         verdict = {"ok": False, "detail": e.reason, "findings": [], "refused": True}
-        return render(request, "submit.html", status=status_of(e), user=u, title=f"Submit to {ctx['c'].title}",
+        page = render(request, "submit.html", status=status_of(e), user=u, title=f"Submit to {ctx['c'].title}",
                       verdict=verdict, **ctx)
+        page.headers.update(headers_of(e))
+        return page
     ctx = await run_in_threadpool(_submit_context, request, slug, phase, u)  # the quota after this upload
     if up.ok:
         pre = up.public.preflight or {}

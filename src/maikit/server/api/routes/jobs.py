@@ -31,7 +31,9 @@ def heartbeat(job_id: RowId, token: str = Depends(lease), st=Depends(state)) -> 
 
 @router.post("/{job_id}/log", status_code=204)
 async def append_log(job_id: RowId, request: Request, token: str = Depends(lease), st=Depends(state)) -> None:
-    """Append text (the body, UTF-8) to this attempt's log."""
+    """Append text (the body, UTF-8, at most the ``job_log_kb`` setting) to this attempt's log.
+    The lease is checked before any of the body is read."""
+    await run_in_threadpool(jobs.check_lease, st, job_id, token)
     await run_in_threadpool(jobs.append_log, st, job_id, token, await request.body())
 
 

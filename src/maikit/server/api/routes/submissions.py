@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from functools import partial
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from maikit.server.api.deps import organiser, state, user
+from maikit.server.api.bodies import declared_length
+from maikit.server.api.deps import client_address, organiser, state, user
 from maikit.server.api.params import RowId
 from maikit.server.api.schemas import SubmissionPublic
+from maikit.server.api.uploads import Part, receive_form
 from maikit.server.db.models import User
+from maikit.server.errors import Invalid, TooLarge
 from maikit.server.factsheet import FACTSHEET_MAX_BYTES
 from maikit.server.services import submissions
 from maikit.server.services.quota import phase_usage
@@ -19,27 +23,69 @@ from maikit.server.services.quota import phase_usage
 router = APIRouter(prefix="/api", tags=["submissions"])
 
 
+_FORM = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary", "description": "model.tflite (runtime), or the one file for both"},
+    "fidelity_file": {"type": "string", "format": "binary", "description": "model_none.tflite (fidelity), optional"},
+    "code_file": {"type": "string", "format": "binary",
+                  "description": "the code archive (.zip, .tar[.gz|.bz2|.xz]) of a phase that takes one"},
+    "factsheet_file": {"type": "string", "format": "binary", "description": "the factsheet (YAML or JSON) of a phase that takes one"},
+    "description": {"type": "string", "maxLength": 2000, "description": "what this model is (shown to you and the organisers)"}}}}}
+
+
+def upload_parts(terms: submissions.UploadTerms) -> dict[str, Part]:
+    """The fields an upload to a phase takes, each under its cap (the API's and the page's)."""
+    model = f"larger than the challenge's cap of {terms.upload_cap_mb:g} MB"
+    parts = {"file": Part(terms.file_cap, True, f"runtime file {model}"),
+             "fidelity_file": Part(terms.file_cap, True, f"fidelity file {model}"),
+             "description": Part(8000, False, "description longer than 2000 characters")}
+    # a phase without a bundle still reads these parts (under the model's cap) to refuse them by name
+    code_cap = terms.code_cap if terms.code_cap is not None else terms.file_cap
+    parts["code_file"] = Part(code_cap, True, f"code archive larger than the phase's cap of {code_cap / 1e6:g} MB")
+    parts["factsheet_file"] = Part(FACTSHEET_MAX_BYTES + 1, False, f"a factsheet is at most {FACTSHEET_MAX_BYTES // 1000} KB")
+    return parts
+
+
+async def received_upload(request: Request, st, u: User, slug: str, phase: str, extra: dict[str, Part] | None = None):
+    """The upload's form, read only after the caller is known and the phase takes uploads from
+    them: 413 at once when the declared length is over the phase's limit, each part streamed
+    under its cap into the store's temporary folder (:mod:`maikit.server.api.uploads`)."""
+    terms = await run_in_threadpool(submissions.upload_terms, st, u, slug, phase)
+    declared = declared_length(request.scope)
+    if declared is not None and declared > terms.body_limit:
+        raise TooLarge(f"upload larger than the challenge's cap of {terms.upload_cap_mb:g} MB per file "
+                       f"({terms.body_limit} bytes in all with what the phase takes beside the model)")
+    return await receive_form(request, {**upload_parts(terms), **(extra or {})}, st.store, terms.body_limit)
+
+
 @router.post("/challenges/{slug}/phases/{phase}/submissions", response_model=SubmissionPublic, status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": _FORM}},
              responses={413: {"description": "file over the challenge's upload cap"},
                         422: {"description": "preflight rejected the file (reason in detail)"},
-                        429: {"description": "quota exhausted"}, 403: {"description": "phase closed"}})
-async def create_submission(slug: str, phase: str, request: Request,
-                            file: UploadFile = File(..., description="model.tflite (runtime), or the one file for both"),
-                            fidelity_file: UploadFile | None = File(None, description="model_none.tflite (fidelity), optional"),
-                            description: str = Form("", max_length=2000, description="what this model is (shown to you and the organisers)"),
-                            code_file: UploadFile | None = File(None, description="the code archive (.zip, .tar[.gz|.bz2|.xz]) of a phase that takes one"),
-                            factsheet_file: UploadFile | None = File(None, description="the factsheet (YAML or JSON) of a phase that takes one"),
-                            u: User = Depends(user), st=Depends(state)):
+                        429: {"description": "quota exhausted, or too many uploads at once (Retry-After)"},
+                        403: {"description": "phase closed"},
+                        507: {"description": "the server cannot store uploads right now"}})
+async def create_submission(slug: str, phase: str, request: Request, u: User = Depends(user), st=Depends(state)):
     """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs.
-    A phase with a bundle takes the code archive and the factsheet too (preflight names what is missing)."""
-    sheet = await factsheet_file.read(FACTSHEET_MAX_BYTES + 1) if factsheet_file is not None else None
-    up = await st.run_upload(partial(submissions.submit_upload, code_file=code_file.file if code_file is not None else None,
-                                     factsheet=sheet),
-                             st, u, slug, phase, file.file, fidelity_file.file if fidelity_file is not None else None,
-                             request.headers.get("content-length"), description)
+    A phase with a bundle takes the code archive and the factsheet too (preflight names what is missing).
+    The token is checked before any of the body is read; each file streams to the store under its cap."""
+    async with st.upload_turn(u.id, client_address(request)):
+        form = await received_upload(request, st, u, slug, phase)
+        try:
+            up = await st.run_upload(partial(submissions.submit_upload, code_file=form.files.get("code_file"),
+                                             factsheet=form.texts.get("factsheet_file")),
+                                     st, u, slug, phase, _model(form), form.files.get("fidelity_file"), None,
+                                     form.text("description")[:2000])
+        finally:
+            form.discard()
     if not up.ok:
         return JSONResponse({"detail": up.detail, "submission_id": up.submission_id}, status_code=422)
     return up.public
+
+
+def _model(form):
+    if "file" not in form.files:
+        raise Invalid("the upload has no model: send it in the form field 'file'")
+    return form.files["file"]
 
 
 @router.get("/challenges/{slug}/phases/{phase}/submissions", response_model=list[SubmissionPublic])
