@@ -128,6 +128,11 @@ def test_cpu_basis_scores_the_cpu_time_and_keeps_the_wall_time(live, isp_split):
                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
     assert cli.returncode == 0, cli.stderr
     assert "scored on CPU time" in cli.stdout and "CPU time, ms" in cli.stdout
+    status = subprocess.run([sys.executable, "-m", "maikit", "status", str(cpu_subs[0]), "--server", live.url],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "COLUMNS": "200", "MAI_TOKEN": live.tokens["alice"]})
+    assert status.returncode == 0, status.stderr
+    assert "runtime 100.0 ms, CPU time 50.0 ms (scored), score 25.00" in status.stdout, status.stdout
 
 
 @pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)

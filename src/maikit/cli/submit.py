@@ -93,9 +93,12 @@ def _show(sub: dict) -> None:
     if sub.get("stage"):
         line += f" ({sub['stage']})"
     if sub.get("score") is not None:
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in (sub.get("metrics") or {}).items()
-                            if isinstance(v, float) and k != "runtime_ms")
-        line += f": {metrics}, runtime {sub['runtime_ms']:.1f} ms, score {sub['score']:.2f}"
+        m = sub.get("metrics") or {}
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float) and k not in ("runtime_ms", "cpu_ms"))
+        cpu = f", CPU time {m['cpu_ms']:.1f} ms" if isinstance(m.get("cpu_ms"), float) else ""
+        if m.get("runtime_basis") == "cpu":
+            cpu += " (scored)"
+        line += f": {metrics}, runtime {sub['runtime_ms']:.1f} ms{cpu}, score {sub['score']:.2f}"
     if sub.get("reason"):
         line += f": {sub['reason']}"
     console.print(line, highlight=False, soft_wrap=True)
