@@ -44,6 +44,8 @@ def test_runtime_job_on_a_device_backend_carries_samples_drift_profile_and_findi
     assert run["backend"] == "litert-cpu" and run["worker"] == "rt"
     assert len(run["samples_ms"]) == run["runs"] >= 3
     assert done["runtime_ms"] == pytest.approx(sum(run["samples_ms"]) / run["runs"])  # the phase statistic: avg
+    # the inference thread's CPU time per run comes through the device path too (the child, drift control)
+    assert len(run["cpu_samples_ms"]) == run["runs"] and run["cpu_avg_ms"] == pytest.approx(sum(run["cpu_samples_ms"]) / run["runs"])
     d = run["drift"]
     assert d["baseline_ms"] == base["baseline_ms"] and d["ok"] and len(d["attempts"]) == 1
     assert d["drift"] == pytest.approx(max(abs(d["reference_before_ms"] - base["baseline_ms"]),
