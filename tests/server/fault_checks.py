@@ -5,10 +5,12 @@ result per job and the one its last lease's holder measured, quota as the rows s
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 
 import httpx
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 TERMINAL = ("Finished", "Failed", "Cancelled")
@@ -60,13 +62,14 @@ def assert_consistent(db_url: str, http: httpx.Client, tokens: dict[str, str], p
             assert not all(j.status == "done" for j in own), (sub.id, sub.status)
     # quota: what the API says each owner used is what the rows hold (no infrastructure failure
     # or cancel counts; every submission is terminal, so only Finished counted ones remain)
+    user_names, phase_names = _lookup(db_url)
     for slug, phase in phases:
         for who in users:
             r = http.get(f"/api/challenges/{slug}/phases/{phase}/quota", headers={"Authorization": f"Bearer {tokens[who]}"})
             assert r.status_code == 200, r.text
             used = r.json()["used_total"]
-            expected = sum(1 for s in subs if s.status == "Finished" and s.counts_quota and _owner_is(s, who, db_url)
-                           and _phase_is(s, slug, phase, db_url))
+            expected = sum(1 for s in subs if s.status == "Finished" and s.counts_quota
+                           and user_names.get(s.user_id) == who and phase_names.get(s.phase_id) == (slug, phase))
             assert used == expected, (slug, phase, who, used, expected)
     counts: dict[str, int] = {}
     for sub in subs:
@@ -86,25 +89,6 @@ def _lookup(db_url: str):
     finally:
         eng.dispose()
     return users, phases
-
-
-def _owner_is(sub, who: str, db_url: str) -> bool:
-    users, _ = _cached(db_url)
-    return users.get(sub.user_id) == who
-
-
-def _phase_is(sub, slug: str, phase: str, db_url: str) -> bool:
-    _, phases = _cached(db_url)
-    return phases.get(sub.phase_id) == (slug, phase)
-
-
-_cache: dict[str, tuple] = {}
-
-
-def _cached(db_url: str):
-    if db_url not in _cache:
-        _cache[db_url] = _lookup(db_url)
-    return _cache[db_url]
 
 
 class Errors(logging.Handler):
@@ -150,3 +134,13 @@ class Recorder:
 
     def server_errors(self, allowed=(503,)) -> list[tuple[str, int]]:
         return [(what, code) for what, code in self.statuses if code >= 500 and code not in allowed]
+
+
+def record(fault: str, outcome: str, recover_s: float | None) -> None:
+    """One row of the fault table (benchmarks/fault_suite.py): appended to the JSON-lines file
+    named by ``MAI_FAULT_TIMES`` when it is set; nothing otherwise."""
+    path = os.environ.get("MAI_FAULT_TIMES")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"fault": fault, "outcome": outcome,
+                                "recover_s": None if recover_s is None else round(recover_s, 1)}) + "\n")

@@ -10,12 +10,16 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from fault_checks import assert_consistent, record
 from platform_testing import FAST, challenge_def, submission_rows, wait_for
+
+pytestmark = pytest.mark.faults
 
 
 def _worker_process(url: str, token: str, name: str, roles: str, log: Path) -> subprocess.Popen:
@@ -78,7 +82,9 @@ def test_worker_killed_mid_job_six_submissions_each_finished_once(live, tiny_mod
     try:
         killed_job = wait_for(lambda: _running_on(live, "wa"), 300, 0.05, "worker wa to be running a job")
         _kill(a)
+        killed_at = time.monotonic()
         done = [live.wait_done(i, timeout=600) for i in subs]
+        recovered = time.monotonic() - killed_at
     finally:
         _kill(a)
         _kill(b)
@@ -94,6 +100,10 @@ def test_worker_killed_mid_job_six_submissions_each_finished_once(live, tiny_mod
     # the requeue did not touch the quota: six counted submissions, as before
     assert live.get("/api/challenges/f1/phases/validation/quota", "alice").json()["used_today"] == quota_before["used_today"]
     assert submission_rows(live, "f1") == {"Finished": 6}  # the requeue made no new submission
+    assert assert_consistent(live.platform.settings.database_url, live.http, live.tokens, [("f1", "validation")]) \
+        == {"Finished": 6}
+    record(f"worker SIGKILL mid-job ({live.platform.db.dialect}; 6 submissions, 2 worker processes, lease 6 s)",
+           "the job requeued once (attempt 2, the other worker); 6 Finished, quota unchanged", recovered)
 
 
 class CuttableProxy:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import pytest
@@ -121,6 +122,7 @@ def _serve(data_dir, port, db_url, log):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "ab"), env=env, start_new_session=True)
 
 
+@pytest.mark.faults
 def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request, tmp_path, tiny_models, isp_split):
     from platform_testing import Live, _accounts, _reset_postgres
     from maikit.server.app import create_app
@@ -166,6 +168,7 @@ def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request,
                  300, 0.1, "the runtime job to start")
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+        killed_at = time.monotonic()
         server = _serve(tmp_path, port, db_url, log)
         wait_for(up, 300, 0.2, "server restart")
         w2 = Worker(url, tokens["worker"], name="fidelity", roles=("fidelity",), wait_s=2, stop=stop)
@@ -180,6 +183,13 @@ def test_server_killed_mid_job_and_restarted_loses_nothing(engine_name, request,
         export = httpx.get(f"{url}/api/challenges/r1/phases/validation/export", headers=org, timeout=30).json()
         assert [s["id"] for s in export["submissions"]] == [sub["id"]]
         assert export["submissions"][0]["runtime"]["runs"] >= 3
+        from fault_checks import assert_consistent, no_500_in_log, record
+
+        assert assert_consistent(Settings(data_dir=tmp_path, db_url=db_url).database_url, httpx.Client(base_url=url, timeout=60),
+                                 tokens, [("r1", "validation")]) == {"Finished": 1}
+        no_500_in_log(log.read_text())
+        record(f"server SIGKILL mid-job and restarted ({engine_name})",
+               "the worker retries; its lease resumed on start; 1 Finished, measured once", time.monotonic() - killed_at)
     finally:
         stop.set()
         os.killpg(server.pid, signal.SIGKILL)
