@@ -178,3 +178,34 @@ def test_a_bad_result_every_attempt_fails_the_submission_as_infrastructure(live,
     quota = live.get("/api/challenges/odd9/phases/validation/quota", "alice").json()
     assert quota["used_today"] == 0
     wait_for(lambda: _runtime_job(live, sub["id"]).status == "failed", 30, 0.1, "the job failed")
+
+
+def test_the_challenge_file_limits_are_the_columns():
+    from maikit.server.challenge import DEVICE_TAG_MAX, TITLE_MAX
+    from maikit.server.db.models import Challenge, Job, Worker, column_length
+
+    assert TITLE_MAX == column_length(Challenge.title)
+    assert DEVICE_TAG_MAX == column_length(Job.device_tag) == column_length(Worker.device_tag)
+
+
+@pytest.mark.parametrize("change,field,limit", [
+    (lambda d: d.update(title="T" * 500), "title", 200),
+    (lambda d: d["protocol"].update(device="d" * 500), "device", 64),
+])
+def test_a_challenge_with_an_overlong_string_is_422_naming_the_field(live, isp_split, change, field, limit):
+    d = challenge_def("odd10", isp_split)
+    change(d)
+    r = live.post("/api/challenges", "organiser", json=d)
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    assert field in r.text and str(limit) in r.text, r.text[:500]
+    assert live.get("/api/health").status_code == 200
+
+
+def test_create_user_refuses_an_overlong_team_naming_it(live):
+    from maikit.server.errors import Invalid
+    from maikit.server.services.users import create_user
+
+    p = live.platform
+    with pytest.raises(Invalid, match=r"team: at most 100 characters"):
+        with p.db.write() as s, s.begin():
+            create_user(s, username="erin", role="participant", team="t" * 101, now=p.now())

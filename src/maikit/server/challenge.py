@@ -81,8 +81,13 @@ class Drift(_Strict):
     max_attempts: int = Field(3, ge=1, le=20)
 
 
+# the database's column lengths for what a definition names (maikit.server.db.models: a test
+# keeps them equal): longer is refused here, naming the field, not by the database
+TITLE_MAX, DEVICE_TAG_MAX = 200, 64
+
+
 class Protocol(_Strict):
-    device: str = "litert-cpu"
+    device: str = Field("litert-cpu", max_length=DEVICE_TAG_MAX)
     target: Literal["cpu", "gpu", "npu"] = "cpu"
     threads: int = Field(2, ge=1, le=64)
     warmup_runs: int = Field(1, ge=0)
@@ -162,7 +167,7 @@ class DataDef(_Strict):
 
 class ChallengeDef(_Strict):
     slug: str = Field(pattern=SLUG)
-    title: str
+    title: str = Field(max_length=TITLE_MAX)
     task: Literal["isp", "depth"]
     description: str = ""
     data: DataDef = DataDef()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maikit.server.core.security import hash_password, hash_token, new_token, verify_password
-from maikit.server.db.models import ApiToken, Team, User
+from maikit.server.db.models import ApiToken, Team, User, column_length
 from maikit.server.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from maikit.server.services.sessions import end_user_sessions
 from maikit.server.state import Platform
@@ -143,7 +143,12 @@ def create_user(s: Session, *, username: str, role: str, password: str | None = 
                 password_hash: str | None = None) -> User:
     """A new user, in ``team`` (created if new) when given. ``password_hash`` when the caller
     hashed it before the transaction (a sign-up: argon2 inside a write transaction holds
-    every other write up); a plain ``password`` is hashed here."""
+    every other write up); a plain ``password`` is hashed here. A name or team longer than its
+    column is Invalid, naming the field and its limit (the API's schemas refuse it before; this
+    holds for the pages and ``mai server create-user`` too)."""
+    for field, value, column in (("username", username, User.username), ("team", team, Team.name)):
+        if value is not None and len(value) > column_length(column):
+            raise Invalid(f"{field}: at most {column_length(column)} characters (got {len(value)})")
     team_id = None
     if team:
         t = s.execute(select(Team).where(Team.name == team)).scalar_one_or_none()
