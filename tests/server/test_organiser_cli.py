@@ -42,6 +42,8 @@ def test_an_organiser_runs_a_challenge_from_the_command_line(live, tiny_models, 
     assert code == 0 and [c["slug"] for c in json.loads(out)] == ["cli1"]
     code, out, _ = mai(live, None, "challenge", "show", "cli1")
     assert code == 0 and "cli1/validation  validation" in out and "50 per UTC day" in out
+    assert [line.split("  ")[-1] for line in out.splitlines() if line.startswith("cli1/")] == [
+        "open", "open, results hidden until published"]
 
     model = tiny_models["isp"] / "model.tflite"
     ids = []
@@ -224,3 +226,19 @@ def test_wait_counts_jobs_in_words():
     assert progress_line({"status": "Queued", "stage": None, "queue_position": 1}) == "  Queued, 1 job ahead"
     assert progress_line({"status": "Queued", "stage": None, "queue_position": 3}) == "  Queued, 3 jobs ahead"
     assert progress_line({"status": "Running", "stage": "fidelity", "queue_position": 0}) == "  Running / fidelity"
+
+
+def test_challenge_show_tells_a_phase_not_open_yet_from_one_that_ended(live, isp_split, tmp_path):
+    """A phase that had not started was listed as "closed", like one that had ended."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    d = challenge_def("later", isp_split)
+    d["phases"][0].update(start=(now - timedelta(days=9)).isoformat(), end=(now - timedelta(days=1)).isoformat())
+    d["phases"][1].update(start=(now + timedelta(days=3)).isoformat(), end=(now + timedelta(days=9)).isoformat())
+    _create(live, tmp_path, d)
+    code, out, _ = mai(live, None, "challenge", "list")
+    assert code == 0 and [line.split("  ")[-1] for line in out.splitlines() if line.startswith("  later/")] == [
+        "closed", "not open yet, results hidden until published"]
+    code, out, _ = mai(live, None, "challenge", "show", "later", "--json")
+    assert [(p["open"], p["state"]) for p in json.loads(out)["phases"]] == [(False, "closed"), (False, "not open yet")]

@@ -70,6 +70,8 @@ def test_a_closed_phase_offers_no_sign_in_to_submit(site, new_page, isp_split):
     now = datetime.now(timezone.utc)
     d = server_fixtures.challenge_def("p2", isp_split)
     d["phases"][1].update(start=(now - timedelta(days=9)).isoformat(), end=(now - timedelta(days=1)).isoformat())
+    d["phases"].append(dict(d["phases"][0], slug="final", kind="test", start=(now + timedelta(days=5)).isoformat(),
+                            end=(now + timedelta(days=9)).isoformat()))
     site.create_challenge(d)
     page = new_page()
     page.goto(f"{site.url}/challenges/p2")
@@ -77,6 +79,11 @@ def test_a_closed_phase_offers_no_sign_in_to_submit(site, new_page, isp_split):
     assert open_row.get_by_role("link", name="Sign in to submit").count() == 1
     assert closed_row.get_by_role("link", name="Sign in to submit").count() == 0
     assert closed_row.locator(".state").inner_text() == "closed"
+    # a phase that has not started says so (it said "closed", as one that ended)
+    later = page.locator('tr[data-phase="final"]')
+    assert later.locator(".state").inner_text() == "not open yet"
+    assert later.get_by_role("link", name="Sign in to submit").count() == 0
+    assert [p["state"] for p in site.get("/api/challenges/p2").json()["phases"]] == ["open", "closed", "not open yet"]
     sign_in(page, site.url, "organiser", "org-pass")
     page.goto(f"{site.url}/challenges/p2")
     assert page.locator('tr[data-phase="testing"]').get_by_role("link", name="Submit").count() == 0

@@ -97,14 +97,14 @@ def _api(server: str, token: Optional[str], required: bool = True):
 
 
 def _phase_line(c: dict, p: dict) -> str:
-    state = "open" if p["open"] else "closed"
+    state = p["state"]
     if p["kind"] == "test":
         state += ", published" if p["published"] else ", results hidden until published"
     return f"{c['slug']}/{p['slug']}  {p['kind']}  {p['start']} .. {p['end']}  {state}"
 
 
 def list_challenges(server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON) -> None:
-    """The server's challenges and their phases (open or closed, published or not)."""
+    """The server's challenges and their phases (open, not open yet or closed; published or not)."""
     out = _api(server, token, required=False).call("GET", "/api/challenges").json()
     if as_json:
         print_json(out)

@@ -30,6 +30,7 @@ class PhasePublic(BaseModel):
     start: str
     end: str
     open: bool
+    state: str = "closed"  # in words: "open", "not open yet" (before its start) or "closed" (ended)
     max_submissions_per_day: int | None
     max_submissions: int | None
     max_failed_per_day: int | None
@@ -58,7 +59,9 @@ class ChallengePublic(BaseModel):
 def phase_public(p: Phase, cdef: ChallengeDef, now) -> PhasePublic:
     d = cdef.phase(p.slug)
     return PhasePublic(slug=p.slug, title=d.title, kind=p.kind, start=p.start.isoformat(), end=p.end.isoformat(),
-                       open=p.start <= now < p.end, max_submissions_per_day=d.max_submissions_per_day,
+                       open=p.start <= now < p.end,
+                       state="not open yet" if now < p.start else "open" if now < p.end else "closed",
+                       max_submissions_per_day=d.max_submissions_per_day,
                        max_submissions=d.max_submissions, max_failed_per_day=d.max_failed_per_day,
                        execution_time_limit_s=d.execution_time_limit_s, visibility=d.visibility, ranking=d.ranking,
                        published=p.published, bundle=d.bundle.model_dump())
