@@ -101,7 +101,7 @@ def _show(sub: dict) -> None:
         line += f": {metrics}, runtime {sub['runtime_ms']:.1f} ms{cpu}, score {sub['score']:.2f}"
     if sub.get("reason"):
         line += f": {sub['reason']}"
-    console.print(line, highlight=False, soft_wrap=True)
+    console.print(line, highlight=False, soft_wrap=True, markup=False)  # reasons may quote a model's tensor names
 
 
 def preflight_warnings(preflight: dict | None) -> list[str]:
