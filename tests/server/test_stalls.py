@@ -6,8 +6,11 @@ PostgreSQL (the ``live`` fixture)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -41,42 +44,57 @@ def _queued_submissions(live, slug: str, n: int) -> list[int]:
     return ids
 
 
-def _lease_all(live, n_jobs: int) -> dict[tuple[int, str], tuple[int, str]]:
-    """Claim every queued job through the API: (submission, role) -> (job id, lease token)."""
-    r = live.post("/api/workers/register", "worker", json={"name": "racer", "roles": ["fidelity", "runtime"],
-                                                            "device_tag": "litert-cpu"})
-    assert r.status_code == 201, r.text
-    wid = r.json()["worker_id"]
+def _lease_pair(live, worker_id: int, sub_id: int) -> dict[str, tuple[int, str]]:
+    """Claim the two jobs of ``sub_id`` (the oldest queued) through the API: role -> (job id,
+    lease token)."""
     leases = {}
-    while len(leases) < n_jobs:
-        r = live.post("/api/workers/claim", "worker", json={"worker_id": wid, "wait_s": 5})
+    for _ in range(2):
+        r = live.post("/api/workers/claim", "worker", json={"worker_id": worker_id, "wait_s": 5})
         assert r.status_code == 200, (r.status_code, r.text)
         job = r.json()
-        leases[(job["submission_id"], job["role"])] = (job["job_id"], job["lease_token"])
+        assert job["submission_id"] == sub_id, (job["submission_id"], sub_id)
+        leases[job["role"]] = (job["job_id"], job["lease_token"])
     return leases
 
 
-def test_two_results_committed_at_once_finish_the_submission(live, isp_split):
+@pytest.fixture
+def racing(engine_name, tmp_path, request):
+    """A server whose new leases last a whole lease before their first heartbeat (the test's
+    client claims and heartbeats one pair at a time on a loaded machine)."""
+    url = request.getfixturevalue("pg_database") if engine_name == "postgresql" else None
+    lv = start_live(tmp_path, url, first_heartbeat_s=30.0)
+    yield lv
+    stop_live(lv)
+
+
+def test_two_results_committed_at_once_finish_the_submission(racing, isp_split):
     """Issue 30 item 1: the fidelity and the runtime result of one submission posted at the
     same moment by two clients (a barrier), ``PAIRS`` times: every submission ends Finished
     with the score the ISP formula gives (PSNR 22 dB, 100 ms: 22 + 20 * (0.2 - 0.1) = 24)."""
+    live = racing
     live.create_challenge(challenge_def("race", isp_split, max_submissions_per_day=1000))
     subs = _queued_submissions(live, "race", PAIRS)
-    leases = _lease_all(live, 2 * PAIRS)
+    r = live.post("/api/workers/register", "worker", json={"name": "racer", "roles": ["fidelity", "runtime"],
+                                                            "device_tag": "litert-cpu"})
+    assert r.status_code == 201, r.text
+    worker_id = r.json()["worker_id"]
     bodies = {"fidelity": {"ok": True, "result": {"psnr": 22.0, "ssim": 0.8, "ms_ssim": 0.9, "images": 2}},
               "runtime": {"ok": True, "result": {"avg_ms": 100.0, "runs": 3}}}
     clients = {role: httpx.Client(base_url=live.url, timeout=120) for role in bodies}
     answers: list[int] = []
     try:
         for sub_id in subs:
-            barrier = threading.Barrier(2)
+            leases = _lease_pair(live, worker_id, sub_id)
+            barrier = threading.Barrier(2, timeout=120)
 
-            def post(role: str, sub_id: int = sub_id, barrier: threading.Barrier = barrier) -> None:
-                job_id, token = leases[(sub_id, role)]
+            def post(role: str, leases: dict = leases, barrier: threading.Barrier = barrier) -> None:
+                job_id, token = leases[role]
+                auth = {"Authorization": f"Bearer {token}"}
+                # a worker's first heartbeat, which keeps the lease past its first seconds
+                beat = clients[role].post(f"/api/jobs/{job_id}/heartbeat", headers=auth).status_code
                 barrier.wait()
-                r = clients[role].post(f"/api/jobs/{job_id}/result", json=bodies[role],
-                                       headers={"Authorization": f"Bearer {token}"})
-                answers.append(r.status_code)
+                answers.append(clients[role].post(f"/api/jobs/{job_id}/result", json=bodies[role], headers=auth).status_code
+                               if beat == 200 else beat)
 
             threads = [threading.Thread(target=post, args=(role,)) for role in bodies]
             for t in threads:
@@ -237,3 +255,161 @@ def test_the_repair_sweep_puts_right_every_contradictory_state(repairing, isp_sp
     assert r.status_code == 200 and r.json()["submission_status"] == "Finished"
     quota = live.get("/api/challenges/fix/phases/validation/quota", "alice").json()
     assert quota["failed_today"] == 0  # the repaired failure is the platform's
+
+
+@pytest.fixture
+def long_polls(engine_name, tmp_path, request):
+    """A server whose claims wait up to 30 s for a job, and whose new leases last 2 s until
+    their first heartbeat (a lease 30 s)."""
+    url = request.getfixturevalue("pg_database") if engine_name == "postgresql" else None
+    lv = start_live(tmp_path, url, claim_wait_s=30.0, first_heartbeat_s=2.0)
+    yield lv
+    stop_live(lv)
+
+
+def _register(live, name: str) -> int:
+    r = live.post("/api/workers/register", "worker", json={"name": name, "roles": ["fidelity", "runtime"],
+                                                            "device_tag": "litert-cpu"})
+    assert r.status_code == 201, r.text
+    return r.json()["worker_id"]
+
+
+def _claim_and_hang_up(live, worker_id: int) -> None:
+    """A claim (waiting up to 30 s) sent on a raw socket that is closed as soon as it is sent."""
+    host, port = live.url.removeprefix("http://").split(":")
+    body = json.dumps({"worker_id": worker_id, "wait_s": 30}).encode()
+    head = (f"POST /api/workers/claim HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {live.tokens['worker']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + body)
+
+
+def _never(cond, seconds: float) -> bool:
+    """True if ``cond()`` stayed false for ``seconds`` (what must not happen, watched for a while)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _jobs_of(live, sub_id: int) -> dict:
+    from maikit.server.db.models import Job
+
+    with live.platform.db.read() as s:
+        jobs = {j.role: j for j in s.execute(select(Job).where(Job.submission_id == sub_id)).scalars()}
+        s.expunge_all()
+        return jobs
+
+
+def test_no_job_is_leased_to_a_worker_that_hung_up(long_polls, isp_split):
+    """Issue 30 item 4: a worker's claim sent on a socket closed at once, (a) while the queue is
+    empty (the long poll would wait 30 s) and a job comes after, (b) while a job waits (the
+    lease may be written before the hang-up is seen: it is given back): no job stays leased to
+    it, no attempt is counted, and the next real worker gets the job at once, as attempt 1."""
+    live = long_polls
+    live.create_challenge(challenge_def("gone", isp_split))
+    real = _register(live, "real")
+    # (a) the queue is empty when the claim comes
+    _claim_and_hang_up(live, _register(live, "gone-waiting"))
+    (sub_a,) = _queued_submissions(live, "gone", 1)
+    leased = lambda sub_id: any(j.status == "leased" for j in _jobs_of(live, sub_id).values())  # noqa: E731
+    # old main: the hung-up claim's long poll leased it at its next look at the queue (0.2 s)
+    assert _never(lambda: leased(sub_a), 3.0), f"a job of submission {sub_a} was leased to a worker that hung up"
+    # (b) a job waits when the claim comes
+    (sub_b,) = _queued_submissions(live, "gone", 1)
+    _claim_and_hang_up(live, _register(live, "gone-at-once"))
+    # given back at once (queued, attempt 0), or never leased: either way not a lease of the gone worker
+    wait_for(lambda: all(j.status == "queued" and j.attempt == 0 for j in _jobs_of(live, sub_b).values())
+             and not leased(sub_b), 30, 0.05, "the hung-up worker's lease to be given back")
+    for sub_id in (sub_a, sub_b):
+        assert {(j.status, j.attempt, j.worker_id) for j in _jobs_of(live, sub_id).values()} == {("queued", 0, None)}
+        assert live.get(f"/api/submissions/{sub_id}", "alice").json()["status"] == "Queued"
+    got = set()
+    for _ in range(4):  # the real worker: every job at once, each as its first attempt
+        r = live.post("/api/workers/claim", "worker", json={"worker_id": real, "wait_s": 0})
+        assert r.status_code == 200, r.status_code
+        job = r.json()
+        assert job["attempt"] == 1
+        got.add((job["submission_id"], job["role"]))
+    assert got == {(s, role) for s in (sub_a, sub_b) for role in ("fidelity", "runtime")}
+
+
+def test_a_lease_without_its_first_heartbeat_expires_early(long_polls, isp_split):
+    """Issue 30 item 4: a new lease runs ``first_heartbeat_s`` (2 s here, the lease 30 s) until
+    the worker's first heartbeat, which extends it to a whole lease; a worker that never sends
+    one loses the job to the queue within seconds, not a lease later."""
+    from datetime import timedelta
+
+    live = long_polls
+    live.create_challenge(challenge_def("beat", isp_split))
+    (sub_id,) = _queued_submissions(live, "beat", 1)
+    wid = _register(live, "w")
+    first = live.post("/api/workers/claim", "worker", json={"worker_id": wid, "wait_s": 0}).json()
+    job = _jobs_of(live, sub_id)[first["role"]]
+    assert job.lease_expires_at - job.started_at == timedelta(seconds=2)
+    second = live.post("/api/workers/claim", "worker", json={"worker_id": wid, "wait_s": 0}).json()
+    r = live.http.post(f"/api/jobs/{second['job_id']}/heartbeat", headers={"Authorization": f"Bearer {second['lease_token']}"})
+    assert r.status_code == 200
+    beaten = _jobs_of(live, sub_id)[second["role"]]
+    assert beaten.lease_expires_at - beaten.started_at >= timedelta(seconds=30)
+    wait_for(lambda: _jobs_of(live, sub_id)[first["role"]].status == "queued", 25, 0.1, "the unbeaten lease to expire")
+    assert _jobs_of(live, sub_id)[second["role"]].status == "leased"  # the heartbeat kept its lease
+
+
+WAIT_LIMIT_S = 4.0  # the phase's worker_wait_limit_s in the test below
+
+
+def test_a_job_no_worker_serves_says_so_and_fails_in_time(repairing, tiny_models, isp_split, tmp_path):
+    """Issue 30 item 3: a phase whose ``protocol.device`` is a tag no worker serves
+    (``pixel-9``). After fidelity is done the participant's status says what the runtime job
+    waits for; the organiser's devices page names the tag with no worker; once the job waited
+    the phase's ``worker_wait_limit_s`` with no worker for it, the submission fails as an
+    infrastructure failure (no quota used, no failed upload counted) and ``mai submit --wait``
+    returns, having printed what it waited for."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from platform_testing import FAST, web_sign_in
+
+    live = repairing
+    d = challenge_def("p9", isp_split, worker_wait_limit_s=WAIT_LIMIT_S)
+    d["protocol"] = dict(FAST, device="pixel-9")
+    live.create_challenge(d)
+    live.worker(name="fid", roles=("fidelity",))  # fidelity jobs run; no worker serves pixel-9
+    model = tiny_models["isp"] / "model.tflite"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    cli = subprocess.Popen([sys.executable, "-m", "maikit", "submit", str(model), "--server", live.url, "--token",
+                            live.tokens["alice"], "--challenge", "p9", "--wait"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=src, COLUMNS="400"))
+    try:
+        sub_id = wait_for(lambda: next(iter(live.get("/api/challenges/p9/phases/validation/submissions", "alice")
+                                            .json()), {}).get("id"), 120, 0.2, "the CLI's upload")
+
+        def waiting():
+            sub = live.get(f"/api/submissions/{sub_id}", "alice").json()
+            return sub if sub["status"] == "Queued" and sub.get("waiting") else None
+
+        sub = wait_for(waiting, 120, 0.1, "fidelity done, the runtime job waiting")
+        assert sub["waiting"].startswith("waiting for a worker serving device 'pixel-9': none has connected;")
+        assert "fails as an infrastructure failure" in sub["waiting"]
+        with httpx.Client(base_url=live.url, timeout=60) as browser:
+            assert web_sign_in(browser, "organiser", "org-pass").status_code in (200, 303)
+            page = browser.get("/organiser/devices").text
+        assert "pixel-9" in page and "no worker serves" in page
+        out, err = cli.communicate(timeout=300)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 1, (out, err)
+    assert "waiting for a worker serving device 'pixel-9': none has connected" in err
+    assert "Failed" in out and "no worker serving device 'pixel-9'" in out
+    sub = live.get(f"/api/submissions/{sub_id}", "alice").json()
+    assert (sub["status"], sub["fault"], sub["waiting"]) == ("Failed", "infrastructure", None)
+    assert f"took the runtime job within {WAIT_LIMIT_S:g} s" in sub["reason"]
+    assert "worker_wait_limit_s" in sub["reason"]
+    quota = live.get("/api/challenges/p9/phases/validation/quota", "alice").json()
+    assert (quota["used_today"], quota["failed_today"]) == (0, 0)

@@ -324,8 +324,11 @@ class Worker:
         return {"ok": True, "result": result}
 
     def _heartbeat(self, job: dict, cancel: threading.Event, lost: threading.Event) -> None:
+        # the first at once: until it comes, the server holds the lease for a short while only
         every = max(0.2, float(job.get("lease_s", 30)) / 3)
-        while not cancel.wait(every):
+        wait = 0.0
+        while not cancel.wait(wait):
+            wait = every
             try:
                 if self.client.heartbeat(job).get("cancel"):
                     cancel.set()

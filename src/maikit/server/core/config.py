@@ -16,6 +16,10 @@ class Settings(BaseSettings):
     # sent to the API is taken under it (docs/challenge-yaml.md#data); default: DATA_DIR
     reference_root: Path | None = None
     lease_s: float = 30.0  # a job's lease; heartbeats extend it
+    # a new lease runs this long (at most lease_s) until the worker's first heartbeat, which a
+    # worker sends as soon as it has the job: a claim answered to a worker that is gone frees
+    # its job this soon, not a whole lease later
+    first_heartbeat_s: float = 10.0
     max_attempts: int = 3  # leases a job may lose before it fails as an infrastructure failure
     claim_wait_s: float = 20.0  # longest long-poll of a claim
     reap_every_s: float = 2.0  # how often expired leases are requeued

@@ -6,10 +6,14 @@ PostgreSQL its sub-select takes the row with ``FOR UPDATE SKIP LOCKED``, so conc
 claims (several server processes) never get the same job; SQLite runs writers one at a
 time. The pick locks the job's submission too (a claim marks it Running), skipping a job
 whose submission another transaction holds: locks are taken submission first elsewhere
-(:mod:`maikit.server.jobs.pipeline`), so a claim never waits in the opposite order. A lease that expires without a heartbeat puts the job back (attempt + 1) until
-``max_attempts`` leases were lost; then it fails as an infrastructure failure. A server that
-starts gives every lease one lease from its start (:func:`resume`): a server that was down
-longer than a lease keeps the work its workers finished meanwhile.
+(:mod:`maikit.server.jobs.pipeline`), so a claim never waits in the opposite order.
+
+A new lease lasts until its first heartbeat is due (``first_s``), then a lease from each
+heartbeat; a lease whose claim was answered to a client that had hung up is given back at
+once (:func:`give_back`). A lease that expires without a heartbeat puts the job back
+(attempt + 1) until ``max_attempts`` leases were lost; then it fails as an infrastructure
+failure. A server that starts gives every lease one lease from its start (:func:`resume`): a
+server that was down longer than a lease keeps the work its workers finished meanwhile.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from maikit.server.core.security import hash_token, new_token
 from maikit.server.db.models import JOB_CANCELLED, JOB_FAILED, JOB_LEASED, JOB_QUEUED, Job, Submission
 
 
-def claim(s: Session, *, worker_id: int, roles: list[str], device_tag: str, now: datetime, lease_s: float) -> tuple[Job, str] | None:
-    """Lease the oldest queued job for these roles and device; (job, lease token) or None."""
+def claim(s: Session, *, worker_id: int, roles: list[str], device_tag: str, now: datetime, lease_s: float,
+          first_s: float | None = None) -> tuple[Job, str] | None:
+    """Lease the oldest queued job for these roles and device; (job, lease token) or None. The
+    lease runs ``first_s`` (at most ``lease_s``) until the worker's first heartbeat extends it."""
     tag_ok = or_(Job.device_tag.is_(None), Job.device_tag == device_tag) if device_tag != "*" else True
     pick = (select(Job.id).join(Submission, Submission.id == Job.submission_id)
             .where(Job.status == JOB_QUEUED, Job.role.in_(roles), tag_ok).order_by(Job.id).limit(1))
@@ -33,7 +39,8 @@ def claim(s: Session, *, worker_id: int, roles: list[str], device_tag: str, now:
     token = new_token("mai_l_")
     stmt = (update(Job).where(Job.id == pick.scalar_subquery(), Job.status == JOB_QUEUED)
             .values(status=JOB_LEASED, worker_id=worker_id, lease_hash=hash_token(token),
-                    lease_expires_at=now + timedelta(seconds=lease_s), attempt=Job.attempt + 1,
+                    lease_expires_at=now + timedelta(seconds=min(lease_s, first_s or lease_s)),
+                    attempt=Job.attempt + 1,
                     started_at=now)
             .returning(Job.id))
     job_id = s.execute(stmt).scalar_one_or_none()
@@ -78,6 +85,15 @@ def expired(s: Session, now: datetime) -> list[Job]:
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
     return list(s.execute(q).scalars())
+
+
+def give_back(job: Job) -> None:
+    """A lease its worker never received (it hung up while the claim was answered): the job is
+    queued again as before the claim, the attempt not counted."""
+    job.status, job.attempt = JOB_QUEUED, max(0, job.attempt - 1)
+    job.worker_id, job.lease_hash, job.lease_expires_at = None, None, None
+    if job.attempt == 0:
+        job.started_at = None
 
 
 def requeue_or_fail(job: Job, now: datetime) -> bool:

@@ -1,22 +1,26 @@
 """Workers: register under a worker token (with the device's health check), report health,
-claim jobs (a long poll; an unhealthy worker is leased none), and the organisers' view of
+claim jobs (a long poll; an unhealthy worker is leased none, nor one that hung up), and the organisers' view of
 them (health, last contact, the job each holds)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import anyio.to_thread
 from sqlalchemy import func, select
 
-from maikit.server.db.models import JOB_LEASED, JOB_QUEUED, ApiToken, Job, Worker
+from maikit.server.db.models import JOB_LEASED, JOB_QUEUED, QUEUED, RUNNING, ApiToken, Job, Worker
 from maikit.server.errors import Forbidden, NotFound
-from maikit.server.jobs.pipeline import job_payload, mark_running
-from maikit.server.jobs.queue import claim
+from maikit.server.jobs.pipeline import job_payload, lock_submission, mark_running
+from maikit.server.jobs.queue import claim, job_for_lease
+from maikit.server.jobs.queue import give_back as give_back_lease
 from maikit.server.state import Platform
 
+log = logging.getLogger("maikit.server")
 POLL_S = 0.2  # how often a waiting claim looks at the queue again
 
 
@@ -67,7 +71,8 @@ def try_claim(p: Platform, worker_id: int, token_id: int) -> dict | None:
     if waiting is None:
         return None
     with p.db.write() as s, s.begin():
-        got = claim(s, worker_id=worker_id, roles=roles, device_tag=tag, now=p.now(), lease_s=p.settings.lease_s)
+        got = claim(s, worker_id=worker_id, roles=roles, device_tag=tag, now=p.now(), lease_s=p.settings.lease_s,
+                    first_s=p.settings.first_heartbeat_s)
         w = s.get(Worker, worker_id)
         w.last_seen = p.now()
         if got is None:
@@ -77,12 +82,42 @@ def try_claim(p: Platform, worker_id: int, token_id: int) -> dict | None:
         return job_payload(job, token, p.settings.lease_s)
 
 
-async def claim_waiting(p: Platform, worker_id: int, token_id: int, wait_s: float) -> dict | None:
+def give_back(p: Platform, job_id: int, lease_token: str) -> None:
+    """Queue again a job whose claim was answered to a worker that had hung up (its attempt not
+    counted; the submission Queued again if no other job of it runs)."""
+    with p.db.write() as s, s.begin():
+        sub_id = s.scalar(select(Job.submission_id).where(Job.id == job_id))
+        if sub_id is None:
+            return
+        sub = lock_submission(s, sub_id)
+        job = job_for_lease(s, job_id, lease_token, lock=True)
+        if job is None:
+            return
+        give_back_lease(job)
+        if sub.status == RUNNING and not any(j.status == JOB_LEASED for j in sub.jobs):
+            sub.status, sub.stage = QUEUED, None
+
+
+async def claim_waiting(p: Platform, worker_id: int, token_id: int, wait_s: float,
+                        gone: Callable[[], Awaitable[bool]] | None = None) -> dict | None:
     """:func:`try_claim`, again every ``POLL_S`` for up to ``wait_s`` (at most the
-    ``claim_wait_s`` setting) until a job comes; None if none did. Each try runs in a thread."""
+    ``claim_wait_s`` setting) until a job comes; None if none did. Each try runs in a thread.
+
+    ``gone`` says whether the worker hung up (its connection closed): no job is leased to a
+    worker that is gone. It is asked before each try, and again once a job was leased, since
+    the worker may hang up while the lease is written: then the lease is given back at once
+    (:func:`give_back`, the attempt not counted) rather than left to expire. A worker that
+    hangs up after that check, while the answer is on its way, is found out by its missing
+    first heartbeat (the ``first_heartbeat_s`` setting)."""
     deadline = time.monotonic() + min(wait_s, p.settings.claim_wait_s)
     while True:
+        if gone is not None and await gone():
+            return None
         job = await anyio.to_thread.run_sync(try_claim, p, worker_id, token_id)
+        if job is not None and gone is not None and await gone():
+            await anyio.to_thread.run_sync(give_back, p, job["job_id"], job["lease_token"])
+            log.info("worker %d hung up while job %d was leased to it: given back", worker_id, job["job_id"])
+            return None
         if job is not None or time.monotonic() >= deadline:
             return job
         await asyncio.sleep(POLL_S)

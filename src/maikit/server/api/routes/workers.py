@@ -3,7 +3,7 @@ claim jobs (long-poll; an unhealthy worker is leased none), list (organisers).""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from maikit.server.api.deps import organiser, state, worker_token
@@ -31,9 +31,10 @@ def report_health(worker_id: RowId, body: WorkerHealth, tok: ApiToken = Depends(
 
 
 @router.post("/claim", responses={200: {"description": "a job with its lease"}, 204: {"description": "no job"}})
-async def claim_job(body: ClaimRequest, tok: ApiToken = Depends(worker_token), st=Depends(state)):
-    """Lease the next job this worker can run, waiting up to ``wait_s`` for one (204 if none)."""
-    job = await workers.claim_waiting(st, body.worker_id, tok.id, body.wait_s)
+async def claim_job(body: ClaimRequest, request: Request, tok: ApiToken = Depends(worker_token), st=Depends(state)):
+    """Lease the next job this worker can run, waiting up to ``wait_s`` for one (204 if none);
+    none is leased to a worker that hung up meanwhile."""
+    job = await workers.claim_waiting(st, body.worker_id, tok.id, body.wait_s, gone=request.is_disconnected)
     return job if job is not None else Response(status_code=204)
 
 
