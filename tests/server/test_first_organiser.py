@@ -215,3 +215,23 @@ def test_a_demo_made_before_passwords_gets_them(tmp_path):
             assert check_password(p, name, first["passwords"][name]) is None
     finally:
         p.close()
+
+
+def test_an_empty_postgresql_server_says_how_to_make_the_first_organiser(tmp_path):
+    """The advice names the server's own --db, so it is the command to run as printed."""
+    port = free_port()
+    with empty_pg() as url:
+        assert mai("server", "migrate", "--db", url).returncode == 0
+        log = tmp_path / "serve.log"
+        server = _start(["--data-dir", str(tmp_path / "srv"), "--db", url, "--port", str(port), "--workers", "0"], log)
+        try:
+            wait_for(lambda: "maikit platform on" in log.read_text() or server.poll() is not None, 300, 0.2, "the server")
+            lines = log.read_text().splitlines()
+            assert lines[-2] == f"maikit platform on http://127.0.0.1:{port}  (postgresql, 0 in-process workers)"
+            assert lines[-1] == (f"no organiser account yet: create one with `mai server create-user NAME --organiser "
+                                 f"--db {url}` (it prints the password and an API token), then sign in at "
+                                 f"http://127.0.0.1:{port}/signin")
+        finally:
+            stop_group(server)
+        r = mai("server", "create-user", "root", "--organiser", "--db", url)
+        assert r.returncode == 0 and r.stdout.startswith("created organiser root\n"), r.stderr

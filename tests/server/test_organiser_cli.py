@@ -88,7 +88,14 @@ def test_an_organiser_runs_a_challenge_from_the_command_line(live, tiny_models, 
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert [int(r["id"]) for r in rows] == sorted([ids[0], *rerun["submissions"], rerun["submissions"][0] + 1])
     assert err.strip() == f"{target}: 3 submissions of cli1/validation"
-    code, out, _ = mai(live, "organiser", "challenge", "export", "cli1", "--phase", "testing")
+    code, out, err = mai(live, "organiser", "challenge", "export", "cli1", "--phase", "validation", "--format", "csv",
+                         "--out", str(target), "--json")
+    assert code == 0 and json.loads(out) == {"out": str(target), "format": "csv", "submissions": 3}, err
+    code, _out, err = mai(live, "organiser", "challenge", "export", "cli1", "--phase", "validation", "--format", "csv",
+                          "--json")
+    assert code == 2 and err.strip() == ("error: `--json` without `--out` prints the export as JSON; with `--format csv` "
+                                         "give `--out` (see `mai challenge export --help`)")
+    code, out, _ = mai(live, "organiser", "challenge", "export", "cli1", "--phase", "testing", "--json")
     exported = json.loads(out)
     assert exported == live.get("/api/challenges/cli1/phases/testing/export", "organiser").json()
     assert exported["submissions"][0]["runtime"]["samples_ms"]

@@ -178,12 +178,17 @@ def export(
                             "sha256) or csv (one row per submission)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write to this file (default: standard output)."),
     server: str = SERVER, token: Optional[str] = TOKEN,
+    as_json: bool = typer.Option(False, "--json", help="With --out: print {out, format, submissions} as JSON; "
+                                 "without: the export itself, which is JSON."),
 ) -> None:
     """Every submission of a phase with its results and raw runtime samples (organisers)."""
+    from maikit.cli._common import usage_error
     from maikit.io import atomic_path
 
     if fmt not in ("json", "csv"):
         raise MaikitError(f"`--format` must be json or csv, got {fmt!r}")
+    if as_json and out is None and fmt != "json":
+        raise usage_error("`--json` without `--out` prints the export as JSON; with `--format csv` give `--out`")
     body = _api(server, token).call("GET", f"/api/challenges/{slug}/phases/{phase}/export", params={"format": fmt}).content
     if out is None:
         sys.stdout.buffer.write(body)
@@ -198,6 +203,9 @@ def export(
         import io
 
         n = max(len(list(csv.reader(io.StringIO(body.decode())))) - 1, 0)
+    if as_json:
+        print_json({"out": str(out), "format": fmt, "submissions": n})
+        return
     say(f"{out}: {n} submission{'s' if n != 1 else ''} of {slug}/{phase}", err=True)
 
 
