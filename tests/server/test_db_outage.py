@@ -59,7 +59,7 @@ def _running(live, name: str):
 
 
 def test_database_outage_keeps_finished_results_and_answers_503(own_postgres, tmp_path, tmp_path_factory, tiny_models,
-                                                                isp_split):
+                                                                hostile_models, isp_split):
     pg = own_postgres
     live = start_live(tmp_path_factory.mktemp("outage-server"), pg.url, lease_s=LEASE_S)
     rec = Recorder()
@@ -74,11 +74,14 @@ def test_database_outage_keeps_finished_results_and_answers_503(own_postgres, tm
             d = challenge_def("out1", isp_split)
             d["protocol"] = dict(FAST, min_seconds=8.0)  # runtime jobs still measuring when the database stops
             live.create_challenge(d)
-            model, fid = tiny_models["isp"] / "model.tflite", tiny_models["isp"] / "model_none.tflite"
+            # runtime: a fixed 16x16 file of some milliseconds a run (a few thousand per-run times in
+            # the result, not the hundreds of thousands of the tiny model); fidelity: the tiny one
+            model, fid = hostile_models["slow"].parent / "model.tflite", tiny_models["isp"] / "model_none.tflite"
             live.worker(name="fid", roles=["fidelity"])
             near, _ = live.worker(name="near", roles=["runtime"])
             first = live.upload("out1", model, fidelity=fid).json()["id"]
-            assert live.wait_done(first, timeout=300)["status"] == "Finished"
+            done = live.wait_done(first, timeout=300)
+            assert done["status"] == "Finished", (done["reason"], done["fault"])
             board = live.get("/api/challenges/out1/phases/validation/leaderboard")
             assert board.status_code == 200 and [r["submission_id"] for r in board.json()["rows"]] == [first]
 
@@ -101,6 +104,8 @@ def test_database_outage_keeps_finished_results_and_answers_503(own_postgres, tm
             # the board read before the outage is still served, as it was
             again = live.get("/api/challenges/out1/phases/validation/leaderboard")
             assert again.status_code == 200 and again.content == board.content
+            page = live.get("/challenges/out1/phases/validation/leaderboard")  # the page, from the same cache
+            assert page.status_code == 200 and f"/submissions/{first}" in page.text or str(first) in page.text, page.text[:300]
             # both workers finish, cannot deliver, and keep their results
             wait_for(lambda: "result not delivered yet" in (tmp_path / "far.log").read_text(), 300, 0.1,
                      "the remote worker's undelivered result")

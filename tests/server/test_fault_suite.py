@@ -225,6 +225,7 @@ def test_two_server_processes_on_one_database_with_several_workers(request, tmp_
 
         _subs, jobs, names = db_state(db_url)
         workers = {names[j.worker_id] for j in jobs}
+        assert len(jobs) == 16 and all(j.attempt == 1 for j in jobs), [(j.id, j.attempt) for j in jobs]  # leased once
         assert workers & {"a1", "a2"} and workers & {"b1", "b2"}, workers  # both servers' workers took jobs
         assert rec.server_errors(allowed=()) == [], rec.server_errors(allowed=())
         no_500_in_log(one.log.read_text())
