@@ -230,7 +230,10 @@ def serve_process(data_dir: str, db_url: str | None, preflight_concurrency: int 
     cmd = [sys.executable, "-m", "maikit", "serve", "--data-dir", data_dir, "--port", str(port), "--workers", "0"]
     if db_url:
         cmd += ["--db", db_url]
-    env = dict(os.environ)
+    # every simulated participant connects from 127.0.0.1: lift the per-address share of the
+    # uploads (docs/security.md) so that the load is many participants, not one address; each
+    # account still uploads one file at a time
+    env = {**os.environ, "MAI_SERVER_UPLOADS_PER_ADDRESS": os.environ.get("MAI_SERVER_UPLOADS_PER_ADDRESS", "1000")}
     if preflight_concurrency:
         env["MAI_SERVER_PREFLIGHT_CONCURRENCY"] = str(preflight_concurrency)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)

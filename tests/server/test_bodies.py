@@ -120,6 +120,8 @@ def test_bodies_are_refused_at_once_before_they_are_read_and_nothing_grows(serve
         ("POST", "/api/jobs/1/log", {"Authorization": "Bearer junk"}, CLAIMED, 413, b"limit of 1000000 bytes"),
         ("POST", "/api/jobs/1/log", {"Authorization": "Bearer junk"}, 900_000, 409, b"lease is not current"),
         ("POST", "/api/jobs/9223372036854775807/log", {"Authorization": "Bearer junk"}, 900_000, 422, b"job_id"),
+        ("POST", "/api/jobs/1/result", {"Authorization": "Bearer junk", "Content-Type": "application/json"}, 3_900_000,
+         409, b"lease is not current"),
         ("POST", "/api/auth/token", {"Content-Type": "application/json"}, CLAIMED, 413, b"limit of 16000 bytes"),
         ("POST", upload, {"Authorization": "Bearer junk", "Content-Type": form}, CLAIMED, 401, b"token"),
         ("POST", upload, {"Content-Type": form}, CLAIMED, 401, b"token"),
@@ -156,6 +158,13 @@ def test_bodies_are_refused_at_once_before_they_are_read_and_nothing_grows(serve
     answer = read_answer(s)
     s.close()
     assert _status(answer) == 413 and b"runtime file larger than the challenge's cap of 1 MB" in answer, answer[:300]
+
+    # a body that is not a form, or a form with a field the upload does not take: 422 with the reason
+    for content, why in ((b"--xyz\r\nbad header line\r\n\r\n", "not a readable multipart/form-data body"),
+                         (b"--xyz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--xyz--\r\n",
+                          "a field 'other' this upload does not take")):
+        r = httpx.post(f"{server.url}{upload}", headers={**server.auth("alice"), "Content-Type": form}, content=content)
+        assert r.status_code == 422 and why in r.json()["detail"], r.text
 
     assert httpx.get(f"{server.url}/api/health").json()["status"] == "ok"
     grown_mb = (peak_rss_kb(server.proc.pid) - rss0) / 1000

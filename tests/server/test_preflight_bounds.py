@@ -128,3 +128,33 @@ def test_one_sender_holds_only_its_own_places_and_a_crafted_file_fails_with_its_
     assert p.account_turns.queued(alice) == 0 and p.address_turns.queued(ATTACKER) == 0  # every place given back
     quota = live.get("/api/challenges/pb/phases/validation/quota", "alice").json()
     assert quota["used_total"] == 0  # a preflight failure costs no quota
+
+
+def test_turns_are_first_come_first_served_and_a_full_line_is_refused_at_once():
+    import asyncio
+
+    from maikit.server.core.limits import Turns
+
+    async def scenario() -> list[str]:
+        turns, events = Turns(at_once=1, waiting=2), []
+        release = asyncio.Event()
+
+        async def upload(name: str, hold: bool = False):
+            async with turns.turn("alice") as ok:
+                events.append(f"{name} {'in' if ok else 'refused'}")
+                if ok and hold:
+                    await release.wait()
+
+        first = asyncio.create_task(upload("a1", hold=True))
+        while turns.queued("alice") < 1:
+            await asyncio.sleep(0)
+        waiting = [asyncio.create_task(upload(n)) for n in ("a2", "a3")]
+        while turns.queued("alice") < 3:
+            await asyncio.sleep(0)
+        await upload("a4")  # the line (1 holding, 2 waiting) is full
+        release.set()
+        await asyncio.gather(first, *waiting)
+        assert turns.queued("alice") == 0 and not turns._lines  # forgotten once empty
+        return events
+
+    assert asyncio.run(scenario()) == ["a1 in", "a4 refused", "a2 in", "a3 in"]

@@ -86,7 +86,10 @@ async def receive_form(request: Request, parts: dict[str, Part], store: FileStor
     try:
         try:
             async for chunk in request.stream():
-                parser.write(chunk)
+                try:
+                    parser.write(chunk)
+                except ValueError as e:  # python-multipart's parse errors
+                    raise Invalid(f"the upload is not a readable multipart/form-data body ({e})") from None
                 for ev, data in events:
                     if ev == "begin":
                         headers, hname, hvalue, count = {}, b"", b"", count + 1
@@ -132,7 +135,10 @@ async def receive_form(request: Request, parts: dict[str, Part], store: FileStor
                             form.texts[name] = bytes(sink)
                         sink = None
                 events.clear()
-            parser.finalize()
+            try:
+                parser.finalize()
+            except ValueError as e:
+                raise Invalid(f"the upload is not a readable multipart/form-data body ({e})") from None
             if sink is not None or count == 0:
                 raise Invalid("the form ended before its last part did")
         except ClientDisconnect:

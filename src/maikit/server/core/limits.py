@@ -1,12 +1,14 @@
 """Two in-memory limiters of this server process: events per sliding window per key (sign-in
-attempts) and things at once per key (preflights per account and per address).
+attempts) and turns at once per key, with a bounded line of waiters (uploads per account and
+per address).
 
 They live in the process's memory, not in the database: a flood is refused without a query
 or a write, and forgotten when the process restarts. Several server processes on one
 database each keep their own count, so each lets a key through up to its limit (the
 operator's documentation, docs/security.md, says so). The number of keys kept is bounded:
 past ``max_keys`` the least recently used ones are forgotten, so a sender who makes up keys
-(user names that do not exist) fills no more than that."""
+(user names that do not exist) fills no more than that; a key's line of turns is forgotten
+as soon as nobody holds or waits for it."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import contextlib
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Callable, Hashable, Iterator
+from typing import Callable, Hashable
 
 
 class SlidingWindow:
@@ -58,42 +60,6 @@ class SlidingWindow:
     def forget(self, key: Hashable) -> None:
         with self._lock:
             self._events.pop(key, None)
-
-
-class AtOnce:
-    """At most ``limit`` holders per key at the same time."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._held: dict[Hashable, int] = {}
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def hold(self, *keys: Hashable) -> Iterator[bool]:
-        """Hold one place under every key, all or none: yields True, or False (nothing held)
-        when one of them is full."""
-        with self._lock:
-            if any(self._held.get(k, 0) >= self.limit for k in keys):
-                ok = False
-            else:
-                ok = True
-                for k in keys:
-                    self._held[k] = self._held.get(k, 0) + 1
-        try:
-            yield ok
-        finally:
-            if ok:
-                with self._lock:
-                    for k in keys:
-                        n = self._held[k] - 1
-                        if n:
-                            self._held[k] = n
-                        else:
-                            del self._held[k]
-
-    def held(self, key: Hashable) -> int:
-        with self._lock:
-            return self._held.get(key, 0)
 
 
 class Turns:

@@ -5,7 +5,9 @@ current (expired and requeued, or already answered) gets 409."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from maikit.server.api.deps import lease, state
@@ -37,7 +39,15 @@ async def append_log(job_id: RowId, request: Request, token: str = Depends(lease
     await run_in_threadpool(jobs.append_log, st, job_id, token, await request.body())
 
 
-@router.post("/{job_id}/result")
-def post_result(job_id: RowId, body: JobResult, token: str = Depends(lease), st=Depends(state)) -> dict:
-    """The job's outcome; accepted once, for the current lease only."""
-    return jobs.post_result(st, job_id, token, body.model_dump())
+@router.post("/{job_id}/result", openapi_extra={"requestBody": {"required": True, "content": {
+    "application/json": {"schema": JobResult.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+async def post_result(job_id: RowId, request: Request, token: str = Depends(lease), st=Depends(state)) -> dict:
+    """The job's outcome (a :class:`JobResult`); accepted once, for the current lease only. The
+    lease is checked before the body is read."""
+    await run_in_threadpool(jobs.check_lease, st, job_id, token)
+    raw = await request.body()
+    try:
+        body = JobResult.model_validate_json(raw)
+    except ValidationError as e:  # FastAPI's 422, as when it parsed the body itself
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)])
+    return await run_in_threadpool(jobs.post_result, st, job_id, token, body.model_dump())
