@@ -380,7 +380,7 @@ def test_a_job_no_worker_serves_says_so_and_fails_in_time(repairing, tiny_models
     d["protocol"] = dict(FAST, device="pixel-9")
     live.create_challenge(d)
     live.worker(name="fid", roles=("fidelity",))  # fidelity jobs run; no worker serves pixel-9
-    model = tiny_models["isp"] / "model.tflite"
+    model = tiny_models["isp"]  # model.tflite (runtime) and model_none.tflite (fidelity)
     src = str(Path(__file__).resolve().parents[2] / "src")
     cli = subprocess.Popen([sys.executable, "-m", "maikit", "submit", str(model), "--server", live.url, "--token",
                             live.tokens["alice"], "--challenge", "p9", "--wait"], stdout=subprocess.PIPE,
@@ -389,9 +389,11 @@ def test_a_job_no_worker_serves_says_so_and_fails_in_time(repairing, tiny_models
         sub_id = wait_for(lambda: next(iter(live.get("/api/challenges/p9/phases/validation/submissions", "alice")
                                             .json()), {}).get("id"), 120, 0.2, "the CLI's upload")
 
-        def waiting():
+        def waiting():  # fidelity done, the runtime job left waiting
+            if _jobs_of(live, sub_id)["fidelity"].status != "done":
+                return None
             sub = live.get(f"/api/submissions/{sub_id}", "alice").json()
-            return sub if sub["status"] == "Queued" and sub.get("waiting") else None
+            return sub if (sub["status"], sub["stage"]) == ("Queued", None) and sub.get("waiting") else None
 
         sub = wait_for(waiting, 120, 0.1, "fidelity done, the runtime job waiting")
         assert sub["waiting"].startswith("waiting for a worker serving device 'pixel-9': none has connected;")

@@ -101,6 +101,8 @@ def _show(sub: dict) -> None:
         line += f": {metrics}, runtime {sub['runtime_ms']:.1f} ms{cpu}, score {sub['score']:.2f}"
     if sub.get("reason"):
         line += f": {sub['reason']}"
+    if sub.get("waiting"):
+        line += f": {sub['waiting']}"
     console.print(line, highlight=False, soft_wrap=True, markup=False)  # reasons may quote a model's tensor names
 
 
@@ -117,13 +119,14 @@ def progress_line(sub: dict) -> str:
     """What ``--wait`` prints when a submission's status, stage or place in the queue changes."""
     n = sub.get("queue_position")
     pos = f", {n} job{'s' if n != 1 else ''} ahead" if n else ""
-    return f"  {sub['status']}{' / ' + sub['stage'] if sub.get('stage') else ''}{pos}"
+    waiting = f": {sub['waiting']}" if sub.get("waiting") else ""
+    return f"  {sub['status']}{' / ' + sub['stage'] if sub.get('stage') else ''}{pos}{waiting}"
 
 
 def _wait(api: Api, sub: dict, poll_s: float = 1.0) -> dict:
     last = None
     while sub["status"] not in DONE:
-        state = (sub["status"], sub.get("stage"), sub.get("queue_position"))
+        state = (sub["status"], sub.get("stage"), sub.get("queue_position"), sub.get("waiting"))
         if state != last:
             err_console.print(progress_line(sub), highlight=False, markup=False)
             last = state

@@ -2,7 +2,8 @@
 the clock, the routers, the pages, the one error handler (the platform's refusals and HTTP
 errors: JSON under ``/api``, the error page elsewhere) and the lease reaper (which starts after
 every lease got one lease from the server's start, :func:`~maikit.server.services.jobs.resume_leases`;
-it also repairs submissions whose status contradicts their jobs, every ``repair_every_s``)."""
+it also repairs submissions whose status contradicts their jobs and fails those whose job no
+worker could take within the phase's ``worker_wait_limit_s``, every ``repair_every_s``)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from maikit.server.core.config import Settings
 from maikit.server.db.faults import DATABASE_ERRORS, database_away
 from maikit.server.db.session import open_database
 from maikit.server.errors import ServiceError
-from maikit.server.services.jobs import reap_once, repair_once, resume_leases
+from maikit.server.services.jobs import fail_unserved, reap_once, repair_once, resume_leases
 from maikit.server.state import Platform
 from maikit.server.store import FileStore
 from maikit.server.web import mount
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
                     await run_in_threadpool(reap_once, platform)
                     if repaired_at is None or time.monotonic() - repaired_at >= settings.repair_every_s:
                         await run_in_threadpool(repair_once, platform)
+                        await run_in_threadpool(fail_unserved, platform)
                         repaired_at = time.monotonic()
                 except Exception as e:  # the database may be away: try again next round
                     if not database_away(e):

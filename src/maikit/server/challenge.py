@@ -140,6 +140,10 @@ class PhaseDef(_Strict):
     max_failed_per_day: int | None = Field(20, ge=0)
     execution_time_limit_s: float = Field(600.0, gt=0)
     memory_limit_mb: int = Field(4096, ge=64)
+    # how long a job may wait with no worker that can take it (none serving its device tag,
+    # healthy and heard from within this time) before its submission fails as an
+    # infrastructure failure (no quota used)
+    worker_wait_limit_s: float = Field(3600.0, gt=0)
     visibility: Literal["public", "private", "hidden-until-published"] | None = None
     ranking: Literal["best", "last", "selected"] = "best"
     bundle: BundleDef = BundleDef()

@@ -100,6 +100,13 @@ def _fail_submission(s: Session, sub: Submission, reason: str, fault: str, now: 
             other.cancel_requested = True
 
 
+def fail_job(s: Session, job: Job, reason: str, fault: str, now: datetime) -> None:
+    """A job that will not run (the caller holds the submission's lock): it fails, and its
+    submission with ``reason``."""
+    job.status, job.error, job.finished_at = JOB_FAILED, reason[:2000], now
+    _fail_submission(s, job.submission, reason, fault, now)
+
+
 def job_failed_infra(s: Session, job: Job, now: datetime) -> None:
     """A job whose attempts ran out: its submission fails as an infrastructure failure."""
     sub = job.submission
@@ -130,6 +137,9 @@ def apply_result(s: Session, job: Job, body: dict, now: datetime) -> None:
         sub.status, sub.stage = SCORING, None
         s.flush()
         score_submission(sub, now)
+        return
+    running = next((j for j in sub.jobs if j.status == JOB_LEASED), None)  # what the status shows now
+    sub.status, sub.stage = (RUNNING, running.role) if running is not None else (QUEUED, None)
 
 
 def result_problem(job: Job, body: dict) -> str | None:

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maikit.server.db.faults import database_away
-from maikit.server.db.models import JOB_LEASED, JOB_QUEUED, Job, JobLog, Worker
+from maikit.server.db.models import ACTIVE_STATUSES, FAULT_INFRA, JOB_LEASED, JOB_QUEUED, Job, JobLog, Worker
 from maikit.server.errors import Conflict, Invalid
-from maikit.server.jobs.pipeline import (apply_result, contradicting, lock_submission, reap, repair, result_problem,
+from maikit.server.jobs.pipeline import (apply_result, contradicting, fail_job, lock_submission, reap, repair, result_problem,
                                          unusable_result)
 from maikit.server.jobs.queue import extend, job_for_lease, resume
 from maikit.server.state import Platform
@@ -122,6 +122,25 @@ def resume_leases(p: Platform, after: str = "server start") -> int:
     if n or after != "server start":
         log.info("%s: %d leased job(s) get %g s for their workers to come back", after, n, p.settings.lease_s)
     return n
+
+
+def fail_unserved(p: Platform) -> int:
+    """Fail (an infrastructure failure, no quota used) every submission whose job waited its
+    phase's ``worker_wait_limit_s`` with no worker that could take it
+    (:func:`~maikit.server.services.workers.unserved_jobs`); how many."""
+    from maikit.server.services.workers import unserved_jobs
+
+    failed = 0
+    for sub_id, job_id, reason in unserved_jobs(p):
+        with p.db.write() as s, s.begin():
+            sub = lock_submission(s, sub_id)
+            job = next((j for j in sub.jobs if j.id == job_id and j.status == JOB_QUEUED), None)
+            if job is None or sub.status not in ACTIVE_STATUSES:
+                continue  # taken or ended meanwhile
+            fail_job(s, job, reason, FAULT_INFRA, p.now())
+        failed += 1
+        log.warning("submission %d failed: %s", sub_id, reason)
+    return failed
 
 
 def repair_once(p: Platform) -> int:

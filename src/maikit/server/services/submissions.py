@@ -32,6 +32,7 @@ from maikit.server.services import factsheets
 from maikit.server.services.challenges import ChallengePublic, challenge_public
 from maikit.server.services.lookup import get_phase
 from maikit.server.services.quota import lock_owner, owner_key, usage
+from maikit.server.services.workers import submission_waiting
 from maikit.server.state import Platform
 from maikit.server.store import Spooled
 
@@ -62,6 +63,9 @@ class SubmissionPublic(BaseModel):
     created_at: str
     finished_at: str | None
     queue_position: int | None = None
+    # what a queued job waits for when no worker can take it (none serves its device, ...), and
+    # by when the submission fails if none comes; None while workers are there to take it
+    waiting: str | None = None
     quota: dict | None = None
     # from a device worker (mai worker --backend): drift figures, per-op profile, op findings
     runtime_details: dict | None = None
@@ -454,7 +458,17 @@ def list_submissions(p: Platform, slug: str, phase: str, u: User, limit: int = 5
 
 def read_submission(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
     with p.db.read() as s:
-        return submission_public(s, visible_submission(s, sub_id, u), u)
+        sub = visible_submission(s, sub_id, u)
+        return with_waiting(p, s, sub, submission_public(s, sub, u))
+
+
+def with_waiting(p: Platform, s: Session, sub: Submission, pub: SubmissionPublic) -> SubmissionPublic:
+    """``pub`` with what its queued job waits for when no worker can take it
+    (:func:`~maikit.server.services.workers.submission_waiting`)."""
+    if sub.status in ACTIVE_STATUSES:
+        limit = ChallengeDef.model_validate(sub.phase.challenge.definition).phase(sub.phase.slug).worker_wait_limit_s
+        pub.waiting = submission_waiting(s, sub, limit, p.now(), p.settings.lease_s)
+    return pub
 
 
 def read_logs(p: Platform, sub_id: int, u: User) -> dict:
@@ -658,7 +672,7 @@ class Detail:
 def submission_detail(p: Platform, sub_id: int, u: User) -> Detail:
     with p.db.read() as s:
         sub = visible_submission(s, sub_id, u)
-        pub = submission_public(s, sub, u)
+        pub = with_waiting(p, s, sub, submission_public(s, sub, u))
         hidden = pub.score is None and sub.score is not None
         jobs = {j.role: j for j in sub.jobs}
         run = (jobs["runtime"].result or {}) if "runtime" in jobs and not hidden else {}

@@ -1,6 +1,7 @@
 """Workers: register under a worker token (with the device's health check), report health,
-claim jobs (a long poll; an unhealthy worker is leased none, nor one that hung up), and the organisers' view of
-them (health, last contact, the job each holds)."""
+claim jobs (a long poll; an unhealthy worker is leased none, nor one that hung up), and the
+organisers' view of them (health, last contact, the job each holds, device tags no worker
+serves); what a job that no worker can take waits for, and which jobs waited too long."""
 
 from __future__ import annotations
 
@@ -141,6 +142,111 @@ def tags_without_worker(p: Platform, tags: list[str]) -> list[str]:
     return [t for t in dict.fromkeys(tags) if t not in served]
 
 
+def serves(w: Worker, role: str, tag: str | None) -> bool:
+    """Whether ``w`` may be leased a job of this role and device tag (the claim's rule)."""
+    return role in (w.roles or []) and (tag is None or w.device_tag in ("*", tag))
+
+
+def silent_after_s(lease_s: float) -> float:
+    """How long a worker may go unheard before it counts as silent (the devices page's "silent")."""
+    return max(120.0, 4 * lease_s)
+
+
+def _wanted(role: str, tag: str | None) -> str:
+    return f"a worker serving device {tag!r}" if tag else f"a worker that runs {role} jobs"
+
+
+def waiting_for(workers: list[Worker], role: str, tag: str | None, now, lease_s: float) -> str | None:
+    """Why no worker takes a queued job of this role and device tag now, in a participant's
+    words (none has connected, all failed their health check, all silent); None when one can
+    (the job waits its turn in the queue)."""
+    able = [w for w in workers if serves(w, role, tag)]
+    if not able:
+        return f"waiting for {_wanted(role, tag)}: none has connected"
+    healthy = [w for w in able if w.healthy]
+    if not healthy:
+        return f"waiting for {_wanted(role, tag)}: every one failed its device health check"
+    last = max(w.last_seen for w in healthy)
+    if (now - last).total_seconds() > silent_after_s(lease_s):
+        return f"waiting for {_wanted(role, tag)}: none heard from since {last.isoformat()}"
+    return None
+
+
+def waiting_since(job: Job):
+    """Since when a queued job waits: its creation, or the start of its last lease."""
+    return max(job.created_at, job.started_at) if job.started_at is not None else job.created_at
+
+
+def submission_waiting(s, sub, limit_s: float, now, lease_s: float) -> str | None:
+    """What an active submission's first queued job waits for when no worker can take it, and
+    when the submission fails if none comes (:func:`fail_unserved`); None: nothing to say."""
+    queued = [j for j in sub.jobs if j.status == JOB_QUEUED]
+    if not queued:
+        return None
+    workers = list(s.execute(select(Worker)).scalars())
+    for job in queued:
+        why = waiting_for(workers, job.role, job.device_tag, now, lease_s)
+        if why:
+            by = (waiting_since(job) + timedelta(seconds=limit_s)).isoformat().replace("+00:00", "Z")
+            return (f"{why}; if none takes it by {by}, the submission fails as an infrastructure failure "
+                    "(no quota used)")
+    return None
+
+
+def unserved_tags(p: Platform) -> list[dict]:
+    """The device tags that challenges run on or queued jobs wait for and that no registered
+    worker serves (the organisers' devices page): tag, challenges, queued jobs."""
+    from maikit.server.challenge import ChallengeDef
+    from maikit.server.db.models import Challenge
+
+    with p.db.read() as s:
+        workers = list(s.execute(select(Worker)).scalars())
+        tags: dict[str, dict] = {}
+        for c in s.execute(select(Challenge).order_by(Challenge.slug)).scalars():
+            tag = ChallengeDef.model_validate(c.definition).protocol.device
+            tags.setdefault(tag, {"tag": tag, "challenges": [], "queued": 0})["challenges"].append(c.slug)
+        for tag, n in s.execute(select(Job.device_tag, func.count()).where(Job.status == JOB_QUEUED, Job.device_tag.is_not(None))
+                                .group_by(Job.device_tag)):
+            tags.setdefault(tag, {"tag": tag, "challenges": [], "queued": 0})["queued"] = int(n)
+    return [t for tag, t in tags.items() if not any(serves(w, "runtime", tag) for w in workers)]
+
+
+def unserved_jobs(p: Platform) -> list[tuple[int, int, str]]:
+    """Queued jobs that waited their phase's ``worker_wait_limit_s`` while no worker that can
+    take them (serving their role and device tag, healthy) was heard from in that time:
+    (submission id, job id, reason)."""
+    from maikit.server.challenge import ChallengeDef
+    from maikit.server.db.models import Phase, Submission
+
+    now = p.now()
+    out = []
+    with p.db.read() as s:
+        workers = list(s.execute(select(Worker)).scalars())
+        groups = s.execute(select(Job.role, Job.device_tag).where(Job.status == JOB_QUEUED).distinct()).all()
+        for role, tag in groups:
+            heard = [w.last_seen for w in workers if serves(w, role, tag) and w.healthy]
+            last = max(heard) if heard else None
+            if last is not None and (now - last).total_seconds() < p.settings.lease_s:
+                continue  # a worker for them is about: they wait their turn
+            defs: dict[int, float] = {}
+            for job, phase in s.execute(select(Job, Phase).join(Submission, Submission.id == Job.submission_id)
+                                        .join(Phase, Phase.id == Submission.phase_id)
+                                        .where(Job.status == JOB_QUEUED, Job.role == role,
+                                               Job.device_tag.is_(None) if tag is None else Job.device_tag == tag)):
+                if phase.id not in defs:
+                    defs[phase.id] = ChallengeDef.model_validate(phase.challenge.definition).phase(phase.slug).worker_wait_limit_s
+                limit = defs[phase.id]
+                if (now - waiting_since(job)).total_seconds() < limit:
+                    continue
+                if last is not None and (now - last).total_seconds() < limit:
+                    continue
+                out.append((job.submission_id, job.id,
+                            f"{job.role}: no worker {'serving device ' + repr(tag) if tag else 'that runs ' + role + ' jobs'} "
+                            f"took the {job.role} job within {limit:g} s (the phase's worker_wait_limit_s): an "
+                            f"infrastructure failure, no quota used"))
+    return out
+
+
 def worker_health(w: Worker, job: Job | None, now, lease_s: float) -> tuple[str, str]:
     """(state, words): unhealthy when its device failed its health check; busy while its lease
     is current; idle when heard from recently; silent otherwise."""
@@ -151,7 +257,7 @@ def worker_health(w: Worker, job: Job | None, now, lease_s: float) -> tuple[str,
         return "ok", "busy, lease current"
     if job is not None:
         return "bad", "lease expired: the job goes back to the queue"
-    if age <= max(120.0, 4 * lease_s):
+    if age <= silent_after_s(lease_s):
         return "ok", "idle"
     return "warn", f"silent for {timedelta(seconds=int(age))}"
 

@@ -42,7 +42,7 @@ def devices(request: Request):
     for r in rows:
         tags.setdefault(r["w"].device_tag, []).append(r)
     return render(request, "devices.html", user=u, title="Workers and devices", rows=rows, tags=tags,
-                  queued=queued, now=st.now())
+                  queued=queued, now=st.now(), unserved=workers.unserved_tags(st))
 
 
 def _back(message: str) -> RedirectResponse:
