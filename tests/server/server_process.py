@@ -1,6 +1,7 @@
 """A platform server in a process of its own, for tests that measure the server from outside
 (its memory from /proc, its folders, its process limits): ``python server_process.py DATA_DIR
-PORT OUT.json SETTINGS_JSON`` makes the accounts of ``platform_testing`` (organiser, alice,
+PORT OUT.json SETTINGS_JSON`` (a PostgreSQL ``db_url`` among the settings gets a new schema)
+makes the accounts of ``platform_testing`` (organiser, alice,
 bob, a worker token) and a web session of alice's, writes their tokens to OUT.json, then
 serves on 127.0.0.1:PORT until it is terminated. :func:`start` and :func:`stop` run it."""
 
@@ -76,6 +77,20 @@ def main(data_dir: str, port: int, out: str, settings: str) -> None:
     from maikit.server.services.users import create_user, issue_user_token, issue_worker_token
 
     opts = {"preflight_zygote": False, **json.loads(settings)}
+    url = opts.get("db_url") or ""
+    if url.startswith("postgresql"):  # a new schema, as platform_testing.start_live makes one
+        from sqlalchemy import create_engine, text
+
+        from maikit.server.db.session import Database, migrate
+
+        eng = create_engine(url)
+        with eng.begin() as c:
+            c.execute(text("DROP SCHEMA public CASCADE"))
+            c.execute(text("CREATE SCHEMA public"))
+        eng.dispose()
+        db = Database(url)
+        migrate(url, db.engine)
+        db.dispose()
     app = create_app(Settings(data_dir=Path(data_dir), **opts))
     p = app.state.platform
     tokens = {}

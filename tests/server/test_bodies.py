@@ -175,11 +175,14 @@ def test_bodies_are_refused_at_once_before_they_are_read_and_nothing_grows(serve
         "used_total"] == 0
 
 
-def test_an_upload_store_that_cannot_take_the_file_answers_507_and_keeps_nothing(tmp_path, isp_split, tiny_models):
+def test_an_upload_store_that_cannot_take_the_file_answers_507_and_keeps_nothing(engine_name, request, tmp_path, isp_split,
+                                                                                tiny_models):
     """The server process may write no file over 2 MB (RLIMIT_FSIZE; a full or read-only disk
     fails the same write with ENOSPC or EROFS): a 3 MB upload, junk or not, is 507 with the
     reason, no file kept, no row, no quota used; a small upload still goes through."""
-    srv = start(tmp_path / "data", free_port(), rlimits={resource.RLIMIT_FSIZE: 2_000_000}, log=tmp_path / "server.log")
+    settings = {"db_url": request.getfixturevalue("pg_database")} if engine_name == "postgresql" else {}
+    srv = start(tmp_path / "data", free_port(), settings, rlimits={resource.RLIMIT_FSIZE: 2_000_000},
+                log=tmp_path / "server.log")
     try:
         d = challenge_def("s1", isp_split)
         d["upload_cap_mb"] = 4
