@@ -158,3 +158,33 @@ def test_turns_are_first_come_first_served_and_a_full_line_is_refused_at_once():
         return events
 
     assert asyncio.run(scenario()) == ["a1 in", "a4 refused", "a2 in", "a3 in"]
+
+
+def test_a_stalled_upload_is_cut_and_gives_its_place_back(tmp_path, isp_split, tiny_models):
+    """A body that stops arriving for ``upload_idle_s`` is answered 400 and its place (the
+    account's, the address's) is free again; nothing of it stays in the store."""
+    import select
+
+    live = start_live(tmp_path, None, upload_idle_s=1.0)
+    try:
+        live.create_challenge(challenge_def("st", isp_split))
+        alice = _user_id(live, "alice")
+        good = (tiny_models["isp"] / "model.tflite").read_bytes()
+        body, ctype = _multipart(good)
+        port = int(live.url.rsplit(":", 1)[1])
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall((f"POST /api/challenges/st/phases/validation/submissions HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {live.tokens['alice']}\r\nContent-Type: {ctype}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:len(body) // 2])
+        assert select.select([s], [], [], 120)[0], "a stalled upload was never cut"
+        s.settimeout(60)
+        answer = b""
+        while more := s.recv(65536):  # to the end: the answer closes the connection (its body was left unread)
+            answer += more
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 400") and b"the upload stalled: nothing arrived for 1 s" in answer, answer
+        wait_for(lambda: live.platform.account_turns.queued(alice) == 0, 60, what="alice's place to be given back")
+        assert list((live.platform.store.root / "tmp").iterdir()) == []
+        assert live.upload("st", tiny_models["isp"] / "model.tflite").status_code == 201
+    finally:
+        stop_live(live)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import anyio
 from starlette.requests import ClientDisconnect, Request
 
 from maikit.server.api.bodies import set_limit
@@ -59,9 +60,26 @@ def _disposition(headers: dict[bytes, bytes]) -> tuple[str, str | None]:
     return name.decode("utf-8", errors="replace"), None if filename is None else filename.decode("utf-8", errors="replace")
 
 
-async def receive_form(request: Request, parts: dict[str, Part], store: FileStore, limit: int) -> Form:
+async def _chunks(request: Request, idle_s: float | None):
+    """The body's chunks; Interrupted when none arrives for ``idle_s`` seconds (a stalled
+    client gives back the place it holds)."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            with anyio.fail_after(idle_s):
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Interrupted(f"the upload stalled: nothing arrived for {idle_s:g} s") from None
+        yield chunk
+
+
+async def receive_form(request: Request, parts: dict[str, Part], store: FileStore, limit: int,
+                       idle_s: float | None = None) -> Form:
     """The form of ``request``'s body, at most ``limit`` bytes in all (413), each part under its
-    own cap; a file part sent with no file chosen (a browser's empty part) is left out."""
+    own cap, each piece arriving within ``idle_s`` of the last (400 otherwise); a file part sent
+    with no file chosen (a browser's empty part) is left out."""
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
@@ -85,7 +103,7 @@ async def receive_form(request: Request, parts: dict[str, Part], store: FileStor
     count = 0
     try:
         try:
-            async for chunk in request.stream():
+            async for chunk in _chunks(request, idle_s):
                 try:
                     parser.write(chunk)
                 except ValueError as e:  # python-multipart's parse errors

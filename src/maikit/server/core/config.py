@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     uploads_per_account: int = 1
     uploads_per_address: int | None = None
     upload_waiting: int = 32
+    # an upload whose body stops arriving for this long is cut (400) and gives its place back
+    upload_idle_s: float = 60.0
     # request body limits in kB (1000 bytes) per kind of route; an upload's limit is its
     # phase's (the challenge's upload cap per model file, the code archive's and factsheet's
     # caps); past a limit, 413 at once (docs/security.md)

@@ -54,7 +54,8 @@ async def received_upload(request: Request, st, u: User, slug: str, phase: str, 
     if declared is not None and declared > terms.body_limit:
         raise TooLarge(f"upload larger than the challenge's cap of {terms.upload_cap_mb:g} MB per file "
                        f"({terms.body_limit} bytes in all with what the phase takes beside the model)")
-    return await receive_form(request, {**upload_parts(terms), **(extra or {})}, st.store, terms.body_limit)
+    return await receive_form(request, {**upload_parts(terms), **(extra or {})}, st.store, terms.body_limit,
+                              st.settings.upload_idle_s)
 
 
 @router.post("/challenges/{slug}/phases/{phase}/submissions", response_model=SubmissionPublic, status_code=201,
