@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 MAI := $(VENV)/bin/mai
 DEMO_OUT ?= demo_out
+# pytest-xdist workers for `make test` (2 = the CI machine's cores; 0 runs in one process)
+TEST_JOBS ?= 2
 
 .PHONY: demo test venv clean
 
@@ -24,7 +26,7 @@ demo: $(STAMP)
 # system packages the tests need (sshd, software Vulkan, chromium): installed when missing, as root with apt
 test: $(STAMP)
 	bash scripts/system-deps.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS)
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

@@ -70,13 +70,38 @@ def _needed_system_parts(request):
             _system.require(part)
 
 
+# test files whose tests share no module-scoped set-up and take minutes together (zoo conversions):
+# under pytest-xdist their tests are spread over the workers one by one instead of file by file
+SPREAD_FILES = {"tests/models/test_depth_zoo.py", "tests/models/test_isp_zoo.py", "tests/export/test_zoo_export.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``-n N`` (pytest-xdist; `make test` runs ``-n 2``): a file's tests run on one worker, in
+    order, so module-scoped fixtures (servers, exports) are made once; the files in
+    ``SPREAD_FILES`` go test by test. Session-scoped fixtures are made once per worker, each
+    worker with its own base folder, home and PostgreSQL database. Another ``--dist`` than
+    load/loadfile is left to pytest-xdist."""
+    if config.getvalue("dist") not in ("load", "loadfile"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path in SPREAD_FILES else path
+
+    return FileScheduling(config, log)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """A run that skipped tests for missing system parts says it was partial, and what was missing."""
     parts: dict[str, int] = {}
     stats = terminalreporter.stats
     for rep in stats.get("skipped", []) + stats.get("failed", []) + stats.get("error", []):
         text = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else rep.longreprtext
-        m = re.match(rf"(?:Skipped: |Failed: )?{_system.PREFIX}: ([^:]+):", text.strip())
+        # a line of its own: pytest-xdist puts a "[gw0] linux -- Python ..." line before it
+        m = re.search(rf"^(?:Skipped: |Failed: )?{_system.PREFIX}: ([^:]+):", text.strip(), re.M)
         if m:
             parts[m.group(1)] = parts.get(m.group(1), 0) + 1
     if parts:

@@ -39,8 +39,9 @@ def test_plain():
 '''
 
 
-def _inner_run(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess:
-    """A pytest run of INNER with the suite's own conftest (its hooks) as a plugin."""
+def _inner_run(tmp_path: Path, ci: bool, jobs: int = 0) -> subprocess.CompletedProcess:
+    """A pytest run of INNER with the suite's own conftest (its hooks) as a plugin; ``jobs``
+    pytest-xdist workers (`make test` runs the suite with two)."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_inner.py").write_text(INNER)
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
@@ -48,19 +49,21 @@ def _inner_run(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess:
     if ci:
         env["CI"] = "true"
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-p", "no:warnings", "-rA",
-                           "test_inner.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                           *(["-n", str(jobs)] if jobs else []), "test_inner.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_missing_system_part_skips_and_the_run_says_it_was_partial(tmp_path):
-    r = _inner_run(tmp_path, ci=False)
+@pytest.mark.parametrize("jobs", [0, 2])
+def test_a_missing_system_part_skips_and_the_run_says_it_was_partial(tmp_path, jobs):
+    r = _inner_run(tmp_path, ci=False, jobs=jobs)
     assert r.returncode == 0, r.stdout[-3000:]
     assert re.search(r"\b1 passed, 2 skipped\b", r.stdout), r.stdout[-3000:]
     assert "PARTIAL RUN" in r.stdout and "a dragon (1 test), unicorn (1 test)" in r.stdout, r.stdout[-3000:]
     assert "missing system part: unicorn: no unicorn here" in r.stdout
 
 
-def test_under_ci_a_missing_system_part_fails_the_run(tmp_path):
-    r = _inner_run(tmp_path, ci=True)
+@pytest.mark.parametrize("jobs", [0, 2])
+def test_under_ci_a_missing_system_part_fails_the_run(tmp_path, jobs):
+    r = _inner_run(tmp_path, ci=True, jobs=jobs)
     assert r.returncode == 1, r.stdout[-3000:]
     # the marker's check fails the set-up (an error), the call's the test
     assert re.search(r"\b1 failed, 1 passed, 1 error\b", r.stdout), r.stdout[-3000:]
