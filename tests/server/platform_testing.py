@@ -6,6 +6,7 @@ reference data and tiny exported models."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import uuid
@@ -182,9 +183,14 @@ def start_live(tmp: Path, db_url: str | None, **settings) -> Live:
 def _serve(app) -> Live:
     import uvicorn
 
-    port = free_port()
+    # the socket is bound here and handed over, so no other test process (pytest-xdist's other
+    # worker, another run) can take the port between choosing it and listening on it
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     wait_for(lambda: server.started, 60, what="server start")
     live = Live(app, f"http://127.0.0.1:{port}", server, thread)
