@@ -71,15 +71,26 @@ def _needed_system_parts(request):
 
 
 # test files whose tests share no module-scoped set-up and take minutes together (zoo conversions):
-# under pytest-xdist their tests are spread over the workers one by one instead of file by file
+# under pytest-xdist they are spread over the workers by parameter (a model's tests stay together,
+# so a conversion cached per session serves them all) instead of file by file
 SPREAD_FILES = {"tests/models/test_depth_zoo.py", "tests/models/test_isp_zoo.py", "tests/export/test_zoo_export.py"}
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The unit pytest-xdist sends to one worker: the test's file, or in ``SPREAD_FILES`` the
+    file and the test's parameters (``test_a[depth/tcl]`` and ``test_b[depth/tcl]`` together)."""
+    path = nodeid.split("::", 1)[0]
+    if path not in SPREAD_FILES:
+        return path
+    name = nodeid.split("::")[-1]
+    return f"{path}::[{name.split('[', 1)[1]}" if "[" in name else nodeid
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``-n N`` (pytest-xdist; `make test` runs ``-n 2``): a file's tests run on one worker, in
     order, so module-scoped fixtures (servers, exports) are made once; the files in
-    ``SPREAD_FILES`` go test by test. Session-scoped fixtures are made once per worker, each
+    ``SPREAD_FILES`` go by parameter (:func:`xdist_scope`). Session-scoped fixtures are made once per worker, each
     worker with its own base folder, home and PostgreSQL database. Another ``--dist`` than
     load/loadfile is left to pytest-xdist."""
     if config.getvalue("dist") not in ("load", "loadfile"):
@@ -88,8 +99,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class FileScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return nodeid if path in SPREAD_FILES else path
+            return xdist_scope(nodeid)
 
     return FileScheduling(config, log)
 

@@ -4,6 +4,7 @@ the paper, distillation features and recipes, TCL's collapse, and TFLite convers
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,16 +217,37 @@ def test_collapsible_block_equals_two_convolutions_plus_identity():
         assert torch.allclose(clb(x), expected, atol=1e-5)
 
 
+@pytest.fixture(scope="session")
+def challenge_tflite(tmp_path_factory):
+    """``convert(name)``: the zoo model (seed 0, collapsed where its entry says so) and its
+    .tflite at the challenge shape, converted once per session (a conversion costs about 30 CPU
+    seconds whatever the shape; the tests of one model run on one pytest-xdist worker)."""
+    from maikit.export.tflite import convert_to_tflite
+
+    done: dict[str, tuple] = {}
+
+    def convert(name: str):
+        if name not in done:
+            model = _build(name).eval()
+            if get_model_entry(name).extra.get("collapse_before_export"):
+                model.collapse()
+            out = tmp_path_factory.mktemp(name.replace("/", "-")) / "model.tflite"
+            done[name] = (model, convert_to_tflite(model, _image(CHALLENGE_NCHW, seed=4), out, layout="nhwc"))
+        return done[name]
+
+    return convert
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_converts_to_tflite_fp32_and_int8_at_the_challenge_shape(name, tmp_path):
-    from maikit.export.tflite import TfliteRunner, convert_to_tflite
+def test_converts_to_tflite_fp32_and_int8_at_the_challenge_shape(name, challenge_tflite, tmp_path):
+    import shutil
 
-    model = _build(name).eval()
-    if get_model_entry(name).extra.get("collapse_before_export"):
-        model.collapse()
+    from maikit.export.tflite import TfliteRunner
+
+    model, converted = challenge_tflite(name)
+    path = Path(shutil.copy(converted, tmp_path / "model.tflite"))  # the int8 file is written beside it
     x = _image(CHALLENGE_NCHW, seed=4)
-    path = convert_to_tflite(model, x, tmp_path / "model.tflite", layout="nhwc")
     runner = TfliteRunner(path, threads=2)
     assert runner.input_shape == DEPTH.latency_input_shape
     assert runner.output_shape == DEPTH.latency_output_shape
@@ -261,15 +283,15 @@ def test_normalising_first_conv_is_normalise_then_pad_with_normalised_black(stri
 
 
 @pytest.mark.slow
-def test_exported_depth_net_starts_resize_then_convolution(tmp_path):
+@pytest.mark.parametrize("name", ["depth/aiia_hit"])  # its conversion is the one of the test above
+def test_exported_depth_net_starts_resize_then_convolution(name, challenge_tflite):
     """The normalisation is folded into the first convolution: no MUL/ADD on the input image."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from maikit.export.tflite import TfliteRunner, convert_to_tflite
+    from maikit.export.tflite import TfliteRunner
 
-    model = _build("depth/aiia_hit").eval()
+    model, path = challenge_tflite(name)
     x = _image(CHALLENGE_NCHW, seed=5)
-    path = convert_to_tflite(model, x, tmp_path / "model.tflite", layout="nhwc")
     ops = [o["op_name"] for o in sorted(Interpreter(model_path=str(path))._get_ops_details(), key=lambda o: o["index"])]
     first_conv = ops.index("CONV_2D")
     assert ops[:first_conv] in (["RESIZE_BILINEAR"], ["RESIZE_BILINEAR", "PAD"]), ops[:first_conv + 1]
