@@ -35,6 +35,39 @@ def pytest_configure(config):
     for var, sub in _PRIVATE_DIRS.items():
         (root / sub).mkdir(parents=True, exist_ok=True)
         os.environ[var] = str(root / sub)
+    if not hasattr(config, "workerinput"):  # the run itself, not a pytest-xdist worker
+        config._maikit_checkout = _checkout_files(config.rootpath)
+
+
+def _checkout_files(root: Path) -> set[str] | None:
+    """The untracked and ignored files of the checkout the tests run in (git's list; None
+    where it is not a git checkout), less Python's and pytest's own caches."""
+    import subprocess
+
+    try:
+        r = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--ignored", "--untracked-files=all"],
+                           capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if r.returncode != 0:
+        return None
+    caches = ("__pycache__/", ".pytest_cache/")
+    return {ln[3:] for ln in r.stdout.splitlines()
+            if ln[:2] in ("??", "!!") and not any(c in ln for c in caches) and not ln.endswith(".pyc")}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests write only under their temporary folders: a file the run left in the checkout (a
+    relative output path, a program's default folder) is named in the summary, and under CI
+    it fails the run."""
+    config = session.config
+    before = getattr(config, "_maikit_checkout", None)
+    if before is None:
+        return
+    after = _checkout_files(config.rootpath) or set()
+    config._maikit_left = sorted(after - before)
+    if config._maikit_left and _system.under_ci() and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config):
@@ -114,6 +147,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         m = re.search(rf"^(?:Skipped: |Failed: )?{_system.PREFIX}: ([^:]+):", text.strip(), re.M)
         if m:
             parts[m.group(1)] = parts.get(m.group(1), 0) + 1
+    left = getattr(config, "_maikit_left", [])
+    if left:
+        terminalreporter.write_sep("=", "FILES LEFT IN THE CHECKOUT", red=True, bold=True)
+        terminalreporter.write_line(f"the run wrote {len(left)} file(s) outside its temporary folders"
+                                    f"{' (fails under CI)' if _system.under_ci() else ''}: {', '.join(left[:20])}")
     if parts:
         what = ", ".join(f"{p} ({n} test{'s' if n > 1 else ''})" for p, n in sorted(parts.items()))
         verdict = "failed under CI" if _system.under_ci() else "skipped"
