@@ -270,3 +270,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# -- set-up shared by pytest-xdist's workers ----------------------------------------------------
+def build_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder that ``build(folder)`` fills once per test run: under pytest-xdist the first
+    worker to ask builds it (under a lock) in the run's own base folder and the other workers
+    reuse it; a run without workers builds it in its base folder. Only for read-only inputs
+    (model files to upload); reference data stays under each worker's own base folder
+    (MAI_SERVER_REFERENCE_ROOT)."""
+    import fcntl
+    import os
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/popen-gwK: pytest-N is this run's, shared by its workers only
+    folder = base / f"shared-{name}"
+    with open(base / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").write_text("")
+    return folder

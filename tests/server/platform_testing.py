@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from _fixtures import free_port  # noqa: F401  (tests import it from here too)
+from _fixtures import build_once, free_port  # noqa: F401  (tests import free_port from here too)
 from maikit.tasks import DEPTH, ISP
 
 PG_URL = os.environ.get("MAI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -81,9 +81,11 @@ def tiny_models(tmp_path_factory):
         def forward(self, x):
             return 0.5 + 5.0 * torch.sigmoid(self.c1(x) / 255.0)
 
-    root = tmp_path_factory.mktemp("models")
-    export_model(TinyIsp().eval(), root / "isp", task=ISP, input_hw=(16, 16))
-    export_model(TinyDepth().eval(), root / "depth", task=DEPTH, input_hw=(16, 16))
+    def build(root: Path) -> None:
+        export_model(TinyIsp().eval(), root / "isp", task=ISP, input_hw=(16, 16))
+        export_model(TinyDepth().eval(), root / "depth", task=DEPTH, input_hw=(16, 16))
+
+    root = build_once(tmp_path_factory, "tiny-models", build)  # once per run, not once per xdist worker
     return {"isp": root / "isp", "depth": root / "depth"}
 
 
