@@ -20,8 +20,11 @@ from _fixtures import build_once, free_port  # noqa: F401  (tests import free_po
 from maikit.tasks import DEPTH, ISP
 
 PG_URL = os.environ.get("MAI_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# the tiny ISP models' runtime shape: the tests' phases time them there (the default is the task's
+# official 1x544x960x4, which a 16x16 file is refused at)
+TINY_ISP_SHAPE = [1, 16, 16, 4]
 FAST = {"device": "litert-cpu", "target": "cpu", "threads": 1, "warmup_runs": 0, "warmup_seconds": 0.0,
-        "min_runs": 3, "min_seconds": 0.0, "max_seconds": 30.0}
+        "min_runs": 3, "min_seconds": 0.0, "max_seconds": 30.0, "input_shape": TINY_ISP_SHAPE}
 
 
 def wait_for(cond, timeout: float = 120.0, every: float = 0.1, what: str = "condition"):

@@ -13,6 +13,7 @@ from platform_testing import challenge_def
 def test_hostile_files_fail_with_their_reason(live, tiny_models, hostile_models, isp_split, tmp_path):
     d = challenge_def("h1", isp_split, execution_time_limit_s=3, memory_limit_mb=600)
     d["upload_cap_mb"] = 4
+    d["protocol"]["input_shape"] = [1, 544, 960, 4]  # the official shape, where the hostile files are hostile
     live.create_challenge(d)
     good = (tiny_models["isp"] / "model.tflite").read_bytes()
     zbuf = io.BytesIO()
@@ -49,6 +50,7 @@ def test_hostile_files_fail_with_their_reason(live, tiny_models, hostile_models,
     done = live.wait_done(hungry["id"])
     assert done["status"] == "Failed" and done["reason"].startswith("runtime: out of memory (limit 600 MB)"), done["reason"]
     assert done["fault"] == "model"
-    ok = live.upload("h1", tiny_models["isp"] / "model.tflite", fidelity=tiny_models["isp"] / "model_none.tflite").json()
+    dynamic = tiny_models["isp"] / "model_none.tflite"  # timed at the official shape
+    ok = live.upload("h1", dynamic, fidelity=dynamic).json()
     assert live.wait_done(ok["id"])["status"] == "Finished"
     assert live.get("/api/health").json()["status"] == "ok"

@@ -96,8 +96,10 @@ def test_junk_file_gets_a_preflight_message_and_costs_no_quota(site, new_page, t
     page.get_by_label("Model for runtime and fidelity").set_input_files(
         {"name": "junk.tflite", "mimeType": "application/octet-stream", "buffer": b"this is not a flatbuffer" * 10})
     page.get_by_role("button", name="Upload and check").click()
-    assert page.locator("#verdict-title").inner_text() == "Rejected at preflight (no quota used)"
+    assert page.locator("#verdict-title").inner_text() == "Rejected at preflight"
     assert page.locator(".preflight-reason").inner_text().startswith("preflight: runtime file:")
+    counts = page.locator("#counts").inner_text()  # what counts where: the quota no, the failed-attempt limit yes
+    assert "uses none of your submission quota" in counts and "1 of 50 failed attempts used today" in counts, counts
     assert page.locator(".left-today").inner_text() == before == "50"
     screenshot(page, tmp_path, "submit-preflight")
     page.goto(f"{site.url}/challenges/c1")

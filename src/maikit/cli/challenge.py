@@ -159,10 +159,14 @@ def publish(
 def rerun(
     slug: str = typer.Argument(..., metavar="SLUG", help="Challenge slug."),
     phase: str = PHASE, server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON,
+    runtime_only: bool = typer.Option(False, "--runtime-only", help="Measure the runtimes again and keep the fidelity results."),
+    flagged_only: bool = typer.Option(False, "--flagged-only", help="Only the submissions whose runtime result is flagged."),
 ) -> None:
     """Re-run the newest submission of every participant's lineage in a phase (organisers),
-    e.g. after a device or protocol change; no quota is used."""
-    out = _api(server, token).call("POST", f"/api/challenges/{slug}/phases/{phase}/rerun").json()
+    e.g. after a device or protocol change; no quota is used. ``--runtime-only --flagged-only``
+    re-measures the flagged results in one action."""
+    params = {k: "true" for k, on in (("runtime_only", runtime_only), ("flagged_only", flagged_only)) if on}
+    out = _api(server, token).call("POST", f"/api/challenges/{slug}/phases/{phase}/rerun", params=params or None).json()
     if as_json:
         print_json(out)
         return

@@ -95,10 +95,13 @@ def cancel(sub_id: int = ID, server: str = SERVER, token: Optional[str] = TOKEN,
     _report(sub, as_json, f"submission {sub_id} cancelled; it counts toward no quota")
 
 
-def rerun(sub_id: int = ID, server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON) -> None:
+def rerun(sub_id: int = ID, server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON,
+          runtime_only: bool = typer.Option(False, "--runtime-only", help="Measure the runtime again and keep the fidelity result.")) -> None:
     """Run a submission's files again as a new submission, using no quota (organisers)."""
-    sub = Api(server, _token(token)).call("POST", f"/api/submissions/{sub_id}/rerun").json()
-    _report(sub, as_json, f"submission {sub_id} re-runs as {sub['id']}")
+    sub = Api(server, _token(token)).call("POST", f"/api/submissions/{sub_id}/rerun",
+                                          params={"runtime_only": "true"} if runtime_only else None).json()
+    _report(sub, as_json, f"submission {sub_id} " + ("has its runtime measured again" if runtime_only else "re-runs")
+            + f" as {sub['id']}")
 
 
 def select(sub_id: int = ID, server: str = SERVER, token: Optional[str] = TOKEN, as_json: bool = JSON) -> None:

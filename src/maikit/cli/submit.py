@@ -172,12 +172,16 @@ def submit(
         sub = {"id": body["submission_id"], "status": "Failed", "stage": "preflight", "metrics": None, "runtime_ms": None,
                "score": None, "reason": body["detail"]}
         if as_json:
-            print_json(sub)
+            print_json(sub | {"counts": body.get("counts"), "quota": body.get("quota")})
         else:
             from rich.text import Text
 
             err_console.print(Text("rejected:", style="bold red") + Text(f" {body['detail']}"), highlight=False,
                               soft_wrap=True)  # the reason as it is: never read as markup
+            if body.get("counts"):
+                used = failed_words(body["quota"]) if body.get("quota") else ""
+                err_console.print(f"{body['counts']}{'; ' + used if used else ''}", highlight=False, soft_wrap=True,
+                                  markup=False)
         raise typer.Exit(EXIT_PROBLEMS)
     sub = r.json()
     err_console.print(f"preflight passed; submission {sub['id']} is {sub['status']}", highlight=False)
@@ -185,6 +189,18 @@ def submit(
         err_console.print(f"warning: {line}", highlight=False, soft_wrap=True, markup=False)
     if wait:
         sub = _wait(api, sub)
+    _report(sub, as_json)
+
+
+def failed_words(quota: dict) -> str:
+    """``N of M failed attempts used today`` from a quota reply."""
+    n, cap = quota.get("failed_today"), quota.get("max_failed_per_day")
+    return f"{n} failed attempt(s) today (no limit)" if cap is None else f"{n} of {cap} failed attempts used today"
+
+
+def _report(sub: dict, as_json: bool) -> None:
+    """Print a submission, then the one exit rule of ``mai submit`` and ``mai status`` (with or
+    without ``--wait``): exit 1 when it is Failed, else 0."""
     if as_json:
         print_json(_summary(sub))
     else:
@@ -200,15 +216,12 @@ def status(
     wait: bool = typer.Option(False, "--wait", help="Follow it until it is Finished or Failed."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Show a submission's status, metrics, runtime and score (or why it failed)."""
+    """Show a submission's status, metrics, runtime and score (or why it failed); exit 1 when it is Failed (as `mai submit`)."""
     api = Api(server, _token(token))
     sub = api.call("GET", f"/api/submissions/{sub_id}").json()
     if wait:
         sub = _wait(api, sub)
-    if as_json:
-        print_json(_summary(sub))
-    else:
-        _show(sub)
+    _report(sub, as_json)
 
 
 def leaderboard(
@@ -234,15 +247,30 @@ def leaderboard(
     table = Table(title=f"{challenge} / {phase} ({board['ranking']}{basis})")
     for col in board["columns"]:
         table.add_column(col["title"], justify="left" if col["key"] == "team" else "right")
+    table.add_column("Marks", justify="left")
     for row in board["rows"]:
-        cells = []
-        for col in board["columns"]:
-            v = row.get(col["key"])
-            if isinstance(v, bool):
-                cells.append("*" if v else "")
-            elif isinstance(v, float):
-                cells.append(f"{v:.{col.get('precision', 2)}f}")
-            else:
-                cells.append("" if v is None else str(v))
-        table.add_row(*cells)
-    console.print(table)
+        table.add_row(*board_cells(row, board["columns"]))
+    console.print(table, soft_wrap=True)
+    console.print("Runtime and score: the value, then its 95 % interval in brackets; tie N: the entries whose score "
+                  "intervals overlap (chained); flagged: the runtime is not a clean measurement (docs/ranking.md).",
+                  highlight=False, soft_wrap=True)
+
+
+def board_cells(row: dict, columns: list[dict]) -> list[str]:
+    """One leaderboard row as ``mai leaderboard`` prints it: the columns (runtime and score with
+    their interval), then the marks (tie group, flagged, re-run in progress)."""
+    ends = {row.get("interval_of", "runtime_ms"): ("runtime_low_ms", "runtime_high_ms"), "score": ("score_low", "score_high")}
+    cells = []
+    for col in columns:
+        v, digits = row.get(col["key"]), col.get("precision", 2)
+        if isinstance(v, bool):
+            cells.append("*" if v else "")
+        elif isinstance(v, float):
+            lo, hi = (row.get(k) for k in ends.get(col["key"], ("", "")))
+            cells.append(f"{v:.{digits}f}" + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None else ""))
+        else:
+            cells.append("" if v is None else str(v))
+    marks = ([f"tie {row['tie_group']}"] if row.get("tie_group") else []) \
+        + (["flagged: " + "; ".join(row.get("flags") or [])] if row.get("flagged") else []) \
+        + (["re-run in progress"] if row.get("rerun_in_progress") else [])
+    return cells + [", ".join(marks)]

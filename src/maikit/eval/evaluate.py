@@ -115,11 +115,14 @@ def run_fidelity(
     return {**metrics.compute(), "layout": layout}
 
 
-def run_runtime(file: str | os.PathLike, task: Task, bench_kwargs: dict | None = None) -> dict:
-    """:func:`maikit.runtime.benchmark_tflite` of a runtime file at the task's latency shape.
+def run_runtime(file: str | os.PathLike, task: Task, bench_kwargs: dict | None = None,
+                input_shape: tuple[int, ...] | list[int] | None = None) -> dict:
+    """:func:`maikit.runtime.benchmark_tflite` of a runtime file at ``input_shape`` (NHWC; by
+    default the task's latency shape).
 
-    A dynamic file runs at the latency shape (in its own layout); a fixed one at its shape,
-    with a warning in ``warnings`` when that is not the challenge's.
+    A dynamic file runs at that shape (in its own layout) and its output there must be the
+    task's (MaikitError naming both otherwise); a fixed one at its shape, with a warning in
+    ``warnings`` when that is not the challenge's.
     """
     from maikit.runtime import benchmark_tflite
 
@@ -127,7 +130,7 @@ def run_runtime(file: str | os.PathLike, task: Task, bench_kwargs: dict | None =
     kwargs = dict(bench_kwargs or {})
     probe = TfliteRunner(file, threads=1)
     layout = task.detect_layout(probe.input_signature, file)
-    lat = tuple(shape_in_layout(task.latency_input_shape, layout))
+    lat = tuple(shape_in_layout(tuple(input_shape) if input_shape is not None else task.latency_input_shape, layout))
     warnings = []
     if probe.dynamic:
         kwargs.setdefault("shape", lat)
@@ -135,6 +138,9 @@ def run_runtime(file: str | os.PathLike, task: Task, bench_kwargs: dict | None =
         warnings.append(f"runtime measured at the file's shape {list(probe.input_shape)}, not the challenge's {list(lat)}")
     del probe
     result = benchmark_tflite(file, **kwargs)
+    outputs = result.get("outputs") or []
+    if len(outputs) == 1:  # the output at the timed shape (a dynamic signature cannot say it before)
+        task.check_io(tuple(result["input_shape"]), tuple(outputs[0]["shape"]), layout, file.name)
     if (flag := delegate_not_applied(result["delegate"])) is not None:
         warnings.append(flag)
     return {**result, "warnings": warnings}

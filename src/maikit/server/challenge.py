@@ -23,6 +23,7 @@
       statistic: avg               # avg (as AI Benchmark) | p50 | p90 | min
       statistic_basis: wall        # wall | cpu: what the score reads (cpu: the inference thread's CPU
                                    #   time, for shared cloud workers; wall time is stored and shown too)
+      input_shape: [1, 544, 960, 4]  # NHWC shape every runtime is timed at (default: the task's official one)
       drift:                       # optional: the phase's drift control on device workers (else each
         tolerance: 0.10            #   worker's own --drift-tolerance/--cv-tolerance/--max-attempts):
         cv_tolerance: 0.10         #   reference drift and sample CV allowed, attempts at most
@@ -101,6 +102,16 @@ class Protocol(_Strict):
     # both are measured, stored and shown either way
     statistic_basis: Literal["wall", "cpu"] = "wall"
     drift: Drift | None = None  # None: each device worker's own policy
+    # the one input shape (NHWC) every runtime file is timed at; None: the task's official latency
+    # shape (maikit.taskspec; the reports time every model there). A fixed file of another shape
+    # is refused at preflight; a file with dynamic height/width is resized to it.
+    input_shape: list[int] | None = None
+
+    def timed_shape(self, task: str) -> list[int]:
+        """The NHWC input shape runtimes are timed at in a challenge of ``task``."""
+        from maikit.taskspec import SPECS
+
+        return list(self.input_shape) if self.input_shape is not None else list(SPECS[task].latency_input_shape)
 
     @model_validator(mode="after")
     def _limits(self) -> "Protocol":
@@ -237,6 +248,13 @@ def semantic_problems(c: ChallengeDef) -> list[str]:
             problems.append(f"convention: task {c.task} has no RAW input; leave it out")
         elif c.convention not in RAW_CONVENTIONS:
             problems.append(f"convention: {c.convention!r} is not a RAW convention ({', '.join(RAW_CONVENTIONS)})")
+    shape = c.protocol.input_shape
+    if shape is not None:
+        channels = SPECS[c.task].latency_input_shape[3]
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != channels or min(shape) < 1:
+            problems.append(f"protocol.input_shape: {shape} is not an input of task {c.task}: give [1, height, width, "
+                            f"{channels}] (NHWC, batch 1, {channels} channels; the task's official shape is "
+                            f"{list(SPECS[c.task].latency_input_shape)})")
     keys = column_keys(c.task)
     for i, col in enumerate(c.leaderboard or []):
         if col.key not in keys:

@@ -59,7 +59,7 @@ class DeviceRunner:
         p = job.get("protocol") or {}
         shape, warnings = None, []
         sig = input_signature(file)
-        lat = list(get_task(job["task"]).latency_input_shape)
+        lat = list(p.get("input_shape") or get_task(job["task"]).latency_input_shape)  # the phase's timed shape
         in_layout = lat if (len(sig) == 4 and sig[3] == lat[3]) else [lat[0], lat[3], lat[1], lat[2]]
         if min(sig) < 0:
             shape = in_layout
@@ -109,6 +109,10 @@ class DeviceRunner:
                 warnings.append(flag)
                 log(f"[runtime] FLAGGED: {flag}")
             result["warnings"] = warnings
+            if "input_shape" not in result:  # the shape timed: the phase's for a dynamic file, else the file's
+                from maikit.runtime.devices._litert import input_signature
+
+                result["input_shape"] = list(protocol.shape) if protocol.shape else list(input_signature(file))
             result["findings"] = self._findings(job, file, child, cancel) + delegate_findings(result)
             if self.per_op_top > 0:
                 result.update(profile_or_note(self.backend, file, protocol, self.per_op_top))

@@ -292,7 +292,7 @@ class Worker:
                                         "convention": job.get("convention") or "mai21", "threads": job["protocol"]["threads"]}
         elif role == "runtime" and self.device_runner is not None:
             self._log(job, f"[runtime] worker {self.name} attempt {job['attempt']}: {self.device_runner.backend_name} "
-                      f"on {self.device_runner.device} (limits {limits})")
+                      f"on {self.device_runner.device} (limits: {limits.words()})")
             body = self.device_runner.run(job, file, limits, cancel=cancel, log=lambda text: self._log(job, text))
             if not body["ok"]:
                 self._log(job, f"[runtime] failed: {body['reason']}")
@@ -302,10 +302,11 @@ class Worker:
                 body["result"]["worker"] = self.name
             return body
         elif role == "runtime":
-            func, kwargs = "runtime", {"file": str(file), "task": job["task"], "bench_kwargs": job["bench_kwargs"]}
+            func, kwargs = "runtime", {"file": str(file), "task": job["task"], "bench_kwargs": job["bench_kwargs"],
+                                       "input_shape": (job.get("protocol") or {}).get("input_shape")}
         else:
             func, kwargs = "noop", {}
-        self._log(job, f"[{role}] worker {self.name} attempt {job['attempt']}: {func} (limits {limits})")
+        self._log(job, f"[{role}] worker {self.name} attempt {job['attempt']}: {func} (limits: {limits.words()})")
         t0 = time.perf_counter()
         try:
             result = run_sandboxed(func, kwargs, limits, cancel=cancel, log=lambda text: self._log(job, text))

@@ -51,6 +51,10 @@ class Limits:
     wall_s: float = 600.0
     nice: int = 0  # added to the child's CPU niceness (lower priority), e.g. for the server's preflight
 
+    def words(self) -> str:
+        """The limits as a log line says them (not a Python repr)."""
+        return f"{self.memory_mb} MB of memory, {self.wall_s:g} s of wall clock, {self.cpu_s:g} s of CPU time"
+
 
 class SandboxFailure(Exception):
     def __init__(self, kind: str, reason: str, log: str = ""):

@@ -19,13 +19,17 @@ def warm_up() -> None:
     import maikit.export.inspect  # noqa: F401
 
 
-def preflight(files: dict, task: str, target: str, code: str | None = None, code_unpacked_cap: int | None = None) -> dict:
+def preflight(files: dict, task: str, target: str, code: str | None = None, code_unpacked_cap: int | None = None,
+              input_shape: list[int] | None = None) -> dict:
     """Parse each file (``{"runtime": path, "fidelity": path}``), check its input and output
     shapes for the task and collect op-compatibility findings for ``target``; with ``code``, check
     the bundle's code archive too (:func:`maikit.archive.check_archive`: never unpacked, nothing
-    in it run), at most ``code_unpacked_cap`` bytes unpacked."""
+    in it run), at most ``code_unpacked_cap`` bytes unpacked. With ``input_shape`` (NHWC: the
+    phase's timed shape) the runtime file must take it: a fixed input of another shape is
+    refused naming both, a dynamic height/width is resized to it when timed."""
     from maikit.errors import MaikitError
     from maikit.export.inspect import inspect_tflite
+    from maikit.taskspec import shape_in_layout
     from maikit.tasks import get_task
 
     spec = get_task(task)
@@ -51,6 +55,13 @@ def preflight(files: dict, task: str, target: str, code: str | None = None, code
         # the task owns the shape contract; the message names the file's role, not a server path
         layout = spec.detect_layout(tuple(sig_in), file=f"{role} file")
         spec.check_io(tuple(sig_in), tuple(sig_out), layout, file=f"{role} file")
+        if role == "runtime" and input_shape is not None:
+            want = shape_in_layout(tuple(input_shape), layout)
+            if any(s >= 0 and s != w for s, w in zip(sig_in, want)):
+                how = "fixed at" if min(sig_in) >= 0 else "fixed in part at"
+                raise MaikitError(f"runtime file: its input is {how} {list(sig_in)}, but this phase times every model at "
+                                  f"{want} ({layout.upper()}): export the runtime file at {want}, or with a dynamic "
+                                  f"height and width (it is then resized to {want})")
         report["files"][role] = {k: info[k] for k in ("size_bytes", "inputs", "outputs", "dynamic", "ops", "op_count", "params")}
         report["files"][role]["layout"] = layout
         for f in info["findings"]:
@@ -97,11 +108,11 @@ def fidelity(file: str, task: str, split: str, convention: str | None, threads: 
     return run_fidelity(file, get_task(task), split, conv, threads=threads)
 
 
-def runtime(file: str, task: str, bench_kwargs: dict) -> dict:
+def runtime(file: str, task: str, bench_kwargs: dict, input_shape: list[int] | None = None) -> dict:
     from maikit.eval import run_runtime
     from maikit.tasks import get_task
 
-    return run_runtime(file, get_task(task), bench_kwargs)
+    return run_runtime(file, get_task(task), bench_kwargs, input_shape=input_shape)
 
 
 def noop(**kwargs) -> dict:

@@ -44,7 +44,7 @@ def make_engine(url: str) -> Engine:
 _BOARD_TABLES = frozenset({"submissions", "phases", "challenges", "users", "teams"})
 # submission columns a board shows or ranks by (a new submission that is not Finished shows nowhere)
 _BOARD_COLUMNS = ("status", "superseded", "selected", "score", "runtime_ms", "metrics", "size_bytes", "finished_at",
-                  "created_at", "owner_key", "user_id", "phase_id")
+                  "created_at", "owner_key", "user_id", "phase_id", "runtime_interval", "flags")
 
 
 def _changes_boards(obj, new: bool) -> bool:

@@ -25,7 +25,7 @@ from maikit.errors import MaikitError
 from maikit.server.challenge import STATISTICS, ChallengeDef
 from maikit.server.db.models import (ACTIVE_STATUSES, CANCELLED, FAILED, FAULT_INFRA, FAULT_MODEL, FINISHED,
                                      JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_LEASED, JOB_QUEUED, QUEUED, RUNNING, SCORING,
-                                     Job, Phase, Submission)
+                                     Job, JobLog, Phase, Submission)
 
 ROLES = ("fidelity", "runtime")
 
@@ -64,7 +64,7 @@ def job_payload(job: Job, lease_token: str, lease_s: float) -> dict:
         "phase": phase.slug,
         "task": cdef.task,
         "file": {"url": f"/api/jobs/{job.id}/file", "sha256": sha},
-        "protocol": cdef.protocol.model_dump(),
+        "protocol": {**cdef.protocol.model_dump(), "input_shape": cdef.protocol.timed_shape(cdef.task)},
         "bench_kwargs": cdef.protocol.bench_kwargs(),
         "convention": cdef.convention or _default_convention(cdef.task),
         "split": {"kind": phase.kind, "path": cdef.split_path(phase.kind)} if job.role == "fidelity" else None,
@@ -224,9 +224,40 @@ def score_submission(sub: Submission, now: datetime) -> None:
     metrics["runtime_basis"] = basis = cdef.protocol.statistic_basis
     sub.metrics = metrics
     sub.runtime_ms = runtime_ms
+    sub.runtime_shape = run.get("input_shape")
     scored_ms = float(cpu_ms) if basis == "cpu" else runtime_ms
-    sub.score = float(score(spec, float(fid[spec.primary_metric]), scored_ms))
+    fidelity = float(fid[spec.primary_metric])
+    sub.score = float(score(spec, fidelity, scored_ms))
+    # the interval of the figure the score reads (the CPU time's samples in a phase scored on it)
+    samples = run.get("cpu_samples_ms") if basis == "cpu" else run.get("samples_ms")
+    sub.runtime_interval = result_interval(run, samples, cdef.protocol.statistic,
+                                           lambda ms: float(score(spec, fidelity, ms)))
+    sub.flags = result_flags(run)
     sub.status, sub.finished_at = FINISHED, now
+
+
+def result_interval(run: dict, samples: list | None, statistic: str, score_of) -> dict:
+    """The runtime's confidence interval from its raw ``samples``, the drift attempts' spread, and
+    the score's interval the formula gives for the runtime's ends (:mod:`maikit.scoring.intervals`)."""
+    from maikit.scoring.intervals import attempts_spread, runtime_interval, score_interval
+
+    out = runtime_interval(samples, statistic)
+    ends = score_interval(score_of, out["low_ms"], out["high_ms"])
+    out["score_low"], out["score_high"] = ends if ends is not None else (None, None)
+    out["attempts"] = attempts_spread(run.get("drift"))
+    return out
+
+
+def result_flags(run: dict) -> list[str]:
+    """Why a runtime result is not a clean measurement (empty: clean): drift control found no
+    clean attempt, the delegate asked for did not apply, the file was not timed at the phase's shape."""
+    flags = []
+    drift = run.get("drift")
+    if drift and not drift.get("ok", True):
+        flags.append(f"drift control: no attempt of {len(drift.get('attempts') or [])} was clean "
+                     f"(reference drift {float(drift.get('drift') or 0.0):.1%})")
+    flags += [str(w) for w in run.get("warnings") or []]
+    return flags
 
 
 # why a submission was cancelled (its ``reason``), by whom
@@ -244,17 +275,28 @@ def cancel_submission(s: Session, sub: Submission, now: datetime, reason: str = 
     sub.reason = sub.reason or reason
 
 
-def rerun_refusal(sub: Submission) -> str | None:
-    """Why this submission cannot be re-run, or None."""
+def kept_fidelity(sub: Submission) -> Job | None:
+    """The submission's finished fidelity job (what a runtime-only re-measure keeps), or None."""
+    return next((j for j in sub.jobs if j.role == "fidelity" and j.status == JOB_DONE and j.result), None)
+
+
+def rerun_refusal(sub: Submission, runtime_only: bool = False) -> str | None:
+    """Why this submission cannot be re-run (or its runtime re-measured), or None."""
     if sub.stage == "preflight":
         return "a file rejected at preflight cannot be re-run"
+    if runtime_only and kept_fidelity(sub) is None:
+        return f"submission {sub.id} has no finished fidelity result to keep: re-run it whole"
     return None
 
 
-def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: int) -> Submission:
+def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: int,
+                     runtime_only: bool = False) -> Submission:
     """A new submission of the same files (lineage: ``parent_id``); the old one is superseded
-    (cancelled first when still active). Re-runs never count toward quota."""
+    (cancelled first when still active). Re-runs never count toward quota. ``runtime_only``
+    keeps the old fidelity result (a done fidelity job with its result, no work) and queues
+    the runtime job alone: a re-measure."""
     sub = lock_submission(s, sub.id)
+    fidelity = kept_fidelity(sub) if runtime_only else None
     if sub.status not in (FINISHED, FAILED, CANCELLED):
         cancel_submission(s, sub, now)
     sub.superseded = True
@@ -266,17 +308,33 @@ def rerun_submission(s: Session, sub: Submission, now: datetime, max_attempts: i
                      selected=sub.selected, created_at=sub.created_at)
     s.add(new)
     s.flush()
-    create_jobs(s, new, challenge_def(sub.phase), now=now, max_attempts=max_attempts)
+    cdef = challenge_def(sub.phase)
+    if fidelity is None:
+        create_jobs(s, new, cdef, now=now, max_attempts=max_attempts)
+        return new
+    kept = Job(submission_id=new.id, role="fidelity", device_tag=None, status=JOB_DONE, attempt=fidelity.attempt,
+               max_attempts=max_attempts, result=dict(fidelity.result), created_at=now, finished_at=now)
+    s.add_all([kept, Job(submission_id=new.id, role="runtime", device_tag=cdef.protocol.device, status=JOB_QUEUED,
+                         attempt=0, max_attempts=max_attempts, created_at=now)])
+    s.flush()
+    s.add(JobLog(job_id=kept.id, attempt=kept.attempt, created_at=now,
+                 text=f"[fidelity] kept from submission {sub.id}: only the runtime is measured again\n"))
+    new.status, new.stage = QUEUED, None
     return new
 
 
-def rerun_phase(s: Session, phase: Phase, now: datetime, max_attempts: int) -> list[int]:
+def rerun_phase(s: Session, phase: Phase, now: datetime, max_attempts: int, runtime_only: bool = False,
+                flagged_only: bool = False) -> list[int]:
     """Re-run the newest submission of every lineage in the phase (not preflight rejections);
-    the new submissions' ids."""
+    ``flagged_only``: only finished ones whose result is flagged; ``runtime_only``: re-measure
+    the runtime of those with a finished fidelity result. The new submissions' ids."""
     subs = s.execute(select(Submission).where(Submission.phase_id == phase.id, Submission.superseded.is_(False),
                                               Submission.stage.is_distinct_from("preflight"))
                      .order_by(Submission.id)).scalars().all()
-    return [rerun_submission(s, sub, now, max_attempts).id for sub in subs]
+    if flagged_only:
+        subs = [sub for sub in subs if sub.status == FINISHED and sub.flags]
+    return [rerun_submission(s, sub, now, max_attempts, runtime_only).id for sub in subs
+            if rerun_refusal(sub, runtime_only) is None]
 
 
 def reap(s: Session, now: datetime) -> int:

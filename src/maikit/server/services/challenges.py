@@ -234,7 +234,9 @@ def publish_phase(p: Platform, slug: str, phase: str) -> PhasePublic:
         return phase_public(ph, cdef, p.now())
 
 
-def rerun_phase(p: Platform, slug: str, phase: str) -> list[int]:
-    """Re-run the newest submission of every lineage in the phase; the new submissions' ids."""
+def rerun_phase(p: Platform, slug: str, phase: str, runtime_only: bool = False, flagged_only: bool = False) -> list[int]:
+    """Re-run the newest submission of every lineage in the phase (``flagged_only``: those whose
+    result is flagged; ``runtime_only``: re-measure the runtime, keeping the fidelity result);
+    the new submissions' ids."""
     with p.db.write() as s, s.begin():
-        return rerun_all(s, get_phase(s, slug, phase)[1], p.now(), p.settings.max_attempts)
+        return rerun_all(s, get_phase(s, slug, phase)[1], p.now(), p.settings.max_attempts, runtime_only, flagged_only)

@@ -24,12 +24,13 @@ from dataclasses import dataclass, replace
 
 import anyio.to_thread
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from maikit.csvsafe import csv_text
+from maikit.scoring.intervals import tie_groups
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.faults import database_away
-from maikit.server.db.models import FINISHED, Phase, Submission, Team, User
+from maikit.server.db.models import ACTIVE_STATUSES, FINISHED, Phase, Submission, Team, User
 from maikit.server.errors import Forbidden
 from maikit.server.services.lookup import get_phase
 
@@ -47,22 +48,41 @@ def board_refusal(phase: Phase, cdef: ChallengeDef, user: User | None) -> str | 
     return None
 
 
+def lineage_of(sub=Submission):
+    """A submission's lineage: the first submission of its chain of re-runs (its own id when it
+    is not a re-run)."""
+    return func.coalesce(sub.lineage_id, sub.id)
+
+
 def _conditions(phase: Phase, cdef: ChallengeDef) -> list:
-    """Which submissions compete on the board (before one per owner is picked)."""
-    conds = [Submission.phase_id == phase.id, Submission.status == FINISHED, Submission.superseded.is_(False)]
+    """Which submissions compete on the board (before one per owner is picked): the newest
+    Finished submission of each lineage. A re-run replaces its parent on the board only once it
+    has finished: until then (and for good when it fails or is cancelled) the parent's last
+    finished result stays."""
+    newer = aliased(Submission)
+    replaced = (select(newer.id).where(newer.phase_id == phase.id, newer.status == FINISHED,
+                                       lineage_of(newer) == lineage_of(Submission), newer.id > Submission.id)
+                .exists())
+    conds = [Submission.phase_id == phase.id, Submission.status == FINISHED, ~replaced]
     if cdef.phase(phase.slug).ranking == "selected":
         conds.append(Submission.selected.is_(True))
     return conds
 
 
+def _rerunning(phase: Phase) -> list:
+    """Re-runs of the phase that have not finished yet (queued, running, scoring)."""
+    return [Submission.phase_id == phase.id, Submission.parent_id.is_not(None), Submission.status.in_(ACTIVE_STATUSES)]
+
+
 def board_signature(s: Session, phase: Phase, cdef: ChallengeDef) -> tuple:
     """A cheap aggregate over the board index (count, id sum, newest finish, score sum) that
-    changes whenever the competing submissions do, a rescore in place included; what it cannot
-    see (a user renamed in the database by another process) shows once that process's next
-    board change does."""
-    return tuple(s.execute(select(func.count(), func.sum(Submission.id), func.max(Submission.finished_at),
-                                  func.sum(Submission.score))
-                           .where(*_conditions(phase, cdef))).one())
+    changes whenever the competing submissions do, a rescore in place included, and over the
+    re-runs in progress (their rows are marked); what it cannot see (a user renamed in the
+    database by another process) shows once that process's next board change does."""
+    board = tuple(s.execute(select(func.count(), func.sum(Submission.id), func.max(Submission.finished_at),
+                                   func.sum(Submission.score))
+                            .where(*_conditions(phase, cdef))).one())
+    return board + tuple(s.execute(select(func.count(), func.sum(Submission.id)).where(*_rerunning(phase))).one())
 
 
 def leaderboard_rows(s: Session, phase: Phase, cdef: ChallengeDef) -> list[dict]:
@@ -82,7 +102,7 @@ def _build_rows(s: Session, phase: Phase, cdef: ChallengeDef, conds: list) -> li
     rn = func.row_number().over(partition_by=Submission.owner_key, order_by=order).label("rn")
     inner = select(Submission.id.label("sid"), rn).where(*conds).subquery()
     q = (select(Submission.id, Submission.size_bytes, Submission.created_at, Submission.metrics, Submission.runtime_ms,
-                Submission.score, User.username, Team.name)
+                Submission.score, User.username, Team.name, lineage_of(), Submission.runtime_interval, Submission.flags)
          .join(inner, inner.c.sid == Submission.id)
          .join(User, User.id == Submission.user_id)
          .outerjoin(Team, Team.id == User.team_id)
@@ -91,19 +111,28 @@ def _build_rows(s: Session, phase: Phase, cdef: ChallengeDef, conds: list) -> li
     spec = get_task(cdef.task)
     primary = spec.primary_metric
     higher = next(m.higher_is_better for m in spec.metrics if m.name == primary)
-    rows, points = [], []
-    for rank, (sid, size, created, metrics, runtime_ms, score, username, team) in enumerate(s.execute(q).all(), start=1):
-        m = metrics or {}
+    rerunning = {lineage for (lineage,) in s.execute(select(lineage_of()).where(*_rerunning(phase))).all()}
+    interval_of = "cpu_ms" if cdef.protocol.statistic_basis == "cpu" else "runtime_ms"  # the figure the score reads
+    rows, points, spans = [], [], []
+    for rank, (sid, size, created, metrics, runtime_ms, score, username, team, lineage, interval, flags) \
+            in enumerate(s.execute(q).all(), start=1):
+        m, ci = metrics or {}, interval or {}
         row = {"rank": rank, "team": team or username, "submission_id": sid, "size_kb": (size or 0) / 1000.0,
-               "submitted_at": created.isoformat()}
+               "submitted_at": created.isoformat(), "rerun_in_progress": lineage in rerunning,
+               "runtime_low_ms": ci.get("low_ms"), "runtime_high_ms": ci.get("high_ms"), "score_low": ci.get("score_low"),
+               "score_high": ci.get("score_high"), "interval": ci.get("method"), "interval_of": interval_of,
+               "attempts_spread": (ci.get("attempts") or {}).get("spread"), "flagged": bool(flags), "flags": list(flags or [])}
         for col in cdef.leaderboard:
             row[col.key] = score if col.key == "score" else (runtime_ms if col.key == "runtime_ms" else m.get(col.key))
         rows.append(row)
+        spans.append((row["score_low"], row["score_high"]) if row["score_low"] is not None else (score, score))
         fid = m.get(primary)
         rt = m.get("cpu_ms") if cdef.protocol.statistic_basis == "cpu" else runtime_ms  # the figure the score read
         points.append(None if fid is None or rt is None else (fid if higher else -fid, rt))
     for row, on in zip(rows, pareto_front(points)):
         row["pareto"] = on
+    for row, group in zip(rows, tie_groups(spans)):
+        row["tie_group"] = group
     return rows
 
 
@@ -127,9 +156,17 @@ def columns(cdef: ChallengeDef) -> list[dict]:
             + [c.model_dump() for c in cdef.leaderboard] + [{"key": "pareto", "title": "Pareto"}])
 
 
+# what each row carries beside the columns: the intervals, the marks (docs/ranking.md)
+EXTRA_KEYS = ["runtime_low_ms", "runtime_high_ms", "score_low", "score_high", "interval", "interval_of", "attempts_spread",
+              "tie_group",
+              "flagged", "flags", "rerun_in_progress"]
+
+
 def to_csv(rows: list[dict], cols: list[dict]) -> str:
-    """The board as CSV: the columns, then the submission's id and time (spreadsheet-safe cells)."""
-    return csv_text(rows, [c["key"] for c in cols] + ["submission_id", "submitted_at"])
+    """The board as CSV: the columns, the intervals and marks, then the submission's id and time
+    (spreadsheet-safe cells; a row's flags joined by "; ")."""
+    return csv_text(({**r, "flags": "; ".join(r.get("flags") or [])} for r in rows),
+                    [c["key"] for c in cols] + EXTRA_KEYS + ["submission_id", "submitted_at"])
 
 
 # --------------------------------------------------------------------------------------

@@ -51,6 +51,10 @@ class SubmissionPublic(BaseModel):
     metrics: dict | None
     runtime_ms: float | None
     score: float | None
+    runtime_shape: list | None = None  # the input shape the runtime was timed at
+    # the runtime's and the score's 95 % interval, the drift attempts' spread (maikit.scoring.intervals)
+    runtime_interval: dict | None = None
+    flags: list | None = None  # why the runtime result is flagged (empty: a clean measurement)
     size_bytes: int | None
     description: str | None = None
     sha256: str | None
@@ -118,7 +122,8 @@ def submission_public(s: Session, sub: Submission, u: User | None) -> Submission
     return SubmissionPublic(
         id=sub.id, challenge=cdef.slug, phase=phase.slug, user=sub.user.username, status=sub.status, stage=sub.stage,
         reason=visible_reason(sub, u), fault=sub.fault, metrics=None if hidden else metrics,
-        runtime_ms=None if hidden else sub.runtime_ms, score=None if hidden else sub.score,
+        runtime_ms=None if hidden else sub.runtime_ms, score=None if hidden else sub.score, runtime_shape=sub.runtime_shape,
+        runtime_interval=None if hidden else sub.runtime_interval, flags=None if hidden else sub.flags,
         size_bytes=sub.size_bytes, description=sub.description, sha256=sub.runtime_sha256, fidelity_sha256=sub.fidelity_sha256,
         code=code_info(sub), preflight=sub.preflight, parent_id=sub.parent_id, selected=sub.selected, counts_quota=sub.counts_quota,
         created_at=sub.created_at.isoformat(), finished_at=sub.finished_at.isoformat() if sub.finished_at else None,
@@ -153,12 +158,26 @@ def visible_submission(s: Session, sub_id: int, u: User) -> Submission:
     return sub
 
 
+# what a rejection at preflight costs, in the words the reply, the pages and the docs use
+REJECTION_COUNTS = ("a file rejected at preflight uses none of your submission quota (max_submissions_per_day, "
+                    "max_submissions), but it counts as one failed attempt toward the phase's daily failed-attempt "
+                    "limit (max_failed_per_day)")
+
+
+def failed_attempts_words(quota: dict) -> str:
+    """``N of M failed attempts used today`` (or ``N failed attempts today (no limit)``)."""
+    n, cap = quota["failed_today"], quota["max_failed_per_day"]
+    return (f"{n} failed attempt{'s' if n != 1 else ''} today (no limit)" if cap is None
+            else f"{n} of {cap} failed attempts used today")
+
+
 @dataclass
 class Upload:
     ok: bool
     submission_id: int
     detail: str | None = None  # the preflight reason when not ok
     public: SubmissionPublic | None = None  # when ok (quota filled in)
+    quota: dict | None = None  # when not ok: the owner's use after this rejection (Usage.to_dict)
 
 
 def run_preflight(p: Platform, files: dict, cdef: ChallengeDef, code: Path | None = None,
@@ -167,7 +186,8 @@ def run_preflight(p: Platform, files: dict, cdef: ChallengeDef, code: Path | Non
 
     limits = Limits(memory_mb=p.settings.preflight_memory_mb, cpu_s=p.settings.preflight_timeout_s,
                     wall_s=p.settings.preflight_timeout_s, nice=p.settings.preflight_nice)
-    kwargs = {"files": {k: str(v) for k, v in files.items()}, "task": cdef.task, "target": cdef.protocol.target}
+    kwargs = {"files": {k: str(v) for k, v in files.items()}, "task": cdef.task, "target": cdef.protocol.target,
+              "input_shape": cdef.protocol.timed_shape(cdef.task)}
     if code is not None:
         kwargs |= {"code": str(code), "code_unpacked_cap": code_unpacked_cap}
     try:
@@ -317,7 +337,8 @@ def submit_upload(p: Platform, u: User, slug: str, phase: str, runtime_file: Bin
                                  preflight={"ok": False, "reason": verdict["reason"]})
                 s.add(sub)
                 s.flush()
-                return Upload(False, sub.id, f"preflight: {verdict['reason']}")
+                use = usage(s, phase_id=phase_id, owner=owner, pdef=pdef, now=now)
+                return Upload(False, sub.id, f"preflight: {verdict['reason']}", quota=use.to_dict())
         with p.db.write() as s, s.begin():
             _phase_still_there(s, phase_id, slug, phase)
             lock_owner(s, u)
@@ -556,14 +577,15 @@ def cancel(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
         return submission_public(s, sub, u)
 
 
-def rerun(p: Platform, sub_id: int, u: User) -> SubmissionPublic:
-    """Run the same files again as a new submission (``parent_id`` = this one; no quota)."""
+def rerun(p: Platform, sub_id: int, u: User, runtime_only: bool = False) -> SubmissionPublic:
+    """Run the same files again as a new submission (``parent_id`` = this one; no quota);
+    ``runtime_only``: re-measure the runtime only, keeping the fidelity result."""
     with p.db.write() as s, s.begin():
         sub = _locked(s, visible_submission(s, sub_id, u))
-        refusal = rerun_refusal(sub)
+        refusal = rerun_refusal(sub, runtime_only)
         if refusal:
             raise Conflict(refusal)
-        new = rerun_submission(s, sub, p.now(), p.settings.max_attempts)
+        new = rerun_submission(s, sub, p.now(), p.settings.max_attempts, runtime_only)
         s.flush()
         s.refresh(new)
         return submission_public(s, new, u)
@@ -667,6 +689,16 @@ class Detail:
     stage: str | None
     reason: str | None
     fault: str | None
+    limits: str = ""  # the phase's limits per stage, in words
+    failed_stage: str | None = None  # preflight | fidelity | runtime, for a failed submission
+
+
+def failed_stage(sub: Submission) -> str | None:
+    """The stage a failed submission failed at (from its reason: ``preflight: ...``, ``fidelity: ...``)."""
+    if sub.status != FAILED:
+        return None
+    head = (sub.reason or "").split(":", 1)[0]
+    return head if head in ("preflight", "fidelity", "runtime") else sub.stage
 
 
 def submission_detail(p: Platform, sub_id: int, u: User) -> Detail:
@@ -676,8 +708,12 @@ def submission_detail(p: Platform, sub_id: int, u: User) -> Detail:
         hidden = pub.score is None and sub.score is not None
         jobs = {j.role: j for j in sub.jobs}
         run = (jobs["runtime"].result or {}) if "runtime" in jobs and not hidden else {}
+        pdef = ChallengeDef.model_validate(sub.phase.challenge.definition).phase(sub.phase.slug)
+        limits = (f"{pdef.execution_time_limit_s:g} s of wall clock and {pdef.memory_limit_mb} MB of memory for each "
+                  f"of the fidelity and runtime stages")
         return Detail(pub, hidden, run, stage_logs(s, sub, u), wait_estimate_s(s, pub.queue_position, p.now()),
-                      challenge_public(sub.phase.challenge, p.now()), sub.status, sub.stage, pub.reason, sub.fault)
+                      challenge_public(sub.phase.challenge, p.now()), sub.status, sub.stage, pub.reason, sub.fault,
+                      limits, failed_stage(sub))
 
 
 def organiser_rows(p: Platform, *, challenge: str = "", phase: str = "", status: str = "", user: str = "",
@@ -699,6 +735,7 @@ def organiser_rows(p: Platform, *, challenge: str = "", phase: str = "", status:
         return [{"id": sub.id, "challenge": cslug, "phase": pslug, "user": uname, "status": sub.status,
                  "stage": sub.stage, "score": sub.score, "runtime_ms": sub.runtime_ms, "parent_id": sub.parent_id,
                  "superseded": sub.superseded, "created_at": sub.created_at, "reason": sub.reason,
-                 "can_rerun": rerun_refusal(sub) is None, "can_cancel": sub.status in ACTIVE_STATUSES,
+                 "can_rerun": rerun_refusal(sub) is None, "can_remeasure": rerun_refusal(sub, True) is None,
+                 "flagged": bool(sub.flags), "can_cancel": sub.status in ACTIVE_STATUSES,
                  "bundle": code_info(sub) is not None}
                 for sub, pslug, cslug, uname in s.execute(q.order_by(Submission.id.desc()).limit(limit)).all()]

@@ -63,6 +63,12 @@ async def rerun(sub_id: RowId, request: Request):
     return _back(f"Submission {sub_id} re-runs as {new.id}.")
 
 
+@router.post("/submissions/{sub_id}/remeasure")
+async def remeasure(sub_id: int, request: Request):
+    new = await _act(request, lambda st, sid, u: submissions.rerun(st, sid, u, runtime_only=True), sub_id)
+    return _back(f"Submission {sub_id}'s runtime is measured again as {new.id} (its fidelity result kept).")
+
+
 @router.post("/submissions/{sub_id}/cancel")
 async def cancel(sub_id: RowId, request: Request):
     await _act(request, submissions.cancel, sub_id)
@@ -73,6 +79,13 @@ async def cancel(sub_id: RowId, request: Request):
 async def rerun_all(slug: str, phase: str, request: Request):
     new = await _act(request, lambda st, u: challenges.rerun_phase(st, slug, phase))
     return _back(f"{len(new)} submission{'s' if len(new) != 1 else ''} of {slug}/{phase} re-run.")
+
+
+@router.post("/challenges/{slug}/phases/{phase}/remeasure-flagged")
+async def remeasure_flagged(slug: str, phase: str, request: Request):
+    new = await _act(request, lambda st, u: challenges.rerun_phase(st, slug, phase, runtime_only=True, flagged_only=True))
+    return _back(f"{len(new)} flagged result{'s' if len(new) != 1 else ''} of {slug}/{phase} measured again "
+                 f"(fidelity results kept).")
 
 
 @router.post("/challenges/{slug}/phases/{phase}/publish")

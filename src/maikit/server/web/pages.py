@@ -158,7 +158,8 @@ async def submit(slug: str, phase: str, request: Request):
                    "files": pre.get("files", {})}
         status = 201
     else:
-        verdict = {"ok": False, "submission_id": up.submission_id, "detail": up.detail, "findings": []}
+        verdict = {"ok": False, "submission_id": up.submission_id, "detail": up.detail, "findings": [],
+                   "counts": submissions.REJECTION_COUNTS, "failed": submissions.failed_attempts_words(up.quota)}
         status = 422
     return render(request, "submit.html", status=status, user=u, title=f"Submit to {ctx['c'].title}", verdict=verdict, **ctx)
 
@@ -210,23 +211,32 @@ def my_submissions_json(slug: str, phase: str, request: Request):
 
 PLAIN_REASONS = {
     "infrastructure": "The platform failed while running it (a worker stopped answering or the device broke). "
-                      "This is not your model's fault and does not count toward your quota; an organiser can re-run it.",
-    "model": "Your model failed while it ran. Read the stage log below for the details; this counts toward the "
-             "failed-submission limit, not toward your submission quota.",
+                      "This is not your model's fault: it counts toward neither your submission quota nor the "
+                      "failed-attempt limit, and an organiser can re-run it.",
+    "fidelity": "Your fidelity file failed while it was scored on the reference data",
+    "runtime": "Your runtime file failed while it was timed",
 }
+COUNTS_FAILED = ("A failed submission uses none of your submission quota; a failure of your model counts as one "
+                 "failed attempt toward the phase's daily failed-attempt limit.")
 
 
 def plain_reason(sub) -> str | None:
-    """The failure reason in words a participant can act on."""
+    """The failure reason in words a participant can act on: the stage, what went wrong there
+    (the recorded reason without its stage prefix), what it counts toward."""
     if sub.status == "Cancelled":
         who = "You (or your team)" if sub.reason == submissions.CANCELLED_BY_OWNER else "An organiser"
-        return f"{who} cancelled this submission; it does not count toward your quota."
+        return f"{who} cancelled this submission; it counts toward neither your quota nor the failed-attempt limit."
     if sub.status != "Failed":
         return None
-    if sub.stage == "preflight":
-        return ("The file was rejected when it was uploaded, before running anything: "
-                + (sub.reason or "").removeprefix("preflight: ") + ". This did not use your submission quota.")
-    return PLAIN_REASONS.get(sub.fault or "model", PLAIN_REASONS["model"])
+    stage = sub.failed_stage
+    why = (sub.reason or "").split(":", 1)[1].strip() if ":" in (sub.reason or "") else (sub.reason or "")
+    if stage == "preflight":
+        return (f"The file was rejected when it was uploaded, before anything ran: {why}. "
+                f"{submissions.REJECTION_COUNTS[0].upper()}{submissions.REJECTION_COUNTS[1:]}.")
+    if sub.fault == "infrastructure":
+        return f"At the {stage or 'unknown'} stage: {PLAIN_REASONS['infrastructure']}"
+    lead = PLAIN_REASONS.get(stage or "", "Your model failed")
+    return f"{lead}: {why.rstrip('.')}. {COUNTS_FAILED}"
 
 
 @router.get("/submissions/{sub_id:int}")
@@ -235,7 +245,8 @@ def submission_detail(sub_id: RowId, request: Request):
     d = submissions.submission_detail(request.app.state.platform, sub_id, u)
     return render(request, "submission.html", user=u, title=f"Submission {sub_id}", sub=d.public, c=d.challenge,
                   run=d.run, hist=histogram(d.run.get("samples_ms") or []), logs=d.logs, wait=d.wait_s,
-                  reason=plain_reason(d), hidden=d.hidden, active=d.public.status in ACTIVE_STATUSES)
+                  reason=plain_reason(d), hidden=d.hidden, active=d.public.status in ACTIVE_STATUSES, limits=d.limits,
+                  failed_stage=d.failed_stage)
 
 
 @router.get("/submissions/{sub_id:int}.json")

@@ -52,9 +52,12 @@ def publish(slug: str, phase: str, _: User = Depends(organiser), st=Depends(stat
 
 
 @router.post("/{slug}/phases/{phase}/rerun")
-def rerun_phase(slug: str, phase: str, _: User = Depends(organiser), st=Depends(state)) -> dict:
-    """Re-run the newest submission of every lineage in the phase (e.g. after a device change)."""
-    new = challenges.rerun_phase(st, slug, phase)
+def rerun_phase(slug: str, phase: str, runtime_only: bool = False, flagged_only: bool = False,
+                _: User = Depends(organiser), st=Depends(state)) -> dict:
+    """Re-run the newest submission of every lineage in the phase (e.g. after a device change);
+    ``flagged_only``: only those whose runtime is flagged; ``runtime_only``: re-measure the
+    runtime and keep the fidelity result."""
+    new = challenges.rerun_phase(st, slug, phase, runtime_only, flagged_only)
     return {"rerun": len(new), "submissions": new}
 
 

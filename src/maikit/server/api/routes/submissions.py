@@ -79,7 +79,8 @@ async def create_submission(slug: str, phase: str, request: Request, u: User = D
         finally:
             form.discard()
     if not up.ok:
-        return JSONResponse({"detail": up.detail, "submission_id": up.submission_id}, status_code=422)
+        return JSONResponse({"detail": up.detail, "submission_id": up.submission_id, "counts": submissions.REJECTION_COUNTS,
+                             "quota": up.quota}, status_code=422)
     return up.public
 
 
@@ -127,9 +128,10 @@ def cancel(sub_id: RowId, u: User = Depends(user), st=Depends(state)) -> Submiss
 
 
 @router.post("/submissions/{sub_id}/rerun", response_model=SubmissionPublic, status_code=201)
-def rerun(sub_id: RowId, u: User = Depends(organiser), st=Depends(state)) -> SubmissionPublic:
-    """Run the same files again as a new submission (``parent_id`` = this one; no quota)."""
-    return submissions.rerun(st, sub_id, u)
+def rerun(sub_id: RowId, runtime_only: bool = False, u: User = Depends(organiser), st=Depends(state)) -> SubmissionPublic:
+    """Run the same files again as a new submission (``parent_id`` = this one; no quota);
+    ``runtime_only``: re-measure the runtime, keeping the fidelity result."""
+    return submissions.rerun(st, sub_id, u, runtime_only)
 
 
 @router.post("/submissions/{sub_id}/select", response_model=SubmissionPublic)
