@@ -47,7 +47,7 @@ def test_best_board_during_a_phase_rerun(live, tiny_models, isp_split):
     assert [(r["submission_id"], r["score"]) for r in during] == [(r["submission_id"], r["score"]) for r in before]
     assert [r["rerun_in_progress"] for r in during] == [True, True]
     page = live.get("/challenges/rb/phases/validation/leaderboard").text
-    assert "2 entries" in page and page.count("re-run in progress") == 2, page
+    assert "2 entries" in page and page.count("badge rerun-mark") == 2, page
     live.worker(name="w2")
     new_ids = r.json()["submissions"]
     for sid in new_ids:
@@ -72,7 +72,7 @@ def test_last_board_during_a_single_rerun_of_a_published_phase(live, tiny_models
     during = _board(live, "rl", "testing")
     assert [(r["submission_id"], r["rerun_in_progress"]) for r in during] == [(ids["alice"], True)]
     page = live.get("/challenges/rl/phases/testing/leaderboard").text
-    assert "1 entry" in page and "re-run in progress" in page and "0 entries" not in page
+    assert "1 entry" in page and page.count("badge rerun-mark") == 1 and "0 entries" not in page
     live.worker(name="w2")
     assert live.wait_done(new, "organiser")["status"] == "Finished"
     assert [(r["submission_id"], r["rerun_in_progress"]) for r in _board(live, "rl", "testing")] == [(new, False)]

@@ -158,8 +158,7 @@ def columns(cdef: ChallengeDef) -> list[dict]:
 
 # what each row carries beside the columns: the intervals, the marks (docs/ranking.md)
 EXTRA_KEYS = ["runtime_low_ms", "runtime_high_ms", "score_low", "score_high", "interval", "interval_of", "attempts_spread",
-              "tie_group",
-              "flagged", "flags", "rerun_in_progress"]
+              "tie_group", "flagged", "flags", "rerun_in_progress"]
 
 
 def to_csv(rows: list[dict], cols: list[dict]) -> str:
