@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from maikit.server.api.deps import client_address
 from maikit.server.api.errors import headers_of, status_of
 from maikit.server.api.params import RowId
-from maikit.server.api.routes.submissions import received_upload
+from maikit.server.api.routes.submissions import received_upload, upload_terms
 from maikit.server.api.uploads import Part
 from maikit.server.challenge import ChallengeDef
 from maikit.server.db.models import ACTIVE_STATUSES, User
@@ -127,8 +127,9 @@ async def submit(slug: str, phase: str, request: Request):
     u, _cdef = await run_in_threadpool(_submit_start, request, slug, phase)
     ctx = None
     try:
+        terms = await upload_terms(request, st, u, slug, phase)
         async with st.upload_turn(u.id, client_address(request)):
-            form = await received_upload(request, st, u, slug, phase, {"csrf": Part(200, False, "the form's token is too long")})
+            form = await received_upload(request, st, terms, {"csrf": Part(200, False, "the form's token is too long")})
             try:
                 check_csrf(request, {"csrf": form.text("csrf", None)})
                 ctx = await run_in_threadpool(_submit_context, request, slug, phase, u)

@@ -45,15 +45,20 @@ def upload_parts(terms: submissions.UploadTerms) -> dict[str, Part]:
     return parts
 
 
-async def received_upload(request: Request, st, u: User, slug: str, phase: str, extra: dict[str, Part] | None = None):
-    """The upload's form, read only after the caller is known and the phase takes uploads from
-    them: 413 at once when the declared length is over the phase's limit, each part streamed
-    under its cap into the store's temporary folder (:mod:`maikit.server.api.uploads`)."""
+async def upload_terms(request: Request, st, u: User, slug: str, phase: str) -> submissions.UploadTerms:
+    """What an upload to the phase may carry, once the caller is known and the phase takes
+    uploads from them; 413 at once when the declared length is over the phase's limit."""
     terms = await run_in_threadpool(submissions.upload_terms, st, u, slug, phase)
     declared = declared_length(request.scope)
     if declared is not None and declared > terms.body_limit:
         raise TooLarge(f"upload larger than the challenge's cap of {terms.upload_cap_mb:g} MB per file "
                        f"({terms.body_limit} bytes in all with what the phase takes beside the model)")
+    return terms
+
+
+async def received_upload(request: Request, st, terms: submissions.UploadTerms, extra: dict[str, Part] | None = None):
+    """The upload's form, each part streamed under its cap into the store's temporary folder
+    (:mod:`maikit.server.api.uploads`)."""
     return await receive_form(request, {**upload_parts(terms), **(extra or {})}, st.store, terms.body_limit,
                               st.settings.upload_idle_s)
 
@@ -69,8 +74,9 @@ async def create_submission(slug: str, phase: str, request: Request, u: User = D
     """Upload a model: preflight at once (free), then quota, then the fidelity and runtime jobs.
     A phase with a bundle takes the code archive and the factsheet too (preflight names what is missing).
     The token is checked before any of the body is read; each file streams to the store under its cap."""
+    terms = await upload_terms(request, st, u, slug, phase)
     async with st.upload_turn(u.id, client_address(request)):
-        form = await received_upload(request, st, u, slug, phase)
+        form = await received_upload(request, st, terms)
         try:
             up = await st.run_upload(partial(submissions.submit_upload, code_file=form.files.get("code_file"),
                                              factsheet=form.texts.get("factsheet_file")),
