@@ -151,6 +151,52 @@ def test_simultaneous_junk_uploads_stop_at_the_failed_limit(live, isp_split):
         assert (quota["used_today"], quota["failed_today"]) == (0, FAILED_CAP)
 
 
+CANCEL_ROUNDS = 30
+
+
+def test_a_cancel_and_the_last_result_at_once_leave_one_consistent_outcome(racing, isp_split):
+    """Issue 30 item 1, the cancel path: the owner's cancel and the last job's result sent at
+    the same moment (a barrier), ``CANCEL_ROUNDS`` times. One wins whole: either the cancel (200;
+    Cancelled, no score, the job's result not taken) or the result (Finished with its score of
+    24; the cancel refused, 409). Never a Finished submission its owner was told was cancelled."""
+    live = racing
+    live.create_challenge(challenge_def("cancel", isp_split, max_submissions_per_day=1000))
+    subs = _queued_submissions(live, "cancel", CANCEL_ROUNDS)
+    r = live.post("/api/workers/register", "worker", json={"name": "w", "roles": ["fidelity", "runtime"],
+                                                            "device_tag": "litert-cpu"})
+    worker_id = r.json()["worker_id"]
+    fid = {"ok": True, "result": {"psnr": 22.0, "ssim": 0.8, "ms_ssim": 0.9, "images": 2}}
+    run = {"ok": True, "result": {"avg_ms": 100.0, "runs": 3}}
+    outcomes = []
+    with httpx.Client(base_url=live.url, timeout=120) as worker, httpx.Client(base_url=live.url, timeout=120) as owner:
+        for sub_id in subs:
+            leases = _lease_pair(live, worker_id, sub_id)
+            auth = {role: {"Authorization": f"Bearer {token}"} for role, (_job, token) in leases.items()}
+            assert worker.post(f"/api/jobs/{leases['fidelity'][0]}/result", json=fid, headers=auth["fidelity"]).status_code == 200
+            barrier, codes = threading.Barrier(2, timeout=120), {}
+
+            def result(barrier=barrier, codes=codes, leases=leases, auth=auth):
+                barrier.wait()
+                codes["result"] = worker.post(f"/api/jobs/{leases['runtime'][0]}/result", json=run,
+                                              headers=auth["runtime"]).status_code
+
+            def cancel(barrier=barrier, codes=codes, sub_id=sub_id):
+                barrier.wait()
+                codes["cancel"] = owner.post(f"/api/submissions/{sub_id}/cancel", headers=live.auth("alice")).status_code
+
+            threads = [threading.Thread(target=result), threading.Thread(target=cancel)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            sub = live.get(f"/api/submissions/{sub_id}", "alice").json()
+            outcomes.append((sub_id, codes.get("cancel"), codes.get("result"), sub["status"], sub["score"],
+                             _jobs_of(live, sub_id)["runtime"].status))
+    good = {(200, 200, "Cancelled", None, "cancelled"), (409, 200, "Finished", 24.0, "done")}
+    bad = [o for o in outcomes if o[1:] not in good]
+    assert not bad, f"{len(bad)} of {CANCEL_ROUNDS} inconsistent (id, cancel, result, status, score, job): {bad}"
+
+
 @pytest.fixture
 def repairing(engine_name, tmp_path, request):
     """A server whose repair sweep runs every reaper round (0.3 s)."""

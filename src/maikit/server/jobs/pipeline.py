@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from maikit.errors import MaikitError
 from maikit.server.challenge import STATISTICS, ChallengeDef
 from maikit.server.db.models import (ACTIVE_STATUSES, CANCELLED, FAILED, FAULT_INFRA, FAULT_MODEL, FINISHED,
-                                     JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_LEASED, JOB_QUEUED, QUEUED, RUNNING, SCORING,
-                                     Job, JobLog, Phase, Submission)
+                                     JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_LEASED, JOB_QUEUED, QUEUED, RUNNING,
+                                     SCORING, Job, JobLog, Phase, Submission)
 
 ROLES = ("fidelity", "runtime")
 
@@ -412,7 +412,8 @@ def repair(s: Session, sub: Submission, now: datetime, max_attempts: int) -> str
 def contradicting(s: Session) -> list[int]:
     """The submissions that may contradict their jobs (:func:`contradiction` decides under the
     lock): active with a failed job or with none queued or leased; done with a queued job."""
-    pending = select(Job.id).where(Job.submission_id == Submission.id, Job.status.in_((JOB_QUEUED, JOB_LEASED))).exists()
+    pending = select(Job.id).where(Job.submission_id == Submission.id,
+                                   Job.status.in_((JOB_QUEUED, JOB_LEASED))).exists()
     failed = select(Job.id).where(Job.submission_id == Submission.id, Job.status == JOB_FAILED).exists()
     active = s.execute(select(Submission.id).where(Submission.status.in_(ACTIVE_STATUSES), or_(~pending, failed)))
     done = s.execute(select(Job.submission_id).join(Submission, Submission.id == Job.submission_id)

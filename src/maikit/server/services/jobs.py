@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from maikit.server.db.faults import database_away
 from maikit.server.db.models import ACTIVE_STATUSES, FAULT_INFRA, JOB_LEASED, JOB_QUEUED, Job, JobLog, Worker
 from maikit.server.errors import Conflict, Invalid
-from maikit.server.jobs.pipeline import (apply_result, contradicting, fail_job, lock_submission, reap, repair, result_problem,
-                                         unusable_result)
+from maikit.server.jobs.pipeline import (apply_result, contradicting, fail_job, lock_submission, reap, repair,
+                                         result_problem, unusable_result)
 from maikit.server.jobs.queue import extend, job_for_lease, resume
 from maikit.server.state import Platform
 

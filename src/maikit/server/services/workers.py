@@ -205,8 +205,9 @@ def unserved_tags(p: Platform) -> list[dict]:
         for c in s.execute(select(Challenge).order_by(Challenge.slug)).scalars():
             tag = ChallengeDef.model_validate(c.definition).protocol.device
             tags.setdefault(tag, {"tag": tag, "challenges": [], "queued": 0})["challenges"].append(c.slug)
-        for tag, n in s.execute(select(Job.device_tag, func.count()).where(Job.status == JOB_QUEUED, Job.device_tag.is_not(None))
-                                .group_by(Job.device_tag)):
+        waiting = (select(Job.device_tag, func.count()).where(Job.status == JOB_QUEUED, Job.device_tag.is_not(None))
+                   .group_by(Job.device_tag))
+        for tag, n in s.execute(waiting):
             tags.setdefault(tag, {"tag": tag, "challenges": [], "queued": 0})["queued"] = int(n)
     return [t for tag, t in tags.items() if not any(serves(w, "runtime", tag) for w in workers)]
 
