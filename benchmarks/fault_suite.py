@@ -1,5 +1,5 @@
-"""The fault suite's table: runs ``pytest -m faults`` (plus the race tests of issue 30 that live
-elsewhere) with ``MAI_FAULT_TIMES`` set, so each fault test records its outcome and how long the
+"""The fault suite's table: runs ``pytest -m faults`` (plus the tests of issue 30's races and of
+a full upload store, which live next to their fixes) with ``MAI_FAULT_TIMES`` set, so each fault test records its outcome and how long the
 platform took to recover, and prints the rows as the Markdown table of benchmarks/RESULTS.md
 with the machine's load before and after.
 
@@ -21,10 +21,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# the races the suite includes that are tested where their fix lives (issue 30 items 1, 4, 11)
+# the faults the suite includes that are tested where their fix lives: the races (issue 30
+# items 1, 4, 11) and the full upload store (item 9)
 RACES = ["tests/server/test_stalls.py::test_two_results_committed_at_once_finish_the_submission",
          "tests/server/test_stalls.py::test_simultaneous_junk_uploads_stop_at_the_failed_limit",
-         "tests/server/test_queue.py::test_concurrent_claims_never_hand_out_a_job_twice"]
+         "tests/server/test_stalls.py::test_no_job_is_leased_to_a_worker_that_hung_up",
+         "tests/server/test_stalls.py::test_a_lease_without_its_first_heartbeat_expires_early",
+         "tests/server/test_queue.py::test_concurrent_claims_never_hand_out_a_job_twice",
+         "tests/server/test_bodies.py::test_an_upload_store_that_cannot_take_the_file_answers_507_and_keeps_nothing"]
 
 
 def main(argv=None) -> int:
@@ -50,7 +54,7 @@ def main(argv=None) -> int:
         rec = "n/a" if r["recover_s"] is None else f"{r['recover_s']:.1f} s"
         print(f"| {r['fault']} | {r['outcome']} | {rec} |")
     if race is not None:
-        print(f"| races: {', '.join(x.split('::')[1] for x in races)} | "
+        print(f"| tested where their fix lives: {', '.join(x.split('::')[1] for x in races)} | "
               f"{'passed' if race.returncode == 0 else 'FAILED'} | n/a |")
     print(f"\nfault suite: pytest exit {proc.returncode}, {took:.0f} s in all; load average "
           f"{load0[0]:.1f} before, {load1[0]:.1f} after; {os.cpu_count()} CPUs")
