@@ -154,3 +154,40 @@ def test_the_board_shows_intervals_ties_and_flags_and_remeasures_flagged_runtime
     assert cancel.status_code == 200
     r = live.post(f"/api/submissions/{bad.json()['id']}/rerun", "organiser", params={"runtime_only": "true"})
     assert r.status_code == 409 and "no finished fidelity result" in r.json()["detail"], r.text
+
+
+def test_two_remeasures_at_once_make_one_rerun(live, tiny_models, isp_split):
+    """Two organisers re-measure the same submission at the same moment, ten times over: one
+    re-run each time (the second is refused: it reads the first under the submission's lock)."""
+    import threading
+
+    import httpx
+
+    live.create_challenge(challenge_def("iv2", isp_split))
+    worker = register_worker(live)
+    sid = live.upload("iv2", tiny_models["isp"] / "model.tflite").json()["id"]
+    xs = _samples(60.0, 5.0)
+    finish(live, worker, {sid: ({"psnr": 24.0, "ssim": 0.9, "ms_ssim": 0.9, "images": 2},
+                                {"avg_ms": statistics.mean(xs), "samples_ms": xs, "warnings": []})})
+    current = sid
+    for _ in range(10):
+        go, answers = threading.Barrier(2), []
+
+        def remeasure():
+            with httpx.Client(base_url=live.url, timeout=120) as c:
+                go.wait()
+                answers.append(c.post(f"/api/submissions/{current}/rerun", params={"runtime_only": "true"},
+                                      headers=live.auth("organiser")))
+
+        threads = [threading.Thread(target=remeasure) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [201, 409], [r.text for r in answers]
+        refused = next(r for r in answers if r.status_code == 409).json()["detail"]
+        assert refused == f"submission {current} was re-run already: re-run its newest run"
+        current = next(r for r in answers if r.status_code == 201).json()["id"]
+    subs = live.get("/api/challenges/iv2/phases/validation/submissions", "organiser").json()
+    assert len(subs) == 11 and sorted(s["parent_id"] or 0 for s in subs)[1:] == sorted(s["id"] for s in subs)[:-1]

@@ -284,6 +284,8 @@ def rerun_refusal(sub: Submission, runtime_only: bool = False) -> str | None:
     """Why this submission cannot be re-run (or its runtime re-measured), or None."""
     if sub.stage == "preflight":
         return "a file rejected at preflight cannot be re-run"
+    if sub.superseded:  # (read under the submission's lock: of two re-runs at once, the second is refused)
+        return f"submission {sub.id} was re-run already: re-run its newest run"
     if runtime_only and kept_fidelity(sub) is None:
         return f"submission {sub.id} has no finished fidelity result to keep: re-run it whole"
     return None
