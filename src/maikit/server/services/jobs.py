@@ -89,6 +89,20 @@ def post_result(p: Platform, job_id: int, lease_token: str, result: dict) -> dic
     raise Invalid(f"job {job_id}: the result says ok but {problem}; the job {outcome}")
 
 
+def unreadable_result(p: Platform, job_id: int, lease_token: str, problem: str) -> None:
+    """A result body that is not a result (``problem``: what the schema found wrong): the lease is
+    taken back at once, as for an unusable one (:func:`post_result`), and the caller answers 422."""
+    with p.db.write() as s, s.begin():
+        sub_id = s.scalar(select(Job.submission_id).where(Job.id == job_id))
+        if sub_id is not None:
+            lock_submission(s, sub_id)
+        job = job_for_lease(s, job_id, lease_token, lock=True)
+        if job is None:
+            return  # answered or requeued meanwhile: nothing to take back
+        outcome = unusable_result(s, job, problem, p.now())
+    log.warning("job %d: unreadable result (%s); the job %s", job_id, problem, outcome)
+
+
 def queue_counts(p: Platform) -> tuple[int, int]:
     """(queued, leased) jobs now."""
     with p.db.read() as s:

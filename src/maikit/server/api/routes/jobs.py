@@ -48,6 +48,9 @@ async def post_result(job_id: RowId, request: Request, token: str = Depends(leas
     raw = await request.body()
     try:
         body = JobResult.model_validate_json(raw)
-    except ValidationError as e:  # FastAPI's 422, as when it parsed the body itself
-        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)])
+    except ValidationError as e:  # a 422 naming each field; the lease is taken back (the job requeued) all the same
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+        problem = "; ".join(f"{'.'.join(str(x) for x in err['loc'][1:]) or 'body'}: {err['msg']}" for err in errors)
+        await run_in_threadpool(jobs.unreadable_result, st, job_id, token, problem)
+        raise RequestValidationError(errors)
     return await run_in_threadpool(jobs.post_result, st, job_id, token, body.model_dump())
