@@ -223,6 +223,21 @@ def tiny_isp_tflite(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory) -> dict:
+    """``mai demo --quick`` run once per session (every step, the live platform included): its
+    summary as written to ``summary.json``, with ``parent`` (the ``--out`` folder) added.
+    Tests that need trained demo exports or the demo's platform share it."""
+    import json
+
+    from maikit.demo import DemoPlan, run_demo
+
+    parent = tmp_path_factory.mktemp("quick-demo")
+    summary = run_demo(parent, DemoPlan.quick())
+    on_disk = json.loads((Path(summary["folder"]) / "summary.json").read_text())
+    return on_disk | {"parent": str(parent)}
+
+
 @pytest.fixture
 def listener():
     """A TCP listener on this process's 127.0.0.1 (connections queue in its backlog); its port."""

@@ -3,7 +3,10 @@
 Rows come from two places: the published rows (``maikit.scoring.paper``) and results
 measured here (``mai eval``). The sort direction of every column is read from the task's
 MetricSpec (``higher_is_better``); ranking is by final score, then by the primary fidelity
-metric. The future challenge server renders its leaderboard with the same functions.
+metric, and only among rows measured on the same device: a runtime from this machine's CPU
+and one from a phone APU or a Raspberry Pi do not rank against each other (the score divides
+by the runtime), so the published rows are a reference group of their own beside the
+measured ones, as on the challenge platform's board.
 """
 
 from __future__ import annotations
@@ -66,8 +69,20 @@ def _fmt(v: float | None, digits: int) -> str:
 _DIGITS = {"psnr": 2, "ssim": 4, "ms_ssim": 4, "si_rmse": 4, "rmse": 2, "log10": 4, "rel": 4}
 
 
+def device_groups(entries: list[Entry], task: TaskSpec) -> list[tuple[str, list[Entry]]]:
+    """The entries by the device they were measured on, each group ranked on its own: measured
+    groups first (in order of appearance), the published rows last."""
+    groups: dict[tuple[bool, str], list[Entry]] = {}
+    for e in entries:
+        groups.setdefault((e.source == "paper", e.device or e.source), []).append(e)
+    order = sorted(groups, key=lambda k: k[0])  # stable: measured groups keep their order
+    return [(device, ranked(groups[(paper, device)], task)) for paper, device in order]
+
+
 def leaderboard_table(entries: list[Entry], task: TaskSpec, title: str | None = None) -> Table:
-    table = Table(title=title or f"{task.title} — leaderboard", title_justify="left")
+    """The rows in Table 1's columns; ``#`` is the rank among rows of the same device (a
+    section each: this machine's rows first, then the published rows for reference)."""
+    table = Table(title=title or f"{task.title} — leaderboard (ranked per device)", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("team / model")
     table.add_column(f"size, {task.model_size_unit}", justify="right")
@@ -79,19 +94,89 @@ def leaderboard_table(entries: list[Entry], task: TaskSpec, title: str | None = 
     table.add_column("final score ↑", justify="right")
     table.add_column("measured on")
     shown = [m for m in task.metrics if any(m.name in e.metrics for e in entries)]
-    for i, e in enumerate(ranked(entries, task), 1):
-        size = None if e.size_kb is None else e.size_kb / _KB_PER[task.model_size_unit]
-        style = "bold green" if e.source == "measured" else None
-        table.add_row(
-            str(i), e.name, _fmt(size, _SIZE_DECIMALS[task.model_size_unit]),
-            *[_fmt(e.metrics.get(m.name), _DIGITS.get(m.name, 4)) for m in shown],
-            _fmt(e.runtime_ms, 1), _fmt(e.score, 2), e.device or e.source, style=style,
-        )
+    groups = device_groups(entries, task)
+    if len(groups) > 1:
+        table.caption = (f"# ranks rows measured on the same device only; the published rows ({PAPER_DEVICE[task.name]}, "
+                         "the report's test data) are a reference beside them, not competitors")
+        table.caption_justify = "left"
+    for g, (device, rows) in enumerate(groups):
+        if g:
+            table.add_section()
+        for i, e in enumerate(rows, 1):
+            size = None if e.size_kb is None else e.size_kb / _KB_PER[task.model_size_unit]
+            style = "bold green" if e.source == "measured" else None
+            table.add_row(
+                str(i), e.name, _fmt(size, _SIZE_DECIMALS[task.model_size_unit]),
+                *[_fmt(e.metrics.get(m.name), _DIGITS.get(m.name, 4)) for m in shown],
+                _fmt(e.runtime_ms, 1), _fmt(e.score, 2), e.device or e.source, style=style,
+            )
     return table
+
+
+# label offsets from the point, in points, tried in order: right, left, above, below, then further out
+_OFFSETS = [(6, 3), (6, -9), (-6, 3), (-6, -9), (0, 9), (0, -15), (10, 12), (10, -20), (-10, 12), (-10, -20),
+            (0, 20), (0, -26), (14, 24), (14, -32), (-14, 24), (-14, -32), (0, 32), (0, -38)]
+
+
+def _place_labels(fig, ax, entries: list[Entry], metric: str) -> None:
+    """Label every point where its text overlaps no other label, no other point and stays in
+    the axes (the first free place of :data:`_OFFSETS`, the least overlapping one otherwise);
+    measured rows are placed first. Drawn with a thin line to the point when moved away."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    to_px = ax.transData.transform
+    points = [to_px((e.runtime_ms, e.metrics[metric])) for e in entries]
+    r = 7.0 * fig.dpi / 72.0  # a marker's half size in pixels
+    marks = [(x - r, y - r, x + r, y + r) for x, y in points]
+    placed: list[tuple[float, float, float, float]] = []
+
+    def overlap(a, b) -> float:
+        w = min(a[2], b[2]) - max(a[0], b[0])
+        h = min(a[3], b[3]) - max(a[1], b[1])
+        return w * h if w > 0 and h > 0 else 0.0
+
+    def label(e: Entry, dx: float, dy: float, line: bool = False):
+        return ax.annotate(e.name, (e.runtime_ms, e.metrics[metric]), fontsize=7, xytext=(dx, dy),
+                           textcoords="offset points", ha="left" if dx >= 0 else "right",
+                           va="bottom" if dy >= 0 else "top",
+                           arrowprops=dict(arrowstyle="-", lw=0.5, color="0.5", shrinkA=0, shrinkB=4) if line else None)
+
+    order = sorted(range(len(entries)), key=lambda i: entries[i].source != "measured")
+    for i in order:
+        e = entries[i]
+        best = None
+        for dx, dy in _OFFSETS:
+            ann = label(e, dx, dy)
+            bb = ann.get_window_extent(renderer)
+            ann.remove()
+            box = (bb.x0, bb.y0, bb.x1, bb.y1)
+            outside = (box[0] < frame.x0) + (box[2] > frame.x1) + (box[1] < frame.y0) + (box[3] > frame.y1)
+            cost = (sum(overlap(box, b) for b in placed) + sum(overlap(box, m) for j, m in enumerate(marks) if j != i)
+                    + 1e6 * outside)
+            if best is None or cost < best[0]:
+                best = (cost, box, (dx, dy))
+            if cost == 0:
+                break
+        _cost, box, (dx, dy) = best
+        label(e, dx, dy, line=abs(dx) > 6 or abs(dy) > 15)
+        placed.append(box)
 
 
 def scatter_plot(entries: list[Entry], task: TaskSpec, path: str | os.PathLike, title: str | None = None) -> Path:
     """Fidelity (primary metric) vs runtime (log scale) with every entry labelled; PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = scatter_figure(entries, task, title)
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def scatter_figure(entries: list[Entry], task: TaskSpec, title: str | None = None):
+    """The figure of :func:`scatter_plot` (matplotlib, Agg); labels placed apart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,9 +191,6 @@ def scatter_plot(entries: list[Entry], task: TaskSpec, path: str | os.PathLike, 
         label = f"published ({PAPER_DEVICE[task.name]})" if source == "paper" else "maikit (this machine, CPU)"
         ax.scatter([e.runtime_ms for e in pts], [e.metrics[task.primary_metric] for e in pts],
                    marker=marker, s=70 if source == "paper" else 180, c=colour, label=label, zorder=3)
-        for e in pts:
-            ax.annotate(e.name, (e.runtime_ms, e.metrics[task.primary_metric]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
@@ -123,8 +205,5 @@ def scatter_plot(entries: list[Entry], task: TaskSpec, path: str | os.PathLike, 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    _place_labels(fig, ax, [e for e in entries if task.primary_metric in e.metrics], task.primary_metric)
+    return fig

@@ -37,7 +37,11 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, "--workers", min=0, help="In-process workers (0 = remote workers only)."),
-    demo: bool = typer.Option(False, "--demo", help="Create the demo challenges, accounts and DATA_DIR/demo-tokens.json (once)."),
+    demo: bool = typer.Option(False, "--demo", help="Create the demo challenges, accounts, trained baselines and "
+                              "DATA_DIR/demo-tokens.json (once)."),
+    demo_from: Path = typer.Option(Path("demo_out"), "--demo-from", help="With --demo, made for the first time: the "
+                                   "baselines are the exports of the newest finished `mai demo` here (a demo folder or "
+                                   "its parent); without one, a short training run first (about 2 minutes)."),
     reference_root: Optional[Path] = typer.Option(None, "--reference-root", help="The folder every challenge's reference "
                                                   "data must lie under (default: MAI_SERVER_REFERENCE_ROOT, else DATA_DIR)."),
 ) -> None:
@@ -53,7 +57,7 @@ def serve(
     if reference_root is not None:
         settings = settings.model_copy(update={"reference_root": reference_root})
     try:
-        run(settings, host=host, port=port, workers=workers, demo=demo,
+        run(settings, host=host, port=port, workers=workers, demo=demo, demo_from=demo_from,
             announce=lambda m: say(m, err=True))
     except OSError as e:
         raise MaikitError(f"cannot serve on {host}:{port} ({e.strerror or e})") from None

@@ -77,7 +77,7 @@ def in_process_worker(settings: Settings, url: str, token: str, name: str, stop:
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, demo: bool = False,
-          announce: Callable[[str], None] = print) -> None:
+          announce: Callable[[str], None] = print, demo_from: Path | None = Path("demo_out")) -> None:
     import uvicorn
 
     from maikit.server.app import create_app
@@ -91,7 +91,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
     if demo:
         from maikit.server.demo import setup_demo
 
-        tokens = setup_demo(platform)
+        tokens = setup_demo(platform, demo_from=demo_from, announce=announce)
         sign_in = (f"demo sign-in: {url}/signin as organiser, password {tokens['passwords']['organiser']} "
                    f"(alice and bob: passwords and API tokens in {settings.data_dir / 'demo-tokens.json'})")
     elif not has_organiser(platform):
@@ -131,7 +131,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
             try:
                 seeded = seed_demo(platform, url)
                 if seeded:
-                    announce(f"demo: submitted the smallnet export as submissions {', '.join(map(str, seeded))}")
+                    announce(f"demo: submitted the trained baselines (FP32 and INT8, both tasks) as submissions "
+                             f"{', '.join(map(str, seeded))}")
             except Exception:  # the demo still serves; its leaderboard just starts empty
                 logging.getLogger("maikit.server").exception("demo: seeding the leaderboard failed")
 
