@@ -105,6 +105,7 @@ def test_the_board_shows_intervals_ties_and_flags_and_remeasures_flagged_runtime
         assert row["flagged"] is (drift is not None)
     assert [r["tie_group"] for r in rows] == _groups(rows) == [None, 1, 1, 1, None]
     erin = rows[-1]
+    erin_flags = erin["flags"]
     assert erin["flags"] == ["drift control: no attempt of 2 was clean (reference drift 43.6%)"]
     assert math.isclose(erin["attempts_spread"], (245.6 - 78.6) / 78.6)
 
@@ -148,6 +149,9 @@ def test_the_board_shows_intervals_ties_and_flags_and_remeasures_flagged_runtime
     assert f"kept from submission {ids['erin']}" in logs["fidelity"]["log"]
     erin = next(x for x in live.get("/api/challenges/iv/phases/validation/leaderboard").json()["rows"] if x["team"] == "erin")
     assert erin["submission_id"] == new and erin["flagged"] is False and erin["rerun_in_progress"] is False
+    exported = {r["id"]: r for r in live.get("/api/challenges/iv/phases/validation/export", "organiser").json()["submissions"]}
+    assert exported[new]["lineage_id"] == ids["erin"] and exported[new]["flags"] == []
+    assert exported[ids["erin"]]["flags"] == erin_flags and exported[ids["erin"]]["runtime_interval"]["n"] == 10
     # a submission without a finished fidelity result cannot have its runtime alone measured again
     bad = live.upload("iv", tiny_models["isp"] / "model.tflite", who="alice")
     cancel = live.post(f"/api/submissions/{bad.json()['id']}/cancel", "organiser")

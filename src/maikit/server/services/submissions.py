@@ -445,6 +445,8 @@ def export_rows(s: Session, phase_id: int) -> list[dict]:
             "created_at": sub.created_at.isoformat(), "finished_at": sub.finished_at.isoformat() if sub.finished_at else None,
             "sha256": sub.runtime_sha256, "fidelity_sha256": sub.fidelity_sha256, "size_bytes": sub.size_bytes,
             "code": code_info(sub), "score": sub.score, "runtime_ms": sub.runtime_ms, "metrics": sub.metrics,
+            "runtime_shape": sub.runtime_shape, "runtime_interval": sub.runtime_interval, "flags": sub.flags,
+            "lineage_id": sub.lineage_id or sub.id,
             "runtime": {k: run.get(k) for k in ("avg_ms", "std_ms", "p50_ms", "p90_ms", "min_ms", "runs", "samples_ms",
                                                  "cpu_avg_ms", "cpu_std_ms", "cpu_p50_ms", "cpu_p90_ms", "cpu_min_ms",
                                                  "cpu_samples_ms", "threads", "input_shape", "settings", "worker",
