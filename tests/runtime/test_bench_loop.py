@@ -81,6 +81,24 @@ def test_max_seconds_caps_the_run():
     assert r.elapsed_s == 0.25 and r.runs == 32
 
 
+def test_max_runs_caps_a_fast_model_before_min_seconds():
+    """A model of microseconds would keep hundreds of thousands of samples over min_seconds,
+    more than a worker's result may carry: the count stops at max_runs (a larger runs wins)."""
+    clock = FakeClock()
+    r = measure(StepBackend(clock, 2**-10), LoopSettings(runs=3, min_seconds=4.0, max_seconds=10, warmup_runs=0,
+                                                          warmup_seconds=0, max_runs=64), clock=clock)
+    assert r.runs == 64 == len(r.samples_ms) and r.stopped_by == "max_runs" and r.elapsed_s == 64 * 2**-10
+    r = measure(StepBackend(clock, 2**-10), LoopSettings(runs=100, min_seconds=4.0, max_seconds=10, warmup_runs=0,
+                                                          warmup_seconds=0, max_runs=64), clock=clock)
+    assert r.runs == 100 and r.stopped_by == "max_runs"
+    r = measure(StepBackend(clock, 2**-7), LoopSettings(runs=3, min_seconds=0.25, max_seconds=10, warmup_runs=0,
+                                                         warmup_seconds=0, max_runs=64), clock=clock)
+    assert r.runs == 32 and r.stopped_by == "runs_and_min_seconds"  # the time rule came first
+    assert DEFAULTS.max_runs == 20000
+    with pytest.raises(MaikitError, match="max_runs"):
+        LoopSettings(max_runs=0)
+
+
 def test_one_defaults_table():
     import inspect
 

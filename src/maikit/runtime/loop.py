@@ -7,7 +7,11 @@ Every runtime maikit reports comes from :func:`measure` (docs/references.md#runt
 3. **warm-up**: runs until at least ``warmup_runs`` runs AND ``warmup_seconds`` have
    passed (or ``max_seconds`` is hit);
 4. **measurement**: runs until at least ``runs`` runs AND ``min_seconds`` have passed,
-   stopping at ``max_seconds`` whatever the count.
+   stopping at ``max_seconds`` whatever the count, and at ``max_runs`` runs (default 20,000;
+   a larger ``runs`` wins) before ``min_seconds`` is reached: a model that takes microseconds would otherwise keep hundreds of
+   thousands of samples, more than a worker's result may carry to the server (the raw samples
+   travel with it for the interval; 20,000 of them give an interval of the median a few
+   hundredths of a percent wide).
 
 Defaults are benchmark_model's (50 runs, 1 s min, 150 s max, warm-up 1 run / 0.5 s), held
 once in :data:`DEFAULTS` (like benchmark_model's ``DefaultParams()``): the library's
@@ -51,6 +55,7 @@ class LoopSettings:
     max_seconds: float = 150.0
     warmup_runs: int = 1
     warmup_seconds: float = 0.5
+    max_runs: int = 20000
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -62,6 +67,8 @@ class LoopSettings:
                 f"time limits must be non-negative (max positive), got min {self.min_seconds}, "
                 f"max {self.max_seconds}, warm-up {self.warmup_seconds}"
             )
+        if self.max_runs < 1:
+            raise MaikitError(f"`max_runs` must be at least 1, got {self.max_runs}")
         if self.max_seconds < self.min_seconds:
             raise MaikitError(f"`max_seconds` ({self.max_seconds}) is below `min_seconds` ({self.min_seconds})")
 
@@ -103,8 +110,10 @@ class Backend(Protocol):
 def _run_until(
     step: Callable[[], None], min_runs: int, min_s: float, max_s: float, clock=time.perf_counter,
     cpu_clock: Callable[[], float] | None = None, cpu_times: list[float] | None = None,
+    max_runs: int | None = None,
 ) -> tuple[list[float], float]:
-    """Run ``step`` until both ``min_runs`` and ``min_s`` are reached, or ``max_s`` elapsed.
+    """Run ``step`` until both ``min_runs`` and ``min_s`` are reached, or ``max_s`` elapsed,
+    or ``max_runs`` runs were made (at least ``min_runs``).
 
     Returns the per-run times and the wall time of the whole loop (seconds); with
     ``cpu_clock``, each run's CPU time is appended to ``cpu_times`` (read outside the
@@ -113,7 +122,8 @@ def _run_until(
     times: list[float] = []
     start = clock()
     elapsed = 0.0
-    while (len(times) < min_runs or elapsed < min_s) and elapsed < max_s:
+    cap = max(max_runs, min_runs) if max_runs is not None else None
+    while (len(times) < min_runs or elapsed < min_s) and elapsed < max_s and (cap is None or len(times) < cap):
         c0 = cpu_clock() if cpu_clock else 0.0
         t0 = clock()
         step()
@@ -159,7 +169,7 @@ class Measurement:
     p90_ms: float | None
     runs: int
     elapsed_s: float
-    stopped_by: str  # "runs_and_min_seconds" or "max_seconds"
+    stopped_by: str  # "runs_and_min_seconds", "max_seconds" or "max_runs"
     peak_rss_mb: float | None
     init_rss_mb: float | None
     rss_method: str
@@ -215,7 +225,7 @@ def _measure(backend: Backend, settings: LoopSettings, clock, cpu_clock) -> Meas
         warm, _ = _run_until(backend.step, settings.warmup_runs, settings.warmup_seconds, settings.max_seconds, clock)
         cpu: list[float] = []
         runs, elapsed = _run_until(backend.step, settings.runs, settings.min_seconds, settings.max_seconds, clock,
-                                   cpu_clock, cpu)
+                                   cpu_clock, cpu, settings.max_runs)
     return Measurement(
         backend=backend.name,
         init_ms=init_s * 1000.0,
@@ -225,7 +235,9 @@ def _measure(backend: Backend, settings: LoopSettings, clock, cpu_clock) -> Meas
         **summarise(runs),
         runs=len(runs),
         elapsed_s=float(elapsed),
-        stopped_by="max_seconds" if elapsed >= settings.max_seconds else "runs_and_min_seconds",
+        stopped_by=("max_seconds" if elapsed >= settings.max_seconds
+                    else "max_runs" if elapsed < settings.min_seconds
+                    else "runs_and_min_seconds"),
         peak_rss_mb=rss.peak_delta_mb,
         init_rss_mb=init_rss,
         rss_method=rss.method,
