@@ -33,6 +33,12 @@ LEVEL = 0.95
 QUANTILES = {"p50": 0.5, "p90": 0.9}
 
 
+def warm_up() -> None:
+    """Import what the intervals need (scipy.stats, about a second) ahead of time: the server
+    does it in a thread at start, so the first scoring does not do it inside its transaction."""
+    import scipy.stats  # noqa: F401
+
+
 @lru_cache(maxsize=256)
 def quantile_ranks(n: int, q: float, level: float = LEVEL) -> tuple[int, int] | None:
     """The 1-based ranks (j, k) of the order-statistic interval (module docstring), or None."""

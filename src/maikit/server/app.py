@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 
 from fastapi import FastAPI, Request
@@ -109,6 +110,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
                         log.warning("database unreachable (%s); leases are kept until it has been back for "
                                     "one lease (%g s)", first_line(getattr(e, 'orig', None) or e), settings.lease_s)
 
+        from maikit.scoring.intervals import warm_up
+
+        threading.Thread(target=warm_up, name="warm-up scipy", daemon=True).start()  # (scoring imports it otherwise)
         try:
             await run_in_threadpool(resume_leases, platform)  # before the reaper's first round
         except Exception as e:  # the database may be away: the reaper resumes the leases once it is back
