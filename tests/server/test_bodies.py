@@ -120,7 +120,7 @@ def test_bodies_are_refused_at_once_before_they_are_read_and_nothing_grows(serve
         ("POST", "/api/jobs/1/log", {"Authorization": "Bearer junk"}, CLAIMED, 413, b"limit of 1000000 bytes"),
         ("POST", "/api/jobs/1/log", {"Authorization": "Bearer junk"}, 900_000, 409, b"lease is not current"),
         ("POST", "/api/jobs/9223372036854775807/log", {"Authorization": "Bearer junk"}, 900_000, 422, b"job_id"),
-        ("POST", "/api/jobs/1/result", {"Authorization": "Bearer junk", "Content-Type": "application/json"}, 3_900_000,
+        ("POST", "/api/jobs/1/result", {"Authorization": "Bearer junk", "Content-Type": "application/json"}, 60_000_000,
          409, b"lease is not current"),
         ("POST", "/api/auth/token", {"Content-Type": "application/json"}, CLAIMED, 413, b"limit of 16000 bytes"),
         ("POST", upload, {"Authorization": "Bearer junk", "Content-Type": form}, CLAIMED, 401, b"token"),

@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     body_kb: int = 64  # every route not named below (JSON requests, the pages' forms)
     signin_body_kb: int = 16  # sign-in, sign-up, password change
     job_log_kb: int = 1000  # a worker's log text, per post
-    job_result_kb: int = 4000  # a worker's result (samples, per-op profile)
+    # a worker's result: every run's wall and CPU time (a fast model timed for seconds: ~10^5
+    # runs, ~2 MB a list), the per-op profile; read only once the lease is found current
+    job_result_kb: int = 64000
     challenge_file_kb: int = 1000  # a challenge definition (create, check)
     # ``mai serve``'s in-process workers measure runtime jobs as ``mai worker --backend
     # litert-cpu`` does: the drift reference timed before and after each job against a baseline
