@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from maikit.cli._common import print_json, say
+from maikit.cli._common import err_console, print_json, quiet_libraries, say
 
 
 def register(app: typer.Typer) -> None:
@@ -57,8 +57,10 @@ def serve(
     if reference_root is not None:
         settings = settings.model_copy(update={"reference_root": reference_root})
     try:
+        # a short training run for the demo's baselines: its progress on the terminal, the
+        # converters' native log lines kept off it (as in mai demo)
         run(settings, host=host, port=port, workers=workers, demo=demo, demo_from=demo_from,
-            announce=lambda m: say(m, err=True))
+            announce=lambda m: say(m, err=True), demo_training=lambda: (quiet_libraries(), err_console))
     except OSError as e:
         raise MaikitError(f"cannot serve on {host}:{port} ({e.strerror or e})") from None
 

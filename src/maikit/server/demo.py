@@ -20,11 +20,12 @@ boards and scatters are not empty.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 from sqlalchemy import select
 
@@ -111,10 +112,13 @@ def baselines_text(info: dict | None, task: str) -> str:
             f"{t['minutes']:g} min{clock} {how} on synthetic data, exported FP32 and INT8: trained weights, not random ones.")
 
 
-def ensure_baselines(root: Path, demo_from: Path | None, announce: Callable[[str], None] = print) -> dict:
+def ensure_baselines(root: Path, demo_from: Path | None, announce: Callable[[str], None] = print,
+                     training: Callable[[], tuple[ContextManager, object]] | None = None) -> dict:
     """The demo's baselines in ``root/models`` (once): the exports of the newest finished demo
     under ``demo_from`` (or ``demo_from`` itself), else a short training run now. Returns the
-    record written to ``root/models/baselines.json``."""
+    record written to ``root/models/baselines.json``. ``training`` gives (a context the short
+    run goes in, the Rich console its progress goes to): the CLI keeps the converters' native
+    log lines off the terminal that way."""
     import shutil
 
     from maikit.demo import PRECISIONS, SHORT_TRAINING, TASKS, DemoPlan, finished_demo, latest_demo, train_baselines
@@ -129,7 +133,9 @@ def ensure_baselines(root: Path, demo_from: Path | None, announce: Callable[[str
     origin = "mai demo"
     if source is None:
         announce(f"demo: no finished `mai demo` output in {demo_from}: training the baselines now, {SHORT_TRAINING}")
-        source = train_baselines(root / "baselines", DemoPlan.short())
+        quiet, console = training() if training is not None else (contextlib.nullcontext(), None)
+        with quiet:
+            source = train_baselines(root / "baselines", DemoPlan.short(), console)
         origin = "short training"
     else:
         announce(f"demo: the baselines are the trained exports of {source}")
@@ -157,14 +163,15 @@ DEMO_ACCOUNTS = (("organiser", "organiser"), ("alice", "participant"), ("bob", "
 
 
 def setup_demo(platform, *, export_model: bool = True, demo_from: Path | None = Path("demo_out"),
-               announce: Callable[[str], None] = print) -> dict:
+               announce: Callable[[str], None] = print,
+               training: Callable[[], tuple[ContextManager, object]] | None = None) -> dict:
     """Create the demo once; returns the tokens and passwords (also in ``DATA_DIR/demo-tokens.json``,
     mode 0600). A demo made before its accounts had passwords gets them now. ``export_model``
     False: no baselines (the challenges and accounts only)."""
     data_dir = Path(platform.settings.data_dir)
     tokens_file = data_dir / "demo-tokens.json"
     root = data_dir / "demo"
-    baselines = ensure_baselines(root, demo_from, announce) if export_model else None
+    baselines = ensure_baselines(root, demo_from, announce, training) if export_model else None
     validation = {t: Path(b["validation"]) for t, b in baselines["tasks"].items()} if baselines else None
     data = _synth(root / "data", validation)
     now = platform.now()

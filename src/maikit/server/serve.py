@@ -77,7 +77,8 @@ def in_process_worker(settings: Settings, url: str, token: str, name: str, stop:
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, demo: bool = False,
-          announce: Callable[[str], None] = print, demo_from: Path | None = Path("demo_out")) -> None:
+          announce: Callable[[str], None] = print, demo_from: Path | None = Path("demo_out"),
+          demo_training: Callable | None = None) -> None:
     import uvicorn
 
     from maikit.server.app import create_app
@@ -91,7 +92,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
     if demo:
         from maikit.server.demo import setup_demo
 
-        tokens = setup_demo(platform, demo_from=demo_from, announce=announce)
+        tokens = setup_demo(platform, demo_from=demo_from, announce=announce, training=demo_training)
         sign_in = (f"demo sign-in: {url}/signin as organiser, password {tokens['passwords']['organiser']} "
                    f"(alice and bob: passwords and API tokens in {settings.data_dir / 'demo-tokens.json'})")
     elif not has_organiser(platform):
