@@ -130,11 +130,23 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    # units go out in collection order (the longest first, pytest_collection_modifyitems), not
+    # by their number of tests
+    config.option.loadscopereorder = False
+
     class FileScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return xdist_scope(nodeid)
 
     return FileScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a pytest-xdist worker, the zoo conversions (``SPREAD_FILES``, minutes each) come first,
+    so that the other worker fills in with short files instead of one worker converting alone at
+    the end; otherwise the order stays pytest's."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in SPREAD_FILES)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
