@@ -289,9 +289,11 @@ def hostile_models(tmp_path_factory):
         def forward(self, x):
             return torch.sigmoid(self.shuffle(self.head(self.body(x))))
 
-    root = tmp_path_factory.mktemp("hostile")
-    export_model(Net(64, 4).eval(), root / "slow", task=ISP, input_hw=(16, 16))
-    export_model(Net(256, 1).eval(), root / "hungry", task=ISP, input_hw=(16, 16))
+    def build(root: Path) -> None:
+        export_model(Net(64, 4).eval(), root / "slow", task=ISP, input_hw=(16, 16))
+        export_model(Net(256, 1).eval(), root / "hungry", task=ISP, input_hw=(16, 16))
+
+    root = build_once(tmp_path_factory, "hostile-models", build)  # once per run, not once per xdist worker
     return {"slow": root / "slow" / "model_none.tflite", "hungry": root / "hungry" / "model_none.tflite"}
 
 
