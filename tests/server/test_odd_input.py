@@ -163,6 +163,11 @@ def test_ok_fidelity_result_names_the_missing_metrics(live, tiny_models, isp_spl
     r = live.http.post(f"/api/jobs/{job['job_id']}/result", headers={"Authorization": f"Bearer {job['lease_token']}"},
                        json={"ok": True, "result": {"psnr": 30.0}})
     assert r.status_code == 422 and "ssim" in r.text.lower(), r.text
+    # the score's metric must be a number; another metric may be null (not measured)
+    job = live.post("/api/workers/claim", "worker", json={"worker_id": wid, "wait_s": 10}).json()  # requeued
+    r = live.http.post(f"/api/jobs/{job['job_id']}/result", headers={"Authorization": f"Bearer {job['lease_token']}"},
+                       json={"ok": True, "result": {"psnr": None, "ssim": 0.9, "ms_ssim": 0.9}})
+    assert r.status_code == 422 and "psnr is not a finite number" in r.text, r.text
 
 
 def test_a_bad_result_every_attempt_fails_the_submission_as_infrastructure(live, tiny_models, isp_split):

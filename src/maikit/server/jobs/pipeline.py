@@ -144,8 +144,10 @@ def apply_result(s: Session, job: Job, body: dict, now: datetime) -> None:
 
 def result_problem(job: Job, body: dict) -> str | None:
     """What is wrong with a result that says ``ok`` (None: nothing; a failure report carries no
-    metrics): ``result`` must be an object holding, as real numbers, what the job's role
-    measures: a fidelity job the task's metrics, a runtime job the phase's statistic."""
+    metrics): ``result`` must be an object holding what the job's role measures: a fidelity job
+    every metric of the task, the score's own (the task's primary metric) as a real number and
+    the others as real numbers or null (a worker, or a published row, that did not measure one:
+    the reports' ISP table has no MS-SSIM); a runtime job the phase's statistic as a number."""
     import math
 
     from maikit.tasks import get_task
@@ -154,17 +156,22 @@ def result_problem(job: Job, body: dict) -> str | None:
         return None
     cdef = challenge_def(job.submission.phase)
     if job.role == "fidelity":
-        need = list(get_task(cdef.task).metric_names)
+        task = get_task(cdef.task)
+        need, must = list(task.metric_names), {task.primary_metric}
     elif job.role == "runtime":
         need = [STATISTICS[cdef.protocol.statistic]]
+        must = set(need)
     else:
         return None
     result = body.get("result")
     if not isinstance(result, dict):
         return f"'result' is {'missing' if result is None else 'not an object'} (it must hold {', '.join(need)})"
+
+    def number(v) -> bool:
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
     missing = [k for k in need if k not in result]
-    bad = [k for k in need if k in result and (isinstance(result[k], bool) or not isinstance(result[k], (int, float))
-                                               or not math.isfinite(result[k]))]
+    bad = [k for k in need if k in result and not number(result[k]) and (k in must or result[k] is not None)]
     parts = ([f"'result' lacks {', '.join(missing)}"] if missing else []) \
         + ([f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not a finite number"] if bad else [])
     return "; ".join(parts) or None
