@@ -24,6 +24,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from maikit import __version__
 from maikit.errors import first_line
 from maikit.server.api.bodies import BodyLimits, route_limits
+from maikit.server.api.credentials import CredentialsFirst
 from maikit.server.api.errors import database_error, headers_of, status_of
 from maikit.server.api.routes import bundles, challenges, health, jobs, leaderboard, submissions, users, workers
 from maikit.server.core.config import Settings
@@ -129,10 +130,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool | None 
     app = FastAPI(title="maikit challenge platform", version=__version__, lifespan=lifespan,
                   description="Challenges, phases, submissions, the job queue of the workers, leaderboards.")
     app.state.platform = platform
-    for mod in (health, users, challenges, submissions, leaderboard, workers, jobs, bundles):
-        app.include_router(mod.router)
+    routers = [mod.router for mod in (health, users, challenges, submissions, leaderboard, workers, jobs, bundles)]
+    for router in routers:
+        app.include_router(router)
     mount(app)
     app.add_middleware(BodyLimits, routes=route_limits(settings), default=settings.body_kb * 1000)
+    app.add_middleware(CredentialsFirst, routers=routers)  # outside the limits: a junk token is 401, not 413
     if settings.trusted_proxies:  # outermost: every layer below sees the client's address and scheme
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_exception_handler(ServiceError, _refused)

@@ -1,5 +1,7 @@
 """Every request body has a limit that fits its route, checked before the application reads
-a byte of it (pure ASGI: :class:`BodyLimits`, the outermost layer but the proxy headers').
+a byte of it (pure ASGI: :class:`BodyLimits`, outside every layer but the proxy headers' and
+:class:`~maikit.server.api.credentials.CredentialsFirst`, which refuses a junk token on a route
+with a parsed JSON body before this layer looks at its length).
 
 - A ``Content-Length`` over the route's limit is answered ``413`` at once: the application never
   sees the request, nothing is read into memory or written to disk.

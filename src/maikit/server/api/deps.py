@@ -15,6 +15,7 @@ from maikit.server.services.users import Caller, authenticate, require_organiser
 from maikit.server.state import Platform
 
 bearer = HTTPBearer(auto_error=False)
+CALLER_KEY = "maikit.caller"  # the caller found before the body was read (maikit.server.api.credentials)
 
 
 # The dependencies are coroutines: FastAPI would run a plain ``def`` one in the thread pool,
@@ -30,7 +31,11 @@ def client_address(request: Request) -> str | None:
 
 
 async def caller(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
-    """Who sent the request: anonymous at once; a token's owner from the database (in a thread)."""
+    """Who sent the request: anonymous at once; a token's owner from the database (in a thread),
+    once per request (:class:`~maikit.server.api.credentials.CredentialsFirst` may have asked)."""
+    found = request.scope.get(CALLER_KEY)
+    if found is not None:
+        return found
     if cred is None:
         return Caller(None, None)
     return await run_in_threadpool(authenticate, request.app.state.platform, cred.credentials)
