@@ -61,7 +61,8 @@ def test_a_participant_cancels_and_selects_on_their_submissions_page(site, new_p
     screenshot(page, tmp_path, "my-submissions-actions")
     # the submission's own page says who cancelled it
     page.goto(f"{site.url}/submissions/{first}")
-    assert page.locator("#reason").inner_text() == "You (or your team) cancelled this submission; it does not count toward your quota."
+    assert page.locator("#reason").inner_text() == ("You (or your team) cancelled this submission; it counts toward neither your quota "
+                                                     "nor the failed-attempt limit.")
     # a form without the page's CSRF token is refused
     assert page.request.post(f"{site.url}/submissions/{second}/cancel", form={}).status == 403
 

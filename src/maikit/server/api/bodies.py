@@ -74,6 +74,10 @@ def declared_length(scope: dict) -> int | None:
     return None
 
 
+LINGER_BYTES = 8 * 1024 * 1024  # the most of a refused body read and dropped (see BodyLimits._linger)
+LINGER_IDLE_S = 2.0
+
+
 class BodyLimits:
     def __init__(self, app, routes: list[tuple[str, str, int | None]], default: int):
         self.app = app
@@ -124,6 +128,31 @@ class BodyLimits:
             if e.status_code != 413 or started:
                 raise
             await self._refuse(send, state["limit"] or 0)
+        await self._linger(receive, state)
+
+    @staticmethod
+    async def _linger(receive, state: dict) -> None:
+        """A refusal sent before a small body was read (a file a few MB over its cap): read the
+        rest and drop it, so that the connection's close does not reset it under the client
+        before the client has read the answer (a socket closed with unread data sends RST).
+        Only a rest of at most LINGER_BYTES that keeps arriving (LINGER_IDLE_S between chunks)
+        is read; nothing is kept. A larger or a stalled body is cut as before."""
+        declared = state.get("declared")
+        if state.get("done") or declared is None or declared - state["received"] > LINGER_BYTES:
+            return
+        import asyncio
+
+        left = declared - state["received"]
+        while left > 0:
+            try:
+                msg = await asyncio.wait_for(receive(), LINGER_IDLE_S)
+            except (asyncio.TimeoutError, Exception):
+                return
+            if msg["type"] != "http.request":
+                return
+            left -= len(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                return
 
     @staticmethod
     async def _refuse(send, limit: int) -> None:
