@@ -308,3 +308,44 @@ def submission_rows(live: Live, slug: str, phase: str = "validation") -> dict[st
         rows = s.execute(select(Submission.status, func.count()).join(Phase).join(Challenge).where(
             Challenge.slug == slug, Phase.slug == phase).group_by(Submission.status)).all()
     return {status: n for status, n in rows}
+
+
+def queued_submissions(live, slug: str, n: int, max_attempts: int = 3) -> list[int]:
+    """``n`` accepted submissions of alice in ``slug``'s validation phase, written straight into
+    the database with their jobs queued (for tests whose subject is the results, not the uploads)."""
+    from sqlalchemy import select
+
+    from maikit.server.challenge import ChallengeDef
+    from maikit.server.db.models import Challenge, Phase, Submission, User
+    from maikit.server.jobs.pipeline import create_jobs
+
+    p = live.platform
+    with p.db.write() as s, s.begin():
+        c = s.execute(select(Challenge).where(Challenge.slug == slug)).scalar_one()
+        ph = s.execute(select(Phase).where(Phase.challenge_id == c.id, Phase.slug == "validation")).scalar_one()
+        alice = s.execute(select(User).where(User.username == "alice")).scalar_one()
+        ids = []
+        for _ in range(n):
+            sub = Submission(phase_id=ph.id, user_id=alice.id, owner_key=f"u{alice.id}", status="Submitted",
+                             counts_quota=True, runtime_sha256="0" * 64, fidelity_sha256="0" * 64, created_at=p.now())
+            s.add(sub)
+            s.flush()
+            create_jobs(s, sub, ChallengeDef.model_validate(c.definition), now=p.now(), max_attempts=max_attempts)
+            ids.append(sub.id)
+    return ids
+
+
+def running_on(live, name: str):
+    """The id of a job worker ``name`` holds and whose child it has started (its attempt line is
+    logged), or None."""
+    from sqlalchemy import select
+
+    from maikit.server.db.models import Job, JobLog, Worker
+
+    with live.platform.db.read() as s:
+        for job, in s.execute(select(Job).join(Worker, Job.worker_id == Worker.id)
+                              .where(Job.status == "leased", Worker.name == name)):
+            texts = s.execute(select(JobLog.text).where(JobLog.job_id == job.id, JobLog.attempt == job.attempt)).scalars()
+            if any(f"worker {name} attempt {job.attempt}" in t for t in texts):
+                return job.id
+    return None

@@ -13,11 +13,10 @@ import sys
 
 import pytest
 import yaml
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from maikit.cli import app
-from platform_testing import challenge_def
+from platform_testing import challenge_def, queued_submissions
 
 FIDELITY = {"psnr": 22.0, "ssim": 0.8, "ms_ssim": 0.9, "images": 2}
 # the ISP formula of the report (maikit.scoring): PSNR + 20 * (0.2 - t) for t <= 0.2 s
@@ -49,28 +48,6 @@ def test_the_check_takes_the_basis_and_refuses_cpu_time_off_the_cpu(tmp_path, is
     assert r.exit_code == 1 and "protocol.statistic_basis: Input should be 'wall' or 'cpu'" in r.output
 
 
-def _queued(live, slug: str, n: int) -> list[int]:
-    """``n`` accepted submissions of alice in ``slug``'s validation phase, straight into the database."""
-    from maikit.server.challenge import ChallengeDef
-    from maikit.server.db.models import Challenge, Phase, Submission, User
-    from maikit.server.jobs.pipeline import create_jobs
-
-    p = live.platform
-    with p.db.write() as s, s.begin():
-        c = s.execute(select(Challenge).where(Challenge.slug == slug)).scalar_one()
-        ph = s.execute(select(Phase).where(Phase.challenge_id == c.id, Phase.slug == "validation")).scalar_one()
-        alice = s.execute(select(User).where(User.username == "alice")).scalar_one()
-        ids = []
-        for _ in range(n):
-            sub = Submission(phase_id=ph.id, user_id=alice.id, owner_key=f"u{alice.id}", status="Submitted",
-                             counts_quota=True, runtime_sha256="0" * 64, fidelity_sha256="0" * 64, created_at=p.now())
-            s.add(sub)
-            s.flush()
-            create_jobs(s, sub, ChallengeDef.model_validate(c.definition), now=p.now(), max_attempts=1)
-            ids.append(sub.id)
-    return ids
-
-
 def _post_results(live, runtime_results: list[dict]) -> None:
     """Claim every queued job through the API and post the fidelity result and the next runtime result."""
     r = live.post("/api/workers/register", "worker", json={"name": "poster", "roles": ["fidelity", "runtime"],
@@ -94,9 +71,9 @@ def test_cpu_basis_scores_the_cpu_time_and_keeps_the_wall_time(live, isp_split):
     live.create_challenge(_cpu_challenge("cpub", isp_split))
     live.create_challenge(_cpu_challenge("wallb", isp_split, basis="wall"))
     both = {"avg_ms": 100.0, "cpu_avg_ms": 50.0, "runs": 3}
-    cpu_subs = _queued(live, "cpub", 2)
+    cpu_subs = queued_submissions(live, "cpub", 2, max_attempts=1)
     _post_results(live, [both, {"avg_ms": 100.0, "runs": 3}])  # the second: a device without CPU time
-    wall_subs = _queued(live, "wallb", 1)
+    wall_subs = queued_submissions(live, "wallb", 1, max_attempts=1)
     _post_results(live, [both])
 
     done = live.wait_done(cpu_subs[0])

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from fault_checks import Errors, Recorder, assert_consistent, record
 from pg_instance import own_postgres  # noqa: F401  (the fixture)
-from platform_testing import FAST, challenge_def, start_live, stop_live, wait_for
+from platform_testing import FAST, challenge_def, running_on, start_live, stop_live, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -43,19 +43,6 @@ def _worker_process(url: str, token: str, name: str, outbox: Path, log: Path) ->
     return subprocess.Popen([sys.executable, "-m", "maikit", "worker", "--server", url, "--token", token, "--name", name,
                              "--roles", "runtime", "--wait", "2", "--outbox", str(outbox)],
                             stdout=subprocess.DEVNULL, stderr=open(log, "ab"), start_new_session=True)
-
-
-def _running(live, name: str):
-    """The job worker ``name`` holds and runs now (its attempt line logged), or None."""
-    from maikit.server.db.models import Job, JobLog, Worker
-
-    with live.platform.db.read() as s:
-        for job, in s.execute(select(Job).join(Worker, Job.worker_id == Worker.id)
-                              .where(Job.status == "leased", Worker.name == name)):
-            texts = s.execute(select(JobLog.text).where(JobLog.job_id == job.id, JobLog.attempt == job.attempt)).scalars()
-            if any(f"worker {name} attempt {job.attempt}" in t for t in texts):
-                return job.id
-    return None
 
 
 def test_database_outage_keeps_finished_results_and_answers_503(own_postgres, tmp_path, tmp_path_factory, tiny_models,
@@ -87,7 +74,7 @@ def test_database_outage_keeps_finished_results_and_answers_503(own_postgres, tm
 
             far = _worker_process(live.url, live.tokens["worker"], "far", tmp_path / "outbox", tmp_path / "far.log")
             subs = [live.upload("out1", model, fidelity=fid, who=who).json()["id"] for who in ("alice", "bob")]
-            held = {name: wait_for(lambda name=name: _running(live, name), 300, 0.05, f"worker {name} to run a job")
+            held = {name: wait_for(lambda name=name: running_on(live, name), 300, 0.05, f"worker {name} to run a job")
                     for name in ("near", "far")}
 
             pg.stop("fast")  # the database goes away while both measure

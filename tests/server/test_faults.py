@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from fault_checks import assert_consistent, record
-from platform_testing import FAST, challenge_def, submission_rows, wait_for
+from platform_testing import FAST, challenge_def, running_on, submission_rows, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -41,19 +41,6 @@ def _jobs(live) -> list:
         jobs = list(s.execute(select(Job).order_by(Job.id)).scalars())
         s.expunge_all()
         return jobs
-
-
-def _running_on(live, name: str):
-    """A job leased by worker ``name`` whose child it has started (its attempt line is logged)."""
-    from maikit.server.db.models import Job, JobLog, Worker
-
-    with live.platform.db.read() as s:
-        for job, in s.execute(select(Job).join(Worker, Job.worker_id == Worker.id)
-                              .where(Job.status == "leased", Worker.name == name)):
-            texts = s.execute(select(JobLog.text).where(JobLog.job_id == job.id, JobLog.attempt == job.attempt)).scalars()
-            if any(f"worker {name} attempt {job.attempt}" in t for t in texts):
-                return job.id
-    return None
 
 
 def _worker_names(live) -> dict[int, str]:
@@ -80,7 +67,7 @@ def test_worker_killed_mid_job_six_submissions_each_finished_once(live, tiny_mod
     a = _worker_process(live.url, token, "wa", "fidelity,runtime", tmp_path / "wa.log")
     b = _worker_process(live.url, token, "wb", "fidelity,runtime", tmp_path / "wb.log")
     try:
-        killed_job = wait_for(lambda: _running_on(live, "wa"), 300, 0.05, "worker wa to be running a job")
+        killed_job = wait_for(lambda: running_on(live, "wa"), 300, 0.05, "worker wa to be running a job")
         _kill(a)
         killed_at = time.monotonic()
         done = [live.wait_done(i, timeout=600) for i in subs]
@@ -195,7 +182,7 @@ def test_network_cut_longer_than_the_lease_late_result_refused(live, tiny_models
 
     try:
         first = live.upload("f2", model, fidelity=fid).json()["id"]
-        job_id = wait_for(lambda: _running_on(live, "far"), 300, 0.05, "worker far to run the runtime job")
+        job_id = wait_for(lambda: running_on(live, "far"), 300, 0.05, "worker far to run the runtime job")
         assert job_id == runtime_job(first).id
         proxy.cut()
         # the worker finishes the measurement but cannot deliver it; the lease runs out meanwhile

@@ -16,32 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from platform_testing import challenge_def, start_live, stop_live, wait_for
+from platform_testing import challenge_def, queued_submissions, start_live, stop_live, wait_for
 
 PAIRS = 60  # result pairs posted at once per run (old main left ~1 in 3 Running on PostgreSQL)
-
-
-def _queued_submissions(live, slug: str, n: int) -> list[int]:
-    """``n`` accepted submissions of alice in ``slug``'s validation phase, written straight
-    into the database (the race is in the results, not in the uploads)."""
-    from maikit.server.challenge import ChallengeDef
-    from maikit.server.db.models import Challenge, Phase, Submission, User
-    from maikit.server.jobs.pipeline import create_jobs
-
-    p = live.platform
-    with p.db.write() as s, s.begin():
-        c = s.execute(select(Challenge).where(Challenge.slug == slug)).scalar_one()
-        ph = s.execute(select(Phase).where(Phase.challenge_id == c.id, Phase.slug == "validation")).scalar_one()
-        alice = s.execute(select(User).where(User.username == "alice")).scalar_one()
-        ids = []
-        for _ in range(n):
-            sub = Submission(phase_id=ph.id, user_id=alice.id, owner_key=f"u{alice.id}", status="Submitted",
-                             counts_quota=True, runtime_sha256="0" * 64, fidelity_sha256="0" * 64, created_at=p.now())
-            s.add(sub)
-            s.flush()
-            create_jobs(s, sub, ChallengeDef.model_validate(c.definition), now=p.now(), max_attempts=3)
-            ids.append(sub.id)
-    return ids
 
 
 def _lease_pair(live, worker_id: int, sub_id: int) -> dict[str, tuple[int, str]]:
@@ -73,7 +50,7 @@ def test_two_results_committed_at_once_finish_the_submission(racing, isp_split):
     with the score the ISP formula gives (PSNR 22 dB, 100 ms: 22 + 20 * (0.2 - 0.1) = 24)."""
     live = racing
     live.create_challenge(challenge_def("race", isp_split, max_submissions_per_day=1000))
-    subs = _queued_submissions(live, "race", PAIRS)
+    subs = queued_submissions(live, "race", PAIRS)
     r = live.post("/api/workers/register", "worker", json={"name": "racer", "roles": ["fidelity", "runtime"],
                                                             "device_tag": "litert-cpu"})
     assert r.status_code == 201, r.text
@@ -161,7 +138,7 @@ def test_a_cancel_and_the_last_result_at_once_leave_one_consistent_outcome(racin
     24; the cancel refused, 409). Never a Finished submission its owner was told was cancelled."""
     live = racing
     live.create_challenge(challenge_def("cancel", isp_split, max_submissions_per_day=1000))
-    subs = _queued_submissions(live, "cancel", CANCEL_ROUNDS)
+    subs = queued_submissions(live, "cancel", CANCEL_ROUNDS)
     r = live.post("/api/workers/register", "worker", json={"name": "w", "roles": ["fidelity", "runtime"],
                                                             "device_tag": "litert-cpu"})
     worker_id = r.json()["worker_id"]
@@ -359,12 +336,12 @@ def test_no_job_is_leased_to_a_worker_that_hung_up(long_polls, isp_split):
     real = _register(live, "real")
     # (a) the queue is empty when the claim comes
     _claim_and_hang_up(live, _register(live, "gone-waiting"))
-    (sub_a,) = _queued_submissions(live, "gone", 1)
+    (sub_a,) = queued_submissions(live, "gone", 1)
     leased = lambda sub_id: any(j.status == "leased" for j in _jobs_of(live, sub_id).values())  # noqa: E731
     # old main: the hung-up claim's long poll leased it at its next look at the queue (0.2 s)
     assert _never(lambda: leased(sub_a), 3.0), f"a job of submission {sub_a} was leased to a worker that hung up"
     # (b) a job waits when the claim comes
-    (sub_b,) = _queued_submissions(live, "gone", 1)
+    (sub_b,) = queued_submissions(live, "gone", 1)
     _claim_and_hang_up(live, _register(live, "gone-at-once"))
     # given back at once (queued, attempt 0), or never leased: either way not a lease of the gone worker
     wait_for(lambda: all(j.status == "queued" and j.attempt == 0 for j in _jobs_of(live, sub_b).values())
@@ -390,7 +367,7 @@ def test_a_lease_without_its_first_heartbeat_expires_early(long_polls, isp_split
 
     live = long_polls
     live.create_challenge(challenge_def("beat", isp_split))
-    (sub_id,) = _queued_submissions(live, "beat", 1)
+    (sub_id,) = queued_submissions(live, "beat", 1)
     wid = _register(live, "w")
     first = live.post("/api/workers/claim", "worker", json={"worker_id": wid, "wait_s": 0}).json()
     job = _jobs_of(live, sub_id)[first["role"]]
