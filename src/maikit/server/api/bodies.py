@@ -18,6 +18,7 @@ The limits are :func:`route_limits` (from the settings; docs/security.md lists t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -118,6 +119,7 @@ class BodyLimits:
             nonlocal started
             if msg["type"] == "http.response.start":
                 started = True
+                await BodyLimits._linger(receive, state)
                 if not state["done"]:  # a body left unread: do not read it on to reuse the connection
                     msg = {**msg, "headers": [*msg.get("headers", []), (b"connection", b"close")]}
             await send(msg)
@@ -127,31 +129,31 @@ class BodyLimits:
         except HTTPException as e:
             if e.status_code != 413 or started:
                 raise
+            await BodyLimits._linger(receive, state)
             await self._refuse(send, state["limit"] or 0)
-        await self._linger(receive, state)
 
     @staticmethod
     async def _linger(receive, state: dict) -> None:
-        """A refusal sent before a small body was read (a file a few MB over its cap): read the
-        rest and drop it, so that the connection's close does not reset it under the client
-        before the client has read the answer (a socket closed with unread data sends RST).
-        Only a rest of at most LINGER_BYTES that keeps arriving (LINGER_IDLE_S between chunks)
-        is read; nothing is kept. A larger or a stalled body is cut as before."""
+        """Before an answer to a small body left unread (a file a few MB over its cap): read the
+        rest and drop it, so that the connection's close does not reset the answer under the
+        client before it has read it (a socket closed with unread data sends RST, and the server
+        closes as soon as the answer is sent). Only a rest of at most LINGER_BYTES that keeps
+        arriving (LINGER_IDLE_S between chunks) is read; nothing is kept; a body read to its end
+        is ``done`` (the connection may be kept). A larger or a stalled body is cut as before."""
         declared = state.get("declared")
         if state.get("done") or declared is None or declared - state["received"] > LINGER_BYTES:
             return
-        import asyncio
-
         left = declared - state["received"]
         while left > 0:
             try:
                 msg = await asyncio.wait_for(receive(), LINGER_IDLE_S)
-            except (asyncio.TimeoutError, Exception):
+            except Exception:  # the wait ran out (asyncio.TimeoutError), or the client went away
                 return
             if msg["type"] != "http.request":
                 return
             left -= len(msg.get("body", b""))
             if not msg.get("more_body", False):
+                state["done"] = True
                 return
 
     @staticmethod
