@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 MAI := $(VENV)/bin/mai
 DEMO_OUT ?= demo_out
-# pytest-xdist workers for `make test` (2 = the CI machine's cores; 0 runs in one process)
-TEST_JOBS ?= 2
+# pytest-xdist workers for `make test` (0 runs in one process). 3 on the CI machine's 2 cores:
+# with 2, a fifth of the CPU stayed idle while tests waited on servers, workers and browsers
+# (benchmarks/RESULTS.md, "Test suite time")
+TEST_JOBS ?= 3
 
 .PHONY: demo test venv clean
 
@@ -26,7 +28,7 @@ demo: $(STAMP)
 # system packages the tests need (sshd, software Vulkan, chromium): installed when missing, as root with apt
 test: $(STAMP)
 	bash scripts/system-deps.sh
-	$(PY) -m pytest -q -n $(TEST_JOBS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --durations=30 --durations-min=5
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

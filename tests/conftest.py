@@ -107,12 +107,26 @@ def _needed_system_parts(request):
 # under pytest-xdist they are spread over the workers by parameter (a model's tests stay together,
 # so a conversion cached per session serves them all) instead of file by file
 SPREAD_FILES = {"tests/models/test_depth_zoo.py", "tests/models/test_isp_zoo.py", "tests/export/test_zoo_export.py"}
+# test files that share a session fixture costing minutes: one unit, so one worker makes it once
+# (quick_demo, `mai demo --quick`: 230 s of one worker, made twice when its files went to both)
+SHARED_FILES = {
+    "tests/test_demo.py": "quick_demo",
+    "tests/server/test_demo_serve.py": "quick_demo",
+    "tests/web/test_demo_pages.py": "quick_demo",
+}
+# the units that take minutes, longest first (`--durations` of a fresh-clone run): they go out
+# before everything else, so that the short files fill in around them and no worker starts a
+# long unit alone at the end
+LONG_UNITS = ("quick_demo", "tests/test_readme_challenge.py", "tests/test_readme.py")
 
 
 def xdist_scope(nodeid: str) -> str:
-    """The unit pytest-xdist sends to one worker: the test's file, or in ``SPREAD_FILES`` the
-    file and the test's parameters (``test_a[depth/tcl]`` and ``test_b[depth/tcl]`` together)."""
+    """The unit pytest-xdist sends to one worker: the test's file, the shared name of a file in
+    ``SHARED_FILES``, or in ``SPREAD_FILES`` the file and the test's parameters
+    (``test_a[depth/tcl]`` and ``test_b[depth/tcl]`` together)."""
     path = nodeid.split("::", 1)[0]
+    if path in SHARED_FILES:
+        return SHARED_FILES[path]
     if path not in SPREAD_FILES:
         return path
     name = nodeid.split("::")[-1]
@@ -121,7 +135,7 @@ def xdist_scope(nodeid: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """``-n N`` (pytest-xdist; `make test` runs ``-n 2``): a file's tests run on one worker, in
+    """``-n N`` (pytest-xdist; `make test` runs ``-n 3``, `TEST_JOBS`): a file's tests run on one worker, in
     order, so module-scoped fixtures (servers, exports) are made once; the files in
     ``SPREAD_FILES`` go by parameter (:func:`xdist_scope`). Session-scoped fixtures are made once per worker, each
     worker with its own base folder, home and PostgreSQL database. Another ``--dist`` than
@@ -141,12 +155,21 @@ def pytest_xdist_make_scheduler(config, log):
     return FileScheduling(config, log)
 
 
+def xdist_order(nodeid: str) -> int:
+    """Where a test's unit goes out under pytest-xdist: ``LONG_UNITS`` in their order, then the
+    zoo conversions (``SPREAD_FILES``, half a minute each), then the rest."""
+    scope = xdist_scope(nodeid)
+    if scope in LONG_UNITS:
+        return LONG_UNITS.index(scope)
+    return len(LONG_UNITS) + (nodeid.split("::", 1)[0] not in SPREAD_FILES)
+
+
 def pytest_collection_modifyitems(config, items):
-    """In a pytest-xdist worker, the zoo conversions (``SPREAD_FILES``, minutes each) come first,
-    so that the other worker fills in with short files instead of one worker converting alone at
-    the end; otherwise the order stays pytest's."""
+    """In a pytest-xdist worker, the long units and the zoo conversions come first
+    (:func:`xdist_order`; a stable sort, so a file's tests keep their order and stay together);
+    otherwise the order stays pytest's."""
     if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in SPREAD_FILES)
+        items.sort(key=lambda item: xdist_order(item.nodeid))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

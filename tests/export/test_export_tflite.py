@@ -180,7 +180,14 @@ class NormalisingDepth(TinyDepth):
 
 
 def test_model_none_falls_back_to_the_full_resolution_shape(tmp_path):
-    record = export_model(NormalisingDepth().eval(), tmp_path, task=DEPTH, input_hw=(24, 32))
+    said = []
+    record = export_model(NormalisingDepth().eval(), tmp_path, task=DEPTH, input_hw=(24, 32), progress=said.append)
+    # at the latency file's own shape it is the latency file's graph: copied, not converted a
+    # second time (a depth zoo model's conversion costs about 30 CPU seconds)
+    assert (tmp_path / "model_none.tflite").read_bytes() == (tmp_path / "model.tflite").read_bytes()
+    assert [m for m in said if m.startswith("converting")] == [
+        "converting model.tflite at [1, 24, 32, 3]", "converting model_none with dynamic height/width (as is)"]
+    assert "model_none at the full-resolution shape [1, 24, 32, 3] is model.tflite's graph: copied, not converted again" in said
     assert record["dynamic"] is False and "full-resolution" in record["note"]
     assert "Constraints violated" not in record["note"] and "Suggested fixes" not in record["note"]
     # the note says which shape was fixed and how to ask for another
@@ -193,7 +200,10 @@ def test_model_none_falls_back_to_the_full_resolution_shape(tmp_path):
 
 def test_model_none_is_fixed_at_the_fidelity_shape_asked_for(tmp_path):
     """A participant whose data is 16x24 asks for that size (`mai export --shape 16,24`)."""
-    record = export_model(NormalisingDepth().eval(), tmp_path, task=DEPTH, input_hw=(24, 32), fidelity_hw=(16, 24))
+    said = []
+    record = export_model(NormalisingDepth().eval(), tmp_path, task=DEPTH, input_hw=(24, 32), fidelity_hw=(16, 24),
+                          progress=said.append)
+    assert "converting model_none at the shape asked for [1, 16, 24, 3]" in said  # another shape: its own conversion
     assert record["dynamic"] is False and "fixed at 1x16x24x3, the shape asked for" in record["note"]
     assert record["none_input_shape"] == [1, 16, 24, 3] and record["none_output_shape"] == [1, 16, 24, 1]
     assert record["input_shape"] == [1, 24, 32, 3]  # the runtime file keeps its shape

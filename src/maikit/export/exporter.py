@@ -179,9 +179,10 @@ class _Staged:
 
 def _convert_flexible(
     model: nn.Module, spec: TaskSpec, out: Path, layout: str, multiple: int, allow_dynamic: bool,
-    rewrites: dict, progress: Progress, fixed_shape: tuple[int, ...],
+    rewrites: dict, progress: Progress, fixed_shape: tuple[int, ...], same_as: Path | None = None,
 ) -> tuple[bool, str | None, dict]:
-    """Write the fidelity file: dynamic if possible, else at ``fixed_shape`` (NHWC)."""
+    """Write the fidelity file: dynamic if possible, else at ``fixed_shape`` (NHWC); where that
+    is the latency shape, a copy of ``same_as`` (the latency file, converted from the same model)."""
     ph, pw = probe_hw(spec, multiple)
     probe = torch.rand(1, spec.input_channels, ph, pw)
     errors = []
@@ -204,8 +205,14 @@ def _convert_flexible(
                 errors.append(f"{label}: {_why_not_dynamic(e)}")
     full = tuple(fixed_shape) == tuple(spec.full_res_input_shape)
     what = "the full-resolution shape" if full else "the shape asked for"
-    _say(progress, f"converting {FLEX_FILE} at {what} {list(fixed_shape)}")
-    convert_to_tflite(model, torch.rand(*_nchw(fixed_shape)), out, layout=layout)
+    if same_as is not None and tuple(fixed_shape) == tuple(spec.latency_input_shape):
+        # the same model at the same fixed shape is the same graph: a second conversion (about
+        # 30 CPU seconds for a depth model) would write the same file again
+        _say(progress, f"{FLEX_FILE} at {what} {list(fixed_shape)} is {same_as.name}'s graph: copied, not converted again")
+        shutil.copyfile(same_as, out)
+    else:
+        _say(progress, f"converting {FLEX_FILE} at {what} {list(fixed_shape)}")
+        convert_to_tflite(model, torch.rand(*_nchw(fixed_shape)), out, layout=layout)
     reason = "the model is registered without dynamic-shape support" if not allow_dynamic else "; ".join(errors)
     shown = "x".join(str(v) for v in shape_in_layout(fixed_shape, layout))
     hint = ": give `--shape H,W` (its input height and width) to fix it at your data's size instead" if full else ""
@@ -386,7 +393,7 @@ def export_model(
             _say(progress, f"converting {fixed.name} at {list(spec.latency_input_shape)}")
             convert_to_tflite(model, torch.rand(*_nchw(spec.latency_input_shape)), fixed.path, layout=layout)
             dynamic, note, flex_rewrites = _convert_flexible(model, spec, flex_path, layout, multiple, allow_dynamic, rewrites,
-                                                             progress, fixed_flex_shape)
+                                                             progress, fixed_flex_shape, same_as=fixed.path)
         else:
             from maikit.export.onnx import export_onnx
 
