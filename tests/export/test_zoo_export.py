@@ -1,9 +1,10 @@
 """Every registered zoo model through ``export_model`` end to end (both files, fp32 verified
->= 60 dB, int8), at small sizes — opt-in (``-m slow`` / ``MAI_SLOW=1``, about 13 minutes).
+>= 60 dB, int8) at a second set of small sizes — opt-in (``-m slow`` / ``MAI_SLOW=1``, about
+13 minutes).
 
-The default test run already converts every zoo model to fp32 and int8 and checks both against
-PyTorch (tests/models/test_isp_zoo.py at 64×64, tests/models/test_depth_zoo.py at the
-challenge shape); this file adds the exporter's dynamic-shape and staging paths per model.
+The default test run already exports every zoo model with ``export_model`` and checks both
+files, fp32 and int8, against PyTorch (tests/models/test_isp_zoo.py at 64×64,
+tests/models/test_depth_zoo.py at the challenge shape); this sweep repeats it at 32×48 / 96×128.
 """
 
 from __future__ import annotations

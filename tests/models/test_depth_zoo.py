@@ -219,10 +219,11 @@ def test_collapsible_block_equals_two_convolutions_plus_identity():
 
 @pytest.fixture(scope="session")
 def challenge_tflite(tmp_path_factory):
-    """``convert(name)``: the zoo model (seed 0, collapsed where its entry says so) and its
-    .tflite at the challenge shape, converted once per session (a conversion costs about 30 CPU
-    seconds whatever the shape; the tests of one model run on one pytest-xdist worker)."""
-    from maikit.export.tflite import convert_to_tflite
+    """``convert(name)``: the zoo model (seed 0, collapsed where its entry says so), built here,
+    and what ``export_model`` wrote for it by its zoo name at the challenge shape (the folder,
+    its record), exported once per session (a conversion costs about 30 CPU seconds whatever the
+    shape; the tests of one model run on one pytest-xdist worker)."""
+    from maikit.export import export_model
 
     done: dict[str, tuple] = {}
 
@@ -231,8 +232,10 @@ def challenge_tflite(tmp_path_factory):
             model = _build(name).eval()
             if get_model_entry(name).extra.get("collapse_before_export"):
                 model.collapse()
-            out = tmp_path_factory.mktemp(name.replace("/", "-")) / "model.tflite"
-            done[name] = (model, convert_to_tflite(model, _image(CHALLENGE_NCHW, seed=4), out, layout="nhwc"))
+            out = tmp_path_factory.mktemp(name.replace("/", "-"))
+            torch.manual_seed(0)  # the exporter builds the zoo model itself: the same weights as _build's
+            record = export_model(name, out)
+            done[name] = (model, out, record)
         return done[name]
 
     return convert
@@ -241,12 +244,22 @@ def challenge_tflite(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_converts_to_tflite_fp32_and_int8_at_the_challenge_shape(name, challenge_tflite, tmp_path):
+    """``export_model`` on every depth model of the zoo (both files, verified): the latency file
+    at 1x480x640x3 agrees with the model built here; the fidelity file is the same graph at that
+    shape (a dynamic height/width does not export) and says so; int8 from the float file."""
     import shutil
 
     from maikit.export.tflite import TfliteRunner
 
-    model, converted = challenge_tflite(name)
-    path = Path(shutil.copy(converted, tmp_path / "model.tflite"))  # the int8 file is written beside it
+    model, out, record = challenge_tflite(name)
+    assert record["model"] == name and record["verify_psnr_db"] >= 60.0
+    assert record["input_shape"] == list(DEPTH.latency_input_shape)
+    if record["dynamic"]:
+        assert TfliteRunner(out / "model_none.tflite").dynamic
+    else:  # says which shape it fixed, and how to ask for another
+        assert "is fixed at 1x480x640x3" in record["note"] and "--shape H,W" in record["note"]
+        assert (out / "model_none.tflite").read_bytes() == (out / "model.tflite").read_bytes()
+    path = Path(shutil.copy(out / "model.tflite", tmp_path / "model.tflite"))  # the int8 file is written beside it
     x = _image(CHALLENGE_NCHW, seed=4)
     runner = TfliteRunner(path, threads=2)
     assert runner.input_shape == DEPTH.latency_input_shape
@@ -290,7 +303,8 @@ def test_exported_depth_net_starts_resize_then_convolution(name, challenge_tflit
 
     from maikit.export.tflite import TfliteRunner
 
-    model, path = challenge_tflite(name)
+    model, out, _ = challenge_tflite(name)
+    path = out / "model.tflite"
     x = _image(CHALLENGE_NCHW, seed=5)
     ops = [o["op_name"] for o in sorted(Interpreter(model_path=str(path))._get_ops_details(), key=lambda o: o["index"])]
     first_conv = ops.index("CONV_2D")

@@ -7,6 +7,8 @@ colour_demosaicing's Malvar 2004 implementation (classic ISP), LiteRT (conversio
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -179,15 +181,50 @@ def test_enerzai_heads():
 
 
 # ----------------------------------------------------------------------------- TFLite
+@pytest.fixture(scope="session")
+def zoo_export(tmp_path_factory):
+    """``export(name)``: the zoo model (seed 0) built here, and what ``export_model`` wrote for it
+    by its zoo name at 1x64x64x4 (the folder, its record), once per session (the tests of one
+    model run on one pytest-xdist worker)."""
+    from maikit.export import export_model
+
+    done: dict[str, tuple] = {}
+
+    def export(name: str):
+        if name not in done:
+            torch.manual_seed(0)
+            model = create_model(name).eval()
+            out = tmp_path_factory.mktemp(name.replace("/", "-"))
+            torch.manual_seed(0)  # the exporter builds the zoo model itself: the same weights
+            done[name] = (model, out, export_model(name, out, input_hw=(64, 64)))
+        return done[name]
+
+    return export
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ISP_MODELS)
-def test_converts_to_tflite_fp32_and_int8(name, tmp_path):
-    from maikit.export.tflite import TfliteRunner, convert_to_tflite
+def test_converts_to_tflite_fp32_and_int8(name, zoo_export, tmp_path):
+    """``export_model`` on every ISP model of the zoo (both files, verified >= 60 dB): the
+    latency file agrees with the model built here; the fidelity file runs at any size or says
+    which shape it fixed; int8 from the float file."""
+    import shutil
 
-    torch.manual_seed(0)
-    model = create_model(name).eval()
-    x = torch.rand(1, 4, 64, 64)
-    path = convert_to_tflite(model, x, tmp_path / "m.tflite")
+    from maikit.export.tflite import TfliteRunner
+
+    model, out, record = zoo_export(name)
+    assert record["model"] == name and record["verify_psnr_db"] >= 60.0
+    assert record["input_shape"] == [1, 64, 64, 4] and record["output_shape"] == [1, 128, 128, 3]
+    if record["dynamic"]:
+        runner = TfliteRunner(out / "model_none.tflite")
+        assert runner.dynamic
+        h, w = _side(name, 96), _side(name, 160)  # another size than the one exported at
+        y = runner.run(np.random.default_rng(1).random((1, h, w, 4), np.float32))
+        assert y.shape == (1, 2 * h, 2 * w, 3) and np.isfinite(y).all()
+    else:
+        assert "is fixed at 1x64x64x4" in record["note"] and "--shape H,W" in record["note"]
+    path = Path(shutil.copy(out / "model.tflite", tmp_path / "m.tflite"))  # the int8 file is written beside it
+    x = torch.rand(1, 4, 64, 64, generator=torch.Generator().manual_seed(4))
     got = TfliteRunner(path, threads=2).run(x.permute(0, 2, 3, 1).numpy())
     with torch.no_grad():
         ref = model(x).permute(0, 2, 3, 1).numpy()
