@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from conftest import LONG_UNITS, SHARED_FILES, SPREAD_FILES, xdist_order, xdist_scope
+from _xdist_units import LONG_UNITS, SHARED_FILES, SPREAD_FILES, xdist_order, xdist_scope
 
 ROOT = Path(__file__).resolve().parents[1]
 
