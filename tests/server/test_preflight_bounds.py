@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -157,7 +158,10 @@ def test_turns_are_first_come_first_served_and_a_full_line_is_refused_at_once():
         assert turns.queued("alice") == 0 and not turns._lines  # forgotten once empty
         return events
 
-    assert asyncio.run(scenario()) == ["a1 in", "a4 refused", "a2 in", "a3 in"]
+    # a loop of its own in a thread of its own: in a pytest-xdist worker that ran the browser
+    # tests first, Playwright's loop runs in the main thread, where asyncio.run refuses to start
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, scenario()).result() == ["a1 in", "a4 refused", "a2 in", "a3 in"]
 
 
 def test_a_stalled_upload_is_cut_and_gives_its_place_back(tmp_path, isp_split, tiny_models):
