@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from _int8_check import int8_matches_float
+from _zoo_export import session_exporter
 
 from maikit.models import create_model, get_model_entry, list_models
 from maikit.models.depth._base import DepthRange
@@ -220,25 +221,16 @@ def test_collapsible_block_equals_two_convolutions_plus_identity():
 @pytest.fixture(scope="session")
 def challenge_tflite(tmp_path_factory):
     """``convert(name)``: the zoo model (seed 0, collapsed where its entry says so), built here,
-    and what ``export_model`` wrote for it by its zoo name at the challenge shape (the folder,
-    its record), exported once per session (a conversion costs about 30 CPU seconds whatever the
-    shape; the tests of one model run on one pytest-xdist worker)."""
-    from maikit.export import export_model
+    and what ``export_model`` wrote for it at the challenge shape (the folder, its record), once
+    per session (a conversion costs about 30 CPU seconds whatever the shape)."""
 
-    done: dict[str, tuple] = {}
+    def build(name: str):
+        model = _build(name).eval()
+        if get_model_entry(name).extra.get("collapse_before_export"):
+            model.collapse()
+        return model
 
-    def convert(name: str):
-        if name not in done:
-            model = _build(name).eval()
-            if get_model_entry(name).extra.get("collapse_before_export"):
-                model.collapse()
-            out = tmp_path_factory.mktemp(name.replace("/", "-"))
-            torch.manual_seed(0)  # the exporter builds the zoo model itself: the same weights as _build's
-            record = export_model(name, out)
-            done[name] = (model, out, record)
-        return done[name]
-
-    return convert
+    return session_exporter(tmp_path_factory, build)
 
 
 @pytest.mark.slow

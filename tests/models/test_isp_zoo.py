@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from _int8_check import int8_matches_float
+from _zoo_export import session_exporter
 
 from maikit.models import create_model, get_model_entry, list_models
 from maikit.models.blocks import param_count
@@ -184,22 +185,13 @@ def test_enerzai_heads():
 @pytest.fixture(scope="session")
 def zoo_export(tmp_path_factory):
     """``export(name)``: the zoo model (seed 0) built here, and what ``export_model`` wrote for it
-    by its zoo name at 1x64x64x4 (the folder, its record), once per session (the tests of one
-    model run on one pytest-xdist worker)."""
-    from maikit.export import export_model
+    at 1x64x64x4 (the folder, its record), once per session."""
 
-    done: dict[str, tuple] = {}
+    def build(name: str):
+        torch.manual_seed(0)
+        return create_model(name).eval()
 
-    def export(name: str):
-        if name not in done:
-            torch.manual_seed(0)
-            model = create_model(name).eval()
-            out = tmp_path_factory.mktemp(name.replace("/", "-"))
-            torch.manual_seed(0)  # the exporter builds the zoo model itself: the same weights
-            done[name] = (model, out, export_model(name, out, input_hw=(64, 64)))
-        return done[name]
-
-    return export
+    return session_exporter(tmp_path_factory, build, input_hw=(64, 64))
 
 
 @pytest.mark.slow

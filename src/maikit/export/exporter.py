@@ -179,7 +179,7 @@ class _Staged:
 
 def _convert_flexible(
     model: nn.Module, spec: TaskSpec, out: Path, layout: str, multiple: int, allow_dynamic: bool,
-    rewrites: dict, progress: Progress, fixed_shape: tuple[int, ...], same_as: Path | None = None,
+    rewrites: dict, progress: Progress, fixed_shape: tuple[int, ...], same_as: Path,
 ) -> tuple[bool, str | None, dict]:
     """Write the fidelity file: dynamic if possible, else at ``fixed_shape`` (NHWC); where that
     is the latency shape, a copy of ``same_as`` (the latency file, converted from the same model)."""
@@ -205,7 +205,7 @@ def _convert_flexible(
                 errors.append(f"{label}: {_why_not_dynamic(e)}")
     full = tuple(fixed_shape) == tuple(spec.full_res_input_shape)
     what = "the full-resolution shape" if full else "the shape asked for"
-    if same_as is not None and tuple(fixed_shape) == tuple(spec.latency_input_shape):
+    if tuple(fixed_shape) == tuple(spec.latency_input_shape):
         # the same model at the same fixed shape is the same graph: a second conversion (about
         # 30 CPU seconds for a depth model) would write the same file again
         _say(progress, f"{FLEX_FILE} at {what} {list(fixed_shape)} is {same_as.name}'s graph: copied, not converted again")
