@@ -106,11 +106,12 @@ def _needed_system_parts(request):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """``-n N`` (pytest-xdist; `make test` runs ``-n 3``, `TEST_JOBS`): a file's tests run on one worker, in
-    order, so module-scoped fixtures (servers, exports) are made once; the files in
-    ``SPREAD_FILES`` go by parameter (:func:`xdist_scope`). Session-scoped fixtures are made once per worker, each
-    worker with its own base folder, home and PostgreSQL database. Another ``--dist`` than
-    load/loadfile is left to pytest-xdist."""
+    """``-n N`` (pytest-xdist; `make test` runs ``-n 3``, `TEST_JOBS`): a file's tests run on one
+    worker, in order, so module-scoped fixtures (servers, exports) are made once; the files in
+    ``SHARED_FILES`` that share a costly session fixture go as one unit, and the files in
+    ``SPREAD_FILES`` go by parameter (:func:`xdist_scope`, tests/_xdist_units.py).
+    Session-scoped fixtures are made once per worker, each worker with its own base folder, home
+    and PostgreSQL database. Another ``--dist`` than load/loadfile is left to pytest-xdist."""
     if config.getvalue("dist") not in ("load", "loadfile"):
         return None
     from xdist.scheduler import LoadScopeScheduling
