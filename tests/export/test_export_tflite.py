@@ -198,6 +198,27 @@ def test_model_none_falls_back_to_the_full_resolution_shape(tmp_path):
     assert record["verify_psnr_db"] >= 60
 
 
+def test_an_int8_model_none_at_the_latency_shape_is_quantised_and_verified_once(tmp_path):
+    """The fixed fidelity file is the latency file's graph: its int8 file is the latency file's
+    int8 file, not a second quantisation of the same bytes (nor a second verification)."""
+    said, model = [], NormalisingDepth().eval()
+    record = export_model(model, tmp_path, task=DEPTH, precision="int8", input_hw=(24, 32), progress=said.append)
+    assert [m for m in said if m.startswith("quantising")] == ["quantising model.tflite to int8"]
+    assert [m for m in said if m.startswith("verifying")] == [
+        "verifying model.tflite against PyTorch (random inputs)"]
+    assert "model_none.tflite is model.tflite's graph: its int8 file and verification taken from it" in said
+    fixed, none = (tmp_path / "model.tflite").read_bytes(), (tmp_path / "model_none.tflite").read_bytes()
+    assert none == fixed
+    assert [v["input_shape"] for v in record["verify"]["model_none.tflite"]] == [[1, 24, 32, 3]]
+    assert record["verify"]["model_none.tflite"] == record["verify"]["model.tflite"]
+    # the file is int8 and still close to the model (checked here, not taken from the record)
+    runner = TfliteRunner(tmp_path / "model_none.tflite")
+    assert any(d["dtype"] == np.int8 for d in runner.interpreter.get_tensor_details())
+    x = np.random.default_rng(3).uniform(0, 255, (1, 24, 32, 3)).astype(np.float32)
+    ref = _torch_nhwc(model, x)
+    assert np.abs(runner.run(x) - ref).max() < 0.05 * ref.max()  # 8-bit activations: close, not exact
+
+
 def test_model_none_is_fixed_at_the_fidelity_shape_asked_for(tmp_path):
     """A participant whose data is 16x24 asks for that size (`mai export --shape 16,24`)."""
     said = []

@@ -179,10 +179,10 @@ class _Staged:
 
 def _convert_flexible(
     model: nn.Module, spec: TaskSpec, out: Path, layout: str, multiple: int, allow_dynamic: bool,
-    rewrites: dict, progress: Progress, fixed_shape: tuple[int, ...], same_as: Path,
+    rewrites: dict, progress: Progress, fixed_shape: tuple[int, ...], same_as: Path | None,
 ) -> tuple[bool, str | None, dict]:
-    """Write the fidelity file: dynamic if possible, else at ``fixed_shape`` (NHWC); where that
-    is the latency shape, a copy of ``same_as`` (the latency file, converted from the same model)."""
+    """Write the fidelity file: dynamic if possible, else at ``fixed_shape`` (NHWC), or as a copy
+    of ``same_as`` where given (the latency file: the same model at that shape)."""
     ph, pw = probe_hw(spec, multiple)
     probe = torch.rand(1, spec.input_channels, ph, pw)
     errors = []
@@ -205,9 +205,7 @@ def _convert_flexible(
                 errors.append(f"{label}: {_why_not_dynamic(e)}")
     full = tuple(fixed_shape) == tuple(spec.full_res_input_shape)
     what = "the full-resolution shape" if full else "the shape asked for"
-    if tuple(fixed_shape) == tuple(spec.latency_input_shape):
-        # the same model at the same fixed shape is the same graph: a second conversion (about
-        # 30 CPU seconds for a depth model) would write the same file again
+    if same_as is not None:
         _say(progress, f"{FLEX_FILE} at {what} {list(fixed_shape)} is {same_as.name}'s graph: copied, not converted again")
         shutil.copyfile(same_as, out)
     else:
@@ -392,8 +390,13 @@ def export_model(
         if fmt == "tflite":
             _say(progress, f"converting {fixed.name} at {list(spec.latency_input_shape)}")
             convert_to_tflite(model, torch.rand(*_nchw(spec.latency_input_shape)), fixed.path, layout=layout)
+            # fixed at the latency shape, the fidelity file is the latency file's graph: a second
+            # conversion (about 30 CPU seconds for a depth model), quantisation and verification
+            # would make and check the same file again
+            same_as = fixed.path if tuple(fixed_flex_shape) == tuple(spec.latency_input_shape) else None
             dynamic, note, flex_rewrites = _convert_flexible(model, spec, flex_path, layout, multiple, allow_dynamic, rewrites,
-                                                             progress, fixed_flex_shape, same_as=fixed.path)
+                                                             progress, fixed_flex_shape, same_as=same_as)
+            copied = not dynamic and same_as is not None
         else:
             from maikit.export.onnx import export_onnx
 
@@ -401,7 +404,7 @@ def export_model(
             export_onnx(model, torch.rand(*_nchw(spec.latency_input_shape)), fixed.path, layout=layout)
             ph, pw = probe_hw(spec, multiple)
             export_onnx(model, torch.rand(1, spec.input_channels, ph, pw), flex_path, layout=layout, dynamic_hw=True)
-            dynamic, flex_rewrites = True, {}
+            dynamic, flex_rewrites, copied = True, {}, False
         if dynamic and fidelity_hw is not None:
             warnings.append(f"{FLEX_FILE}{ext} takes any height/width: the fidelity shape asked for "
                             f"({fixed_flex_shape[1]}x{fixed_flex_shape[2]}) was not needed")
@@ -409,6 +412,11 @@ def export_model(
         flex = _Staged(FLEX_FILE + ext, flex_path, dynamic, flex_shape)
 
         for staged in (fixed, flex):
+            if staged is flex and copied:
+                _say(progress, f"{flex.name} is {fixed.name}'s graph: its {precision} file and verification taken from it")
+                shutil.copyfile(fixed.path, flex.path)
+                flex.verify = [dict(v) for v in fixed.verify]
+                continue
             if fmt == "tflite" and precision != "fp32":
                 _say(progress, f"quantising {staged.name} to {precision}")
                 calib_shape = staged.input_nhwc
